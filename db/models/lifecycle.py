@@ -1,0 +1,157 @@
+"""Tables owned by the worker: requests, the outbox, notifications, audit and runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.models.base import Base, created_at, uuid_pk
+
+MIGRATION_KINDS = ("migration", "deletion")
+MIGRATION_STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
+ACTIVE_MIGRATION_STATUSES = ("pending", "running")
+NOTIFICATION_LEVELS = ("info", "warning", "error")
+RUN_TRIGGERS = ("cron", "manual", "catch_up")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _jsonb(default: str) -> Mapped[Any]:
+    return mapped_column(JSONB, nullable=False, server_default=text(f"'{default}'::jsonb"))
+
+
+def _model_snapshot_fk() -> Mapped[Any]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey("llm_models.id", ondelete="SET NULL"), index=True
+    )
+
+
+class ModelMigration(Base):
+    __tablename__ = "model_migrations"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MIGRATION_KINDS), name="kind"),
+        CheckConstraint(_in("status", MIGRATION_STATUSES), name="status"),
+        # At most one pending/running request per source model.
+        Index(
+            "uq_model_migrations_active_source",
+            "from_model_id",
+            unique=True,
+            postgresql_where=text(_in("status", ACTIVE_MIGRATION_STATUSES)),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    request_key: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    from_model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
+    to_model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
+    from_provider: Mapped[str | None] = mapped_column(Text)
+    from_model_name: Mapped[str | None] = mapped_column(Text)
+    to_provider: Mapped[str | None] = mapped_column(Text)
+    to_model_name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[str]] = _jsonb("[]")
+    counts: Mapped[dict[str, int]] = _jsonb("{}")
+    progress: Mapped[dict[str, Any]] = _jsonb("{}")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LifecycleEvent(Base):
+    __tablename__ = "lifecycle_events"
+    __table_args__ = (
+        Index(
+            "ix_lifecycle_events_pending",
+            "created_at",
+            postgresql_where=text("fanned_out_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    slug: Mapped[str] = mapped_column(Text, nullable=False)
+    model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
+    model_provider: Mapped[str] = mapped_column(Text, nullable=False)
+    model_name: Mapped[str] = mapped_column(Text, nullable=False)
+    replacement_provider: Mapped[str | None] = mapped_column(Text)
+    replacement_model_name: Mapped[str | None] = mapped_column(Text)
+    deprecation_date: Mapped[date | None] = mapped_column(Date)
+    payload: Mapped[dict[str, dict[str, int]]] = _jsonb("{}")
+    dedup_key: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    created_at: Mapped[datetime] = created_at()
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "team_id", "user_id"),
+        CheckConstraint(_in("level", NOTIFICATION_LEVELS), name="level"),
+        Index(None, "team_id", "created_at"),
+        Index(None, "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("lifecycle_events.id", ondelete="CASCADE"), nullable=False
+    )
+    team_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    slug: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    data: Mapped[dict[str, Any]] = _jsonb("{}")
+    created_at: Mapped[datetime] = created_at()
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "model_id"), Index(None, "action", "created_at"))
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    action: Mapped[str] = mapped_column(Text, nullable=False)
+    actor: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    details: Mapped[dict[str, Any]] = _jsonb("{}")
+    created_at: Mapped[datetime] = created_at()
+
+
+class LifecycleRun(Base):
+    __tablename__ = "lifecycle_runs"
+    __table_args__ = (
+        CheckConstraint(_in("trigger", RUN_TRIGGERS), name="trigger"),
+        Index(None, "job", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    job: Mapped[str] = mapped_column(Text, nullable=False)
+    job_id: Mapped[str | None] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    started_at: Mapped[datetime] = created_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any]] = _jsonb("{}")

@@ -1,0 +1,30 @@
+"""What a job receives instead of ARQ's untyped ``ctx``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from worker.settings import Settings
+
+Enqueue = Callable[[str, dict[str, Any], str], Awaitable[None]]
+
+
+async def _no_enqueue(job: str, payload: dict[str, Any], key: str) -> None:
+    """Used where no queue is attached (dry runs, direct calls in tests)."""
+
+
+@dataclass
+class Runtime:
+    """Typed dependencies shared by every job of one worker (or one CLI call)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    enqueue: Enqueue = _no_enqueue
+    job_id: str | None = None
+    job_try: int = 1
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,54 @@
+"""Declaration of jobs and cron schedules: names, payload models, plain async functions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from jobs.runtime import Runtime
+from worker.settings import Settings
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:@/-]{1,128}$")
+
+
+class Payload(BaseModel):
+    """Base of every job payload: unknown keys are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmptyPayload(Payload):
+    """For jobs that take no arguments."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One ARQ job. ``run`` is the plain function that tests call directly."""
+
+    name: str
+    payload: type[Payload]
+    run: Callable[[Runtime, Any], Awaitable[dict[str, Any]]]
+    timeout_seconds: int | None = None
+    max_tries: int | None = None
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """A periodic run of a job. ``schedule`` maps settings to ``arq.cron`` keywords."""
+
+    job: str
+    schedule: Callable[[Settings], dict[str, Any]]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def job_id_for(job: str, key: str) -> str:
+    """The ARQ job id for an idempotency ``key``: the same key always maps to one job."""
+    if _SAFE_KEY.match(key):
+        return f"{job}:{key}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{job}:h:{digest}"

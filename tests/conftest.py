@@ -1,0 +1,98 @@
+"""Fixtures shared by every test layer. Fixtures are factories where a test needs several."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from jobs.runtime import Runtime
+from tests.services import (
+    base_settings,
+    create_test_database,
+    drop_database,
+    ensure_template,
+    require_redis,
+)
+from worker.app import build_runtime
+from worker.devservices import with_database
+from worker.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return base_settings()
+
+
+@pytest.fixture(scope="session")
+async def template_db(settings: Settings) -> str:
+    return await ensure_template(settings)
+
+
+@pytest.fixture
+async def database_url(settings: Settings, template_db: str) -> AsyncIterator[str]:
+    """A fresh database cloned from the migrated template, dropped afterwards."""
+    name = await create_test_database(settings, template_db)
+    try:
+        yield with_database(settings.database_url.get_secret_value(), name)
+    finally:
+        await drop_database(settings, name)
+
+
+@pytest.fixture
+def test_settings(settings: Settings, database_url: str) -> Callable[..., Settings]:
+    """Factory: settings for this test's database and its own Redis queue."""
+    queue = f"lifecycle-test:{uuid.uuid4().hex[:10]}"
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "redis_url": settings.redis_url.get_secret_value(),
+            "queue_name": queue,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def runtime(test_settings: Callable[..., Settings]) -> AsyncIterator[Runtime]:
+    """A job runtime on this test's database (no queue attached)."""
+    rt = build_runtime(test_settings())
+    try:
+        yield rt
+    finally:
+        await rt.engine.dispose()
+
+
+@pytest.fixture
+async def redis_ready(settings: Settings) -> None:
+    await require_redis(settings)
+
+
+@pytest.fixture
+async def make_runtime(
+    test_settings: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
+    """Factory: extra runtimes (other settings) on this test's database."""
+    made: list[Runtime] = []
+
+    async def make(**overrides: Any) -> Runtime:
+        rt = build_runtime(test_settings(**overrides))
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        await rt.engine.dispose()
+
+
+@pytest.fixture
+def factory(runtime: Runtime) -> Any:
+    """Row factory on this test's database."""
+    from tests.factories import Factory
+
+    return Factory(runtime.engine)

@@ -1,0 +1,159 @@
+"""Factories that insert platform rows for tests (plain SQLAlchemy Core inserts)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import models as m
+
+
+class Factory:
+    """Inserts rows into one test database; each call commits."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._n = 0
+
+    def _seq(self) -> int:
+        self._n += 1
+        return self._n
+
+    async def _insert(self, table: Any, **values: Any) -> uuid.UUID:
+        async with self.engine.begin() as conn:
+            row_id = await conn.scalar(
+                insert(table).values(**values).returning(table.c[_pk(table)])
+            )
+        assert row_id is not None
+        return row_id  # type: ignore[no-any-return]
+
+    async def team(self, slug: str | None = None) -> uuid.UUID:
+        n = self._seq()
+        slug = slug or f"team-{n}"
+        return await self._insert(m.Team.__table__, slug=slug, name=slug.title())
+
+    async def user(self, email: str | None = None) -> uuid.UUID:
+        n = self._seq()
+        return await self._insert(
+            m.User.__table__, email=email or f"user{n}@example.test", name=f"User {n}"
+        )
+
+    async def member(
+        self,
+        team_id: uuid.UUID,
+        user_id: uuid.UUID | None = None,
+        permissions: list[str] | None = None,
+    ) -> uuid.UUID:
+        user_id = user_id or await self.user()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(m.TeamMember.__table__).values(
+                    team_id=team_id,
+                    user_id=user_id,
+                    permissions=["manage_models"] if permissions is None else permissions,
+                )
+            )
+        return user_id
+
+    async def model(
+        self,
+        name: str | None = None,
+        provider: str = "openai",
+        *,
+        team_id: uuid.UUID | None = None,
+        token_limit: int = 128_000,
+        **values: Any,
+    ) -> uuid.UUID:
+        n = self._seq()
+        name = name or f"model-{n}"
+        values.setdefault("display_name", name)
+        return await self._insert(
+            m.LlmModel.__table__,
+            provider=provider,
+            name=name,
+            team_id=team_id,
+            token_limit=token_limit,
+            **values,
+        )
+
+    async def assistant(self, team_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> uuid.UUID:
+        values.setdefault("name", f"assistant-{self._seq()}")
+        return await self._insert(
+            m.Assistant.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def app(self, team_id: uuid.UUID, model_id: uuid.UUID | None, **values: Any) -> uuid.UUID:
+        values.setdefault("name", f"app-{self._seq()}")
+        return await self._insert(m.App.__table__, team_id=team_id, llm_model_id=model_id, **values)
+
+    async def service(
+        self, team_id: uuid.UUID, model_id: uuid.UUID | None, **values: Any
+    ) -> uuid.UUID:
+        values.setdefault("name", f"service-{self._seq()}")
+        return await self._insert(
+            m.Service.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def template(
+        self, team_id: uuid.UUID | None, model_id: uuid.UUID | None, **values: Any
+    ) -> uuid.UUID:
+        values.setdefault("name", f"template-{self._seq()}")
+        return await self._insert(
+            m.Template.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def space(
+        self,
+        team_id: uuid.UUID,
+        model_ids: list[uuid.UUID] = (),
+        **values: Any,  # type: ignore[assignment]
+    ) -> uuid.UUID:
+        values.setdefault("name", f"space-{self._seq()}")
+        space_id = await self._insert(m.Space.__table__, team_id=team_id, **values)
+        if model_ids:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(m.SpaceModel.__table__),
+                    [{"space_id": space_id, "llm_model_id": mid} for mid in model_ids],
+                )
+        return space_id
+
+    async def pipeline(
+        self, team_id: uuid.UUID, node_models: list[uuid.UUID | str | None], **values: Any
+    ) -> uuid.UUID:
+        """A pipeline with one LLM node per entry (None → a node with a null model)."""
+        nodes: list[dict[str, Any]] = [
+            {
+                "id": f"n{i}",
+                "type": "llm",
+                "params": {"llm_model_id": None if mid is None else str(mid), "temperature": 0.2},
+            }
+            for i, mid in enumerate(node_models)
+        ]
+        nodes.append({"id": "start", "type": "start", "params": {}})
+        values.setdefault("name", f"pipeline-{self._seq()}")
+        return await self._insert(
+            m.Pipeline.__table__, team_id=team_id, definition={"nodes": nodes}, **values
+        )
+
+    async def question(self, team_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> uuid.UUID:
+        return await self._insert(
+            m.Question.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def app_run(self, team_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> uuid.UUID:
+        return await self._insert(
+            m.AppRun.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def count(self, table: Any, *where: Any) -> int:
+        async with self.engine.connect() as conn:
+            n = await conn.scalar(select(func.count()).select_from(table).where(*where))
+        return int(n or 0)
+
+
+def _pk(table: Any) -> str:
+    return "id" if "id" in table.c else next(iter(table.primary_key.columns)).name

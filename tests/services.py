@@ -1,0 +1,105 @@
+"""Test access to the real PostgreSQL and Redis named by ``LIFECYCLE_*`` (or the defaults).
+
+A test that needs a service fails with a clear message when it is missing; it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from db.migrate import MIGRATIONS_DIR, upgrade
+from worker.devservices import with_database
+from worker.health import asyncpg_dsn
+from worker.settings import Settings, load_settings, redact_url
+
+TEMPLATE_LOCK = 7_294_002
+
+
+def base_settings() -> Settings:
+    return load_settings()
+
+
+def admin_url(settings: Settings) -> str:
+    return with_database(settings.database_url.get_secret_value(), "postgres")
+
+
+async def admin_connect(settings: Settings) -> asyncpg.Connection:
+    url = admin_url(settings)
+    try:
+        return await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL is required for this test and is not reachable at {redact_url(url)}: "
+            f"{type(exc).__name__}: {exc}. Run `make test` (it finds or starts one).",
+            pytrace=False,
+        )
+
+
+async def require_redis(settings: Settings) -> None:
+    url = settings.redis_url.get_secret_value()
+    client = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:
+        pytest.fail(
+            f"Redis is required for this test and is not reachable at {redact_url(url)}: "
+            f"{type(exc).__name__}: {exc}. Run `make test` (it finds or starts one).",
+            pytrace=False,
+        )
+    finally:
+        await client.aclose()
+
+
+def migrations_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(MIGRATIONS_DIR).rglob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+async def ensure_template(settings: Settings) -> str:
+    """A database migrated to head, named after the migrations it was built from."""
+    name = f"lifecycle_tpl_{migrations_fingerprint()}"
+    conn = await admin_connect(settings)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                building = f"{name}_building"
+                await conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "{building}"')
+                url = with_database(settings.database_url.get_secret_value(), building)
+                await asyncio.to_thread(upgrade, url)
+                await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+    finally:
+        await conn.close()
+    return name
+
+
+async def create_test_database(settings: Settings, template: str) -> str:
+    name = f"lifecycle_t_{uuid.uuid4().hex[:12]}"
+    conn = await admin_connect(settings)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(settings: Settings, name: str) -> None:
+    conn = await admin_connect(settings)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

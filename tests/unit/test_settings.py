@@ -1,0 +1,51 @@
+import pytest
+
+from worker.settings import SettingsError, load_settings, redact_url
+
+
+def test_defaults_are_safe_and_local() -> None:
+    s = load_settings({})
+    assert s.timezone == "UTC"
+    assert s.notification_permission == "manage_models"
+    assert s.database_url.get_secret_value().startswith("postgresql+asyncpg://")
+    assert 1 <= s.health_check_interval_seconds <= 60
+
+
+def test_misspelled_setting_is_refused_not_ignored() -> None:
+    with pytest.raises(SettingsError, match="LIFECYCLE_BATCHSIZE"):
+        load_settings({"LIFECYCLE_BATCHSIZE": "10"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LIFECYCLE_TIMEZONE": "Mars/Olympus"}, "unknown timezone"),
+        ({"LIFECYCLE_BATCH_SIZE": "0"}, "LIFECYCLE_BATCH_SIZE"),
+        ({"LIFECYCLE_BATCH_SIZE": "lots"}, "LIFECYCLE_BATCH_SIZE"),
+        ({"LIFECYCLE_NOTIFICATION_PERMISSION": "x'; drop table users;--"}, "invalid permission"),
+        ({"LIFECYCLE_DATABASE_URL": "mysql://root@localhost/x"}, "postgresql"),
+        ({"LIFECYCLE_REDIS_URL": "http://localhost"}, "redis://"),
+        ({"LIFECYCLE_HEALTH_CHECK_INTERVAL_SECONDS": "3600"}, "HEALTH_CHECK_INTERVAL"),
+    ],
+)
+def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_plain_postgres_url_is_normalised_to_asyncpg() -> None:
+    s = load_settings({"LIFECYCLE_DATABASE_URL": "postgresql://u:pw@db:5432/app"})
+    assert s.database_url.get_secret_value() == "postgresql+asyncpg://u:pw@db:5432/app"
+
+
+def test_secrets_never_appear_in_repr_or_redacted_urls() -> None:
+    s = load_settings(
+        {
+            "LIFECYCLE_DATABASE_URL": "postgresql://u:hunter2@db/app",
+            "LIFECYCLE_REDIS_URL": "redis://:hunter3@cache:6379/0",
+        }
+    )
+    assert "hunter2" not in repr(s) and "hunter3" not in repr(s)
+    assert "hunter2" not in str(s.model_dump())
+    assert redact_url("postgresql://u:hunter2@db/app") == "postgresql://u:***@db/app"
+    assert redact_url("redis://:hunter3@cache:6379/0") == "redis://:***@cache:6379/0"

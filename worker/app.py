@@ -1,0 +1,211 @@
+"""The ARQ worker: settings, typed dependencies, job wrappers and leases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq import Retry, cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, Worker, func
+from pydantic import ValidationError
+
+from db.engine import make_engine, make_sessionmaker
+from db.registry import verify_registry
+from jobs.errors import InvalidPayload, PermanentJobError
+from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
+from jobs.runtime import Runtime
+from jobs.spec import CronSpec, JobSpec, job_id_for
+from worker.faults import backoff_seconds, is_transient
+from worker.serialization import deserialize, serialize
+from worker.settings import Settings
+
+log = logging.getLogger("lifecycle.worker")
+
+_RUNTIME_KEY = "lifecycle_runtime"
+
+
+def runtime_of(ctx: dict[str, Any]) -> Runtime:
+    """The one place that reads ARQ's ``ctx``: the worker's runtime for this job."""
+    base = ctx.get(_RUNTIME_KEY)
+    if not isinstance(base, Runtime):
+        raise RuntimeError("worker runtime missing from ctx (on_startup did not run)")
+    return dataclasses.replace(base, job_id=ctx.get("job_id"), job_try=int(ctx.get("job_try", 1)))
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    """ARQ connection settings from the configured URL, with short timeouts."""
+    rs = RedisSettings.from_dsn(settings.redis_url.get_secret_value())
+    rs.conn_timeout = 2
+    rs.conn_retries = 3
+    rs.conn_retry_delay = 1
+    return rs
+
+
+def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
+    """Engine, sessions and an enqueue function that sends follow-up jobs to ``redis``."""
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=settings.db_pool_size)
+
+    async def enqueue(job: str, payload: dict[str, Any], key: str) -> None:
+        if redis is None:
+            return
+        await redis.enqueue_job(
+            job, payload, _job_id=job_id_for(job, key), _queue_name=settings.queue_name
+        )
+
+    return Runtime(
+        settings=settings, engine=engine, sessions=make_sessionmaker(engine), enqueue=enqueue
+    )
+
+
+def _parse_payload(spec: JobSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if kwargs or len(args) > 1:
+        raise InvalidPayload(
+            f"{spec.name}: expected one JSON object as the only argument, "
+            f"got {len(args)} positional and {sorted(kwargs)} keyword arguments"
+        )
+    raw = args[0] if args else {}
+    if not isinstance(raw, dict):
+        raise InvalidPayload(
+            f"{spec.name}: payload must be a JSON object, got {type(raw).__name__}"
+        )
+    try:
+        return spec.payload.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidPayload(f"{spec.name}: invalid payload: {problems}") from exc
+
+
+async def _renew_lease(redis: ArqRedis, job_id: str, lease_s: int) -> None:
+    """Keep this job's in-progress key alive only while this process lives.
+
+    ARQ sets the key for the longest job timeout; a crashed worker would block the job
+    that long. A short lease, renewed here, lets another worker take over within
+    ``lease_s`` seconds of a crash.
+    """
+    key = in_progress_key_prefix + job_id
+    while True:
+        await redis.pexpire(key, lease_s * 1000)
+        await asyncio.sleep(lease_s / 4)
+
+
+async def run_job(
+    spec: JobSpec, runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate the payload, run the job, turn transient faults into a delayed retry."""
+    payload = _parse_payload(spec, args, kwargs)
+    try:
+        return await spec.run(runtime, payload)
+    except PermanentJobError:
+        raise
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        delay = backoff_seconds(runtime.job_try)
+        log.warning(
+            "%s: transient fault (%s: %s), retrying in %.0fs",
+            spec.name,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        raise Retry(defer=delay) from exc
+
+
+def _job_function(spec: JobSpec) -> Function:
+    async def handler(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        runtime = runtime_of(ctx)
+        redis = ctx.get("redis")
+        lease = None
+        if isinstance(redis, ArqRedis) and runtime.job_id:
+            lease = asyncio.create_task(
+                _renew_lease(redis, runtime.job_id, runtime.settings.job_lease_seconds)
+            )
+        try:
+            return await run_job(spec, runtime, args, kwargs)
+        finally:
+            if lease is not None:
+                lease.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await lease
+
+    handler.__qualname__ = handler.__name__ = spec.name
+    return func(handler, name=spec.name, timeout=spec.timeout_seconds, max_tries=spec.max_tries)
+
+
+def _cron_function(c: CronSpec, settings: Settings) -> Any:
+    spec = job_spec(c.job)
+
+    async def cron_handler(ctx: dict[str, Any]) -> dict[str, Any]:
+        return await run_job(spec, runtime_of(ctx), (dict(c.payload),), {})
+
+    cron_handler.__qualname__ = cron_handler.__name__ = f"cron:{c.job}"
+    coroutine: WorkerCoroutine = cron_handler
+    return cron(
+        coroutine,
+        name=f"cron:{c.job}",
+        unique=True,
+        timeout=spec.timeout_seconds,
+        max_tries=1,
+        **c.schedule(settings),
+    )
+
+
+def worker_kwargs(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    on_startup_extra: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker`` built from ``settings``."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        redis = ctx.get("redis")
+        runtime = build_runtime(settings, redis if isinstance(redis, ArqRedis) else None)
+        async with runtime.engine.connect() as conn:
+            await verify_registry(conn)
+        ctx[_RUNTIME_KEY] = runtime
+        for hook in startup_hooks():
+            await hook(runtime)
+        if on_startup_extra is not None:
+            await on_startup_extra(runtime)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        runtime = ctx.get(_RUNTIME_KEY)
+        if isinstance(runtime, Runtime):
+            await runtime.engine.dispose()
+
+    return {
+        "functions": [_job_function(s) for s in all_jobs()],
+        "cron_jobs": [_cron_function(c, settings) for c in all_crons()],
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.queue_name,
+        "burst": burst,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "job_timeout": settings.job_timeout_seconds,
+        "keep_result": settings.keep_result_seconds,
+        "max_tries": settings.max_tries,
+        "health_check_interval": settings.health_check_interval_seconds,
+        "timezone": settings.zone,
+        "handle_signals": True,
+        "poll_delay": 0.5,
+        "max_jobs": 10,
+    }
+
+
+def make_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
+    """A ready-to-run ARQ ``Worker`` (tests pass ``poll_delay=0`` and the like)."""
+    kwargs = worker_kwargs(settings, burst=burst)
+    kwargs.update(overrides)
+    return Worker(**kwargs)

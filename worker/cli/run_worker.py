@@ -1,0 +1,39 @@
+"""``lifecycle worker [--burst]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from worker.app import make_worker
+from worker.cli.output import EXIT_FAILED, EXIT_OK, print_json
+from worker.settings import Settings
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("worker", parents=[common], help="run the worker (foreground)")
+    p.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    p.set_defaults(handler=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = make_worker(settings, burst=args.burst)
+    worker.run()
+    summary = {
+        "complete": worker.jobs_complete,
+        "failed": worker.jobs_failed,
+        "retried": worker.jobs_retried,
+    }
+    if args.burst:
+        if args.json:
+            print_json(summary)
+        else:
+            print(f"burst finished: {summary}")
+    return EXIT_OK if not args.burst or worker.jobs_failed == 0 else EXIT_FAILED

@@ -1,0 +1,194 @@
+"""Client for the main application: enqueue lifecycle jobs and read their results.
+
+    async with LifecycleClient.from_settings() as client:
+        handle = await client.enqueue("ping", {"message": "hi"}, key="req-42")
+        result = await client.result(handle.job_id, timeout=30)
+
+The same ``key`` for the same job always maps to one ARQ job id, so a retried request
+never runs the job twice (for as long as ARQ keeps the result, ``keep_result_seconds``;
+jobs that change data also record their key in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from arq.connections import ArqRedis, create_pool
+from arq.jobs import Job, JobStatus
+from pydantic import ValidationError
+
+from jobs.registry import job_spec
+from jobs.spec import job_id_for
+from worker.app import redis_settings
+from worker.serialization import deserialize, serialize
+from worker.settings import Settings, load_settings
+
+
+class ClientError(ValueError):
+    """The request was refused before it reached the queue (unknown job, bad payload)."""
+
+
+class JobFailed(RuntimeError):
+    """The job ran and failed; ``error`` carries its type and message."""
+
+    def __init__(self, job_id: str, error: dict[str, Any]) -> None:
+        super().__init__(f"job {job_id} failed: {error.get('error')}: {error.get('message')}")
+        self.job_id = job_id
+        self.error = error
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """A job that is (or was) in the queue."""
+
+    job_id: str
+    job: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's status and, once finished, its outcome."""
+
+    job_id: str
+    status: str
+    success: bool | None = None
+    result: Any = None
+    enqueued_at: datetime | None = None
+    finished_at: datetime | None = None
+    tries: int | None = None
+
+
+class LifecycleClient:
+    """Async context manager around one ARQ Redis pool."""
+
+    def __init__(self, settings: Settings, *, redis: ArqRedis | None = None) -> None:
+        """``redis`` lets a caller share an existing ARQ pool (it is then not closed here)."""
+        self.settings = settings
+        self._redis = redis
+        self._owns_redis = redis is None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Self:
+        """Build from ``LIFECYCLE_*`` environment variables (or the given settings)."""
+        return cls(settings or load_settings())
+
+    @classmethod
+    def from_url(cls, redis_url: str, *, queue_name: str | None = None) -> Self:
+        """Build from a Redis URL (other settings from the environment)."""
+        overrides: dict[str, Any] = {"redis_url": redis_url}
+        if queue_name:
+            overrides["queue_name"] = queue_name
+        return cls(load_settings(**overrides))
+
+    async def __aenter__(self) -> Self:
+        if self._redis is not None:
+            return self
+        self._redis = await create_pool(
+            redis_settings(self.settings),
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+            default_queue_name=self.settings.queue_name,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._redis is not None and self._owns_redis:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def redis(self) -> ArqRedis:
+        if self._redis is None:
+            raise RuntimeError("LifecycleClient used outside `async with`")
+        return self._redis
+
+    async def enqueue(
+        self,
+        job: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        key: str,
+        defer_seconds: float | None = None,
+    ) -> JobHandle:
+        """Validate ``payload`` and queue ``job`` once per idempotency ``key``."""
+        if not key or len(key) > 512:
+            raise ClientError("an idempotency key of 1 to 512 characters is required")
+        try:
+            spec = job_spec(job)
+        except KeyError as exc:
+            raise ClientError(str(exc.args[0])) from exc
+        try:
+            parsed = spec.payload.model_validate(payload or {})
+        except ValidationError as exc:
+            raise ClientError(f"{job}: invalid payload: {exc}") from exc
+        job_id = job_id_for(job, key)
+        queued = await self.redis.enqueue_job(
+            job,
+            parsed.model_dump(mode="json"),
+            _job_id=job_id,
+            _defer_by=defer_seconds,
+        )
+        return JobHandle(job_id=job_id, job=job, created=queued is not None)
+
+    async def status(self, job_id: str) -> JobState:
+        """The job's status (``queued``, ``in_progress``, ``complete``, ``not_found``…)."""
+        handle = Job(
+            job_id, self.redis, _queue_name=self.settings.queue_name, _deserializer=deserialize
+        )
+        status = await handle.status()
+        if status is not JobStatus.complete:
+            info = await handle.info()
+            return JobState(
+                job_id=job_id,
+                status=status.value,
+                enqueued_at=info.enqueue_time if info else None,
+                tries=info.job_try if info else None,
+            )
+        res = await handle.result_info()
+        if res is None:
+            return JobState(job_id=job_id, status=JobStatus.not_found.value)
+        return JobState(
+            job_id=job_id,
+            status=status.value,
+            success=res.success,
+            result=res.result,
+            enqueued_at=res.enqueue_time,
+            finished_at=res.finish_time,
+            tries=res.job_try,
+        )
+
+    async def result(
+        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
+    ) -> Any:
+        """Wait for the job and return its result; raise :class:`JobFailed` if it failed."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    state = await self.status(job_id)
+                    if state.status == JobStatus.complete.value:
+                        return _outcome(state)
+                    if state.status == JobStatus.not_found.value:
+                        raise LookupError(
+                            f"job {job_id} not found (never queued, or its result expired)"
+                        )
+                    await asyncio.sleep(poll_s)
+        except TimeoutError:
+            raise TimeoutError(f"job {job_id} not finished after {timeout_s}s") from None
+
+
+def _outcome(state: JobState) -> Any:
+    if state.success:
+        return state.result
+    result = state.result
+    error = result if isinstance(result, dict) else {"message": str(result)}
+    raise JobFailed(state.job_id, error)

@@ -1,0 +1,52 @@
+"""JSON (never pickle) serialization of ARQ jobs and results.
+
+A payload that is not JSON (for example a pickle written into Redis by hand) fails to
+deserialize, so ARQ records the job as failed without running it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+MAX_JOB_BYTES = 1_000_000
+
+
+class JobPayloadError(ValueError):
+    """A serialized job is not acceptable JSON."""
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseException):
+        # Results of failed jobs carry their exception; keep its type and message.
+        return {"error": type(value).__name__, "message": str(value)}
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def serialize(obj: dict[str, Any]) -> bytes:
+    """Serialize a job or a result to UTF-8 JSON."""
+    return json.dumps(obj, default=_default, separators=(",", ":")).encode()
+
+
+def deserialize(data: bytes) -> dict[str, Any]:
+    """Parse a job or result; anything but a JSON object is refused."""
+    if len(data) > MAX_JOB_BYTES:
+        raise JobPayloadError(f"payload of {len(data)} bytes exceeds {MAX_JOB_BYTES}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JobPayloadError(f"payload is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise JobPayloadError("payload is not a JSON object")
+    return obj

@@ -1,0 +1,128 @@
+"""Worker configuration, read from ``LIFECYCLE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from functools import cached_property
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LIFECYCLE_"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+_PERMISSION = re.compile(r"^[a-z][a-z0-9_.:-]{0,62}$")
+_QUEUE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+Seconds = Annotated[int, Field(ge=1, le=24 * 3600)]
+
+
+class SettingsError(ValueError):
+    """The environment holds a setting that is unknown or invalid."""
+
+
+class Settings(BaseSettings):
+    """Everything the worker, the CLI and the client read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    redis_url: SecretStr = SecretStr(DEFAULT_REDIS_URL)
+    queue_name: str = "lifecycle:queue"
+    timezone: str = "UTC"
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    notification_permission: str = "manage_models"
+    fanout_team_chunk: int = Field(default=500, ge=1, le=100_000)
+    cost_map_source: str | None = None
+    retiring_window_days: int = Field(default=30, ge=0, le=3650)
+    enrich_cron_time: time = time(3, 0)
+    cleanup_max_models: int = Field(default=1000, ge=1, le=1_000_000)
+    job_timeout_seconds: Seconds = 600
+    job_lease_seconds: Seconds = 30
+    keep_result_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    max_tries: int = Field(default=5, ge=1, le=100)
+    health_check_interval_seconds: int = Field(default=10, ge=1, le=60)
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("notification_permission")
+    @classmethod
+    def _check_permission(cls, value: str) -> str:
+        if not _PERMISSION.match(value):
+            raise ValueError(f"invalid permission name {value!r}")
+        return value
+
+    @field_validator("queue_name")
+    @classmethod
+    def _check_queue(cls, value: str) -> str:
+        if not _QUEUE.match(value):
+            raise ValueError(f"invalid queue name {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not url.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
+        return SecretStr(url)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The configured timezone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment, refusing misspelled ``LIFECYCLE_`` variables."""
+    env = dict(os.environ if environ is None else environ)
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, object] = {
+        k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in known
+    }
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValueError as exc:
+        raise SettingsError(_describe(exc)) from exc
+
+
+def _describe(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        field = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (safe to print or log)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
