@@ -1,0 +1,51 @@
+"""The audit trail and the run log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AuditEvent, LifecycleRun
+
+
+async def record_audit(
+    session: AsyncSession,
+    action: str,
+    *,
+    actor: str | None,
+    model_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event (``model.migrated``, ``catalog.synced``, …)."""
+    await session.execute(
+        insert(AuditEvent).values(
+            action=action, actor=actor, model_id=model_id, details=details or {}
+        )
+    )
+
+
+async def start_run(
+    session: AsyncSession, job: str, *, job_id: str | None, trigger: str, dry_run: bool
+) -> uuid.UUID:
+    """Record the start of an enrichment, catalog sync or cleanup run."""
+    run_id: uuid.UUID | None = await session.scalar(
+        insert(LifecycleRun)
+        .values(job=job, job_id=job_id, trigger=trigger, status="running", dry_run=dry_run)
+        .returning(LifecycleRun.id)
+    )
+    assert run_id is not None
+    return run_id
+
+
+async def finish_run(
+    session: AsyncSession, run_id: uuid.UUID, *, status: str, summary: dict[str, Any]
+) -> None:
+    """Store a run's outcome and report."""
+    await session.execute(
+        update(LifecycleRun)
+        .where(LifecycleRun.id == run_id)
+        .values(status=status, summary=summary, finished_at=func.now())
+    )

@@ -1,0 +1,115 @@
+"""Pieces every CLI command shares: model arguments, in-process runtimes, submit-and-wait."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref
+from jobs.runtime import Runtime
+from worker.app import build_runtime
+from worker.cli.output import CommandFailed
+from worker.client import JobFailed, LifecycleClient
+from worker.settings import Settings
+
+Progress = Callable[[Runtime], Awaitable[tuple[int, int] | None]]
+
+
+def model_argument(value: str) -> ModelRef:
+    """argparse ``type=`` for a model named by UUID or ``provider:name`` (bad → exit 2)."""
+    try:
+        return parse_model_ref(value)
+    except ModelRefError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_wait_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-wait`` and ``--timeout`` for commands that enqueue a job."""
+    parser.add_argument(
+        "--no-wait", action="store_true", help="print the job id instead of waiting for the result"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long to wait for the result (default 3600)",
+    )
+
+
+@asynccontextmanager
+async def local_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A runtime for in-process, read-only work (dry runs); no queue attached."""
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.engine.dispose()
+
+
+def new_request_key(prefix: str) -> str:
+    """A fresh idempotency key for a request typed at the CLI."""
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width if total <= 0 else min(width, int(width * done / total))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+async def submit_and_wait(
+    settings: Settings,
+    job: str,
+    payload: dict[str, Any],
+    *,
+    key: str,
+    wait: bool = True,
+    timeout_s: float = 3600.0,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Enqueue ``job`` and (unless ``wait`` is false) wait for its result.
+
+    With ``progress`` and a terminal on stderr, draws a progress bar from what the job
+    records in PostgreSQL. Returns ``{"job_id": …}`` when not waiting.
+    """
+    async with LifecycleClient(settings) as client:
+        handle = await client.enqueue(job, payload, key=key)
+        if not wait:
+            return {"job_id": handle.job_id, "queued": handle.created}
+        drawing = progress is not None and show_progress and sys.stderr.isatty()
+        runtime = build_runtime(settings) if drawing else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    state = await client.status(handle.job_id)
+                    if state.status in ("complete", "not_found"):
+                        break
+                    if runtime is not None and progress is not None:
+                        step = await progress(runtime)
+                        if step is not None:
+                            sys.stderr.write("\r" + _bar(*step))
+                            sys.stderr.flush()
+                    await asyncio.sleep(0.3)
+            if drawing:
+                sys.stderr.write("\n")
+            result = await client.result(handle.job_id, timeout_s=5)
+        except TimeoutError as exc:
+            raise CommandFailed(
+                f"job {handle.job_id} did not finish within {timeout_s:.0f}s "
+                "(it keeps running; check `lifecycle health` and the job later)",
+                {"job_id": handle.job_id},
+            ) from exc
+        except JobFailed as exc:
+            raise CommandFailed(str(exc), {"job_id": handle.job_id, **exc.error}) from exc
+        finally:
+            if runtime is not None:
+                await runtime.engine.dispose()
+    if not isinstance(result, dict):
+        return {"job_id": handle.job_id, "result": result}
+    return {"job_id": handle.job_id, **result}
