@@ -1,0 +1,200 @@
+"""SQL of the notification fan-out, the outbox sweeper and the operators' listing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LifecycleEvent, Team
+
+
+async def get_event(session: AsyncSession, event_id: uuid.UUID) -> LifecycleEvent | None:
+    """The outbox event ``event_id`` (no lock)."""
+    return await session.get(LifecycleEvent, event_id)
+
+
+async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> tuple[bool, bool]:
+    """Row-lock the event until the transaction ends: ``(exists, already fanned out)``.
+
+    Every fan-out transaction of one event takes this lock first, so two workers running
+    the same event write its notifications one after the other, never interleaved.
+    """
+    row = (
+        await session.execute(
+            text("SELECT fanned_out_at FROM lifecycle_events WHERE id = :id FOR UPDATE"),
+            {"id": event_id},
+        )
+    ).first()
+    if row is None:
+        return False, False
+    return True, row.fanned_out_at is not None
+
+
+@dataclass(frozen=True)
+class TeamMessage:
+    """The rendered notification of one team; each permitted member gets a copy."""
+
+    team_id: uuid.UUID
+    title: str
+    body: str
+    data: dict[str, Any]
+
+
+_INSERT_CHUNK = text(
+    """
+    INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
+    SELECT :event_id, c.team_id, m.user_id, :slug, :level, c.title, c.body, CAST(c.data AS jsonb)
+    FROM unnest(
+        CAST(:team_ids AS uuid[]),
+        CAST(:titles AS text[]),
+        CAST(:bodies AS text[]),
+        CAST(:datas AS text[])
+    ) AS c(team_id, title, body, data)
+    JOIN team_members m ON m.team_id = c.team_id
+    WHERE m.permissions @> ARRAY[CAST(:permission AS text)]
+    ON CONFLICT (event_id, team_id, user_id) DO NOTHING
+    """
+)
+
+
+async def insert_team_notifications(
+    session: AsyncSession,
+    *,
+    event_id: uuid.UUID,
+    slug: str,
+    level: str,
+    permission: str,
+    messages: Sequence[TeamMessage],
+) -> int:
+    """One statement: a notification per (team in ``messages``, member with ``permission``).
+
+    Members present now are the ones notified; rows that already exist are left alone.
+    Returns the number of rows inserted.
+    """
+    if not messages:
+        return 0
+    result = await session.execute(
+        _INSERT_CHUNK,
+        {
+            "event_id": event_id,
+            "slug": slug,
+            "level": level,
+            "permission": permission,
+            "team_ids": [m.team_id for m in messages],
+            "titles": [m.title for m in messages],
+            "bodies": [m.body for m in messages],
+            "datas": [json.dumps(m.data, separators=(",", ":")) for m in messages],
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def mark_fanned_out(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Record that every notification of the event is written."""
+    await session.execute(
+        text(
+            "UPDATE lifecycle_events SET fanned_out_at = now() "
+            "WHERE id = :id AND fanned_out_at IS NULL"
+        ),
+        {"id": event_id},
+    )
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An outbox event not yet fanned out, with its age."""
+
+    event_id: uuid.UUID
+    age_seconds: float
+
+
+async def pending_events(
+    session: AsyncSession, *, min_age_seconds: float, limit: int
+) -> list[PendingEvent]:
+    """Oldest first, events written at least ``min_age_seconds`` ago and never fanned out."""
+    rows = await session.execute(
+        text(
+            "SELECT id, EXTRACT(EPOCH FROM now() - created_at) AS age "
+            "FROM lifecycle_events "
+            "WHERE fanned_out_at IS NULL "
+            "AND created_at <= now() - make_interval(secs => :min_age) "
+            "ORDER BY created_at LIMIT :limit"
+        ),
+        {"min_age": float(min_age_seconds), "limit": limit},
+    )
+    return [PendingEvent(event_id=r.id, age_seconds=float(r.age)) for r in rows]
+
+
+async def find_team_id(session: AsyncSession, slug: str) -> uuid.UUID | None:
+    """The id of the team with ``slug``."""
+    return await session.scalar(select(Team.id).where(Team.slug == slug))
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """One notification as operators see it."""
+
+    id: uuid.UUID
+    created_at: datetime
+    team_id: uuid.UUID
+    team_slug: str | None
+    user_id: uuid.UUID
+    user_email: str | None
+    slug: str
+    level: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    read_at: datetime | None
+    event_id: uuid.UUID
+    model_provider: str
+    model_name: str
+
+
+async def recent_notifications(
+    session: AsyncSession,
+    *,
+    team_id: uuid.UUID | None = None,
+    model_id: uuid.UUID | None = None,
+    provider: str | None = None,
+    name: str | None = None,
+    limit: int = 50,
+) -> list[NotificationRow]:
+    """Newest first. A model matches on the event's model id, the id recorded in the
+    notification's data, or the event's provider/name snapshot (so hard-deleted models
+    still match)."""
+    where = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit}
+    if team_id is not None:
+        where.append("n.team_id = :team_id")
+        params["team_id"] = team_id
+    if model_id is not None:
+        where.append("(e.model_id = :model_id OR n.data #>> '{model,id}' = :model_id_text)")
+        params["model_id"] = model_id
+        params["model_id_text"] = str(model_id)
+    if provider is not None and name is not None:
+        where.append("e.model_provider = :provider AND e.model_name = :name")
+        params["provider"] = provider
+        params["name"] = name
+    rows = await session.execute(
+        text(
+            "SELECT n.id, n.created_at, n.team_id, t.slug AS team_slug, n.user_id, "
+            "u.email AS user_email, n.slug, n.level, n.title, n.body, n.data, n.read_at, "
+            "n.event_id, e.model_provider, e.model_name "
+            "FROM notifications n "
+            "JOIN lifecycle_events e ON e.id = n.event_id "
+            "LEFT JOIN teams t ON t.id = n.team_id "
+            "LEFT JOIN users u ON u.id = n.user_id "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY n.created_at DESC, n.id LIMIT :limit"
+        ),
+        params,
+    )
+    return [NotificationRow(**r._mapping) for r in rows]

@@ -1,0 +1,185 @@
+"""What a notification says: title, body, level and data for one team and one event.
+
+Pure functions of the event's snapshot and the team's counts, so the text is tested
+without a database and stays the same when the model row is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from db.registry import REFERENCES
+from jobs.events import Slug
+
+LEVELS: dict[Slug, str] = {
+    Slug.DEPRECATED: "warning",
+    Slug.RETIRING: "warning",
+    Slug.MIGRATED: "info",
+    Slug.DELETED: "warning",
+}
+
+_LABEL_ORDER = {ref.label: i for i, ref in enumerate(REFERENCES)}
+
+
+class UnknownSlug(ValueError):
+    """The event carries a slug this version cannot describe."""
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """The parts of a lifecycle event a message is written from (snapshots, not live rows)."""
+
+    event_id: uuid.UUID
+    slug: str
+    model_id: uuid.UUID | None
+    model_provider: str
+    model_name: str
+    replacement_provider: str | None = None
+    replacement_model_name: str | None = None
+    deprecation_date: date | None = None
+
+    @property
+    def model(self) -> str:
+        return f"{self.model_provider}:{self.model_name}"
+
+    @property
+    def replacement(self) -> str | None:
+        if self.replacement_provider is None or self.replacement_model_name is None:
+            return None
+        return f"{self.replacement_provider}:{self.replacement_model_name}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One team's notification for one event (the same for every member of the team)."""
+
+    slug: str
+    level: str
+    title: str
+    body: str
+    data: dict[str, Any]
+
+
+def affected_counts(counts: dict[str, int]) -> dict[str, int]:
+    """The labels with at least one row, in registry order (unknown labels last, by name)."""
+    kept = {label: int(n) for label, n in counts.items() if int(n) > 0}
+    return dict(sorted(kept.items(), key=_label_sort_key))
+
+
+def _label_sort_key(item: tuple[str, int]) -> tuple[int, str]:
+    return _LABEL_ORDER.get(item[0], len(_LABEL_ORDER)), item[0]
+
+
+def label_phrase(label: str, count: int) -> str:
+    """``3 assistants``, ``1 pipeline``, ``2 app runs``: a registry label with its count."""
+    words = label.replace("_", " ")
+    if count == 1 and words.endswith("s"):
+        words = words[:-1]
+    return f"{count} {words}"
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """``3 assistants, 1 pipeline`` (labels with no rows left out)."""
+    return ", ".join(label_phrase(label, n) for label, n in affected_counts(counts).items())
+
+
+def level_for(slug: str) -> str:
+    """The notification level of an event slug."""
+    try:
+        return LEVELS[Slug(slug)]
+    except ValueError:
+        raise UnknownSlug(f"no notification text for event slug {slug!r}") from None
+
+
+def render_message(facts: EventFacts, team_id: uuid.UUID, counts: dict[str, int]) -> Message:
+    """The notification a team's members receive about ``facts``."""
+    level = level_for(facts.slug)
+    used = affected_counts(counts)
+    usage = describe_counts(used)
+    title, body = _TEXT[Slug(facts.slug)](facts, usage, used)
+    data: dict[str, Any] = {
+        "event_id": str(facts.event_id),
+        "slug": facts.slug,
+        "team_id": str(team_id),
+        "model": {
+            "id": str(facts.model_id) if facts.model_id else None,
+            "provider": facts.model_provider,
+            "name": facts.model_name,
+        },
+        "replacement": (
+            {"provider": facts.replacement_provider, "name": facts.replacement_model_name}
+            if facts.replacement
+            else None
+        ),
+        "deprecation_date": facts.deprecation_date.isoformat() if facts.deprecation_date else None,
+        "counts": used,
+        "total": sum(used.values()),
+    }
+    return Message(slug=facts.slug, level=level, title=title, body=body, data=data)
+
+
+def _move_to(facts: EventFacts, when: str = "") -> str:
+    if facts.replacement:
+        return f"Move them to {facts.replacement}, the recommended replacement{when}."
+    return f"Choose another model for them{when}."
+
+
+def _deprecated(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    since = f" as of {facts.deprecation_date.isoformat()}" if facts.deprecation_date else ""
+    title = f"{facts.model} is deprecated"
+    body = (
+        f"The model {facts.model} is deprecated{since}. "
+        f"Your team still uses it in {usage}. {_move_to(facts)}"
+    )
+    return title, body
+
+
+def _retiring(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    on = f"on {facts.deprecation_date.isoformat()}" if facts.deprecation_date else "soon"
+    title = f"{facts.model} will be retired {on}"
+    body = (
+        f"The model {facts.model} will be retired {on}. "
+        f"Your team uses it in {usage}. {_move_to(facts, ' before then')}"
+    )
+    return title, body
+
+
+def _migrated(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    target = facts.replacement or "another model"
+    title = f"{facts.model} was replaced by {target}"
+    body = (
+        f"The model {facts.model} was retired and your team's configuration was moved "
+        f"to {target}: {usage}. "
+    )
+    if "assistants" in used:
+        body += "The assistants' model parameters were reset to the defaults. "
+    body += "No action is needed; check that they still behave as expected."
+    return title, body
+
+
+def _deleted(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    title = f"{facts.model} was removed"
+    if facts.replacement:
+        body = (
+            f"The model {facts.model} was removed from the platform. "
+            f"Your team's configuration that used it now uses {facts.replacement}: {usage}. "
+            "Check that they still behave as expected."
+        )
+    else:
+        body = (
+            f"The model {facts.model} was removed from the platform without a replacement. "
+            f"Your team's configuration that used it no longer has a model set: {usage}. "
+            "Choose a model for them."
+        )
+    return title, body
+
+
+_TEXT = {
+    Slug.DEPRECATED: _deprecated,
+    Slug.RETIRING: _retiring,
+    Slug.MIGRATED: _migrated,
+    Slug.DELETED: _deleted,
+}

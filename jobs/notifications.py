@@ -1,0 +1,165 @@
+"""Notification fan-out from the outbox, and the sweeper that makes sure it happens.
+
+``fanout_event`` writes one notification per (affected team, member holding the
+configured permission). Teams are processed in chunks of ``fanout_team_chunk``, one
+``INSERT … SELECT … ON CONFLICT DO NOTHING`` per chunk, each chunk in its own transaction
+that first row-locks the event: a crash mid-way keeps what was written, a re-run (or a
+second worker on the same event) inserts only what is missing, and ``fanned_out_at`` is
+set in the transaction of the last chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from db.queries.notifications import (
+    TeamMessage,
+    get_event,
+    insert_team_notifications,
+    lock_event,
+    mark_fanned_out,
+    pending_events,
+)
+from jobs.errors import InvalidPayload
+from jobs.events import FANOUT_JOB, publish_events
+from jobs.notification_text import EventFacts, UnknownSlug, level_for, render_message
+from jobs.runtime import Runtime
+from jobs.spec import CronSpec, EmptyPayload, JobSpec, Payload
+from worker.settings import Settings
+
+log = logging.getLogger("lifecycle.notifications")
+
+SWEEP_MIN_AGE_SECONDS = 60.0
+SWEEP_RETRY_AFTER_SECONDS = 3600.0
+SWEEP_LIMIT = 1000
+
+
+class FanoutPayload(Payload):
+    event_id: uuid.UUID
+
+
+def team_chunks(messages: list[TeamMessage], size: int) -> list[list[TeamMessage]]:
+    """``messages`` cut into consecutive chunks of at most ``size`` teams."""
+    return [messages[i : i + size] for i in range(0, len(messages), size)]
+
+
+def affected_teams(payload: dict[str, dict[str, int]]) -> list[tuple[uuid.UUID, dict[str, int]]]:
+    """Teams of an event payload with at least one affected row, sorted by id.
+
+    Keys that are not team UUIDs are skipped (and logged): they can name no team.
+    """
+    teams = []
+    for key, counts in payload.items():
+        try:
+            team_id = uuid.UUID(key)
+        except ValueError:
+            log.warning("event payload key %r is not a team id; skipped", key)
+            continue
+        if isinstance(counts, dict) and any(int(n) > 0 for n in counts.values()):
+            teams.append((team_id, counts))
+    return sorted(teams, key=lambda t: t[0])
+
+
+async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, Any]:
+    """Notify every permitted member of every affected team of one event, exactly once."""
+    event_id = payload.event_id
+    async with runtime.sessions() as session:
+        event = await get_event(session, event_id)
+    if event is None:
+        raise InvalidPayload(f"fanout_event: no lifecycle event {event_id}")
+    result: dict[str, Any] = {"event_id": str(event_id), "slug": event.slug}
+    if event.fanned_out_at is not None:
+        return {**result, "status": "already_fanned_out", "notifications": 0}
+
+    facts = EventFacts(
+        event_id=event.id,
+        slug=event.slug,
+        model_id=event.model_id,
+        model_provider=event.model_provider,
+        model_name=event.model_name,
+        replacement_provider=event.replacement_provider,
+        replacement_model_name=event.replacement_model_name,
+        deprecation_date=event.deprecation_date,
+    )
+    try:
+        level = level_for(event.slug)
+    except UnknownSlug as exc:
+        raise InvalidPayload(f"fanout_event: event {event_id}: {exc}") from exc
+    messages = []
+    for team_id, counts in affected_teams(event.payload):
+        message = render_message(facts, team_id, counts)
+        messages.append(TeamMessage(team_id, message.title, message.body, message.data))
+
+    chunks = team_chunks(messages, runtime.settings.fanout_team_chunk) or [[]]
+    inserted = 0
+    for number, chunk in enumerate(chunks, start=1):
+        async with runtime.sessions() as session, session.begin():
+            exists, done = await lock_event(session, event_id)
+            if not exists or done:
+                # Another worker finished this event while we were on earlier chunks.
+                return {**result, "status": "already_fanned_out", "notifications": inserted}
+            inserted += await insert_team_notifications(
+                session,
+                event_id=event_id,
+                slug=event.slug,
+                level=level,
+                permission=runtime.settings.notification_permission,
+                messages=chunk,
+            )
+            if number == len(chunks):
+                await mark_fanned_out(session, event_id)
+    return {
+        **result,
+        "status": "fanned_out",
+        "teams": len(messages),
+        "chunks": len(chunks),
+        "notifications": inserted,
+    }
+
+
+def sweep_key(event_id: uuid.UUID, age_seconds: float, retry_after_seconds: float) -> str:
+    """Idempotency key for re-enqueuing a pending event.
+
+    While the event is young the key is the event id, the same one ``publish_events``
+    uses, so an event that is merely waiting in the queue is not queued twice. ARQ keeps
+    a finished job's result (and so its id) for days; an event still pending after
+    ``retry_after_seconds`` (its fan-out failed for good) gets a new key once per period.
+    """
+    if age_seconds < retry_after_seconds:
+        return str(event_id)
+    return f"{event_id}:retry-{int(age_seconds // retry_after_seconds)}"
+
+
+async def sweep_outbox(
+    runtime: Runtime,
+    payload: EmptyPayload,
+    *,
+    min_age_seconds: float = SWEEP_MIN_AGE_SECONDS,
+    retry_after_seconds: float = SWEEP_RETRY_AFTER_SECONDS,
+    limit: int = SWEEP_LIMIT,
+) -> dict[str, Any]:
+    """Re-enqueue fan-out of events older than ``min_age_seconds`` that were never fanned out."""
+    async with runtime.sessions() as session:
+        pending = await pending_events(session, min_age_seconds=min_age_seconds, limit=limit)
+    fresh = [p.event_id for p in pending if p.age_seconds < retry_after_seconds]
+    await publish_events(runtime, fresh)
+    for stale in pending:
+        if stale.age_seconds >= retry_after_seconds:
+            key = sweep_key(stale.event_id, stale.age_seconds, retry_after_seconds)
+            await runtime.enqueue(FANOUT_JOB, {"event_id": str(stale.event_id)}, key)
+    if pending:
+        log.info("outbox sweep re-enqueued %d event(s)", len(pending))
+    return {"enqueued": len(pending), "event_ids": [str(p.event_id) for p in pending]}
+
+
+def _every_minute(settings: Settings) -> dict[str, Any]:
+    return {"second": 0}
+
+
+JOBS = (
+    JobSpec(FANOUT_JOB, FanoutPayload, fanout_event),
+    JobSpec("sweep_outbox", EmptyPayload, sweep_outbox),
+)
+CRONS = (CronSpec("sweep_outbox", _every_minute),)
