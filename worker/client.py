@@ -12,6 +12,7 @@ jobs that change data also record their key in PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -139,6 +140,10 @@ class LifecycleClient:
             _defer_by=defer_seconds,
         )
         return JobHandle(job_id=job_id, job=job, created=queued is not None)
+
+    async def fanout_event(self, event_id: uuid.UUID | str) -> JobHandle:
+        """Queue the notification fan-out of an outbox event (keyed on the event id)."""
+        return await self.enqueue("fanout_event", {"event_id": str(event_id)}, key=str(event_id))
 
     async def status(self, job_id: str) -> JobState:
         """The job's status (``queued``, ``in_progress``, ``complete``, ``not_found``…)."""
