@@ -145,6 +145,16 @@ class LifecycleClient:
         """Queue the notification fan-out of an outbox event (keyed on the event id)."""
         return await self.enqueue("fanout_event", {"event_id": str(event_id)}, key=str(event_id))
 
+    async def cleanup_retired_models(
+        self, dry_run: bool = False, *, key: str | None = None
+    ) -> JobHandle:
+        """Queue a manual cleanup run; without ``key`` every call is a new run."""
+        return await self.enqueue(
+            "cleanup_retired_models",
+            {"dry_run": dry_run, "trigger": "manual"},
+            key=key or f"cleanup-{uuid.uuid4()}",
+        )
+
     async def status(self, job_id: str) -> JobState:
         """The job's status (``queued``, ``in_progress``, ``complete``, ``not_found``…)."""
         handle = Job(
