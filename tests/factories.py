@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -147,6 +148,56 @@ class Factory:
     async def app_run(self, team_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> uuid.UUID:
         return await self._insert(
             m.AppRun.__table__, team_id=team_id, llm_model_id=model_id, **values
+        )
+
+    async def lifecycle_run(
+        self,
+        job: str,
+        *,
+        status: str = "succeeded",
+        trigger: str = "manual",
+        dry_run: bool = False,
+        finished_ago: timedelta | None = timedelta(0),
+        **values: Any,
+    ) -> uuid.UUID:
+        """A run-log row that finished ``finished_ago`` before the database's now()."""
+        finished = None if finished_ago is None else func.now() - finished_ago
+        return await self._insert(
+            m.LifecycleRun.__table__,
+            job=job,
+            status=status,
+            trigger=trigger,
+            dry_run=dry_run,
+            finished_at=finished,
+            **values,
+        )
+
+    async def model_migration_row(
+        self, from_model_id: uuid.UUID | None, to_model_id: uuid.UUID | None, **values: Any
+    ) -> uuid.UUID:
+        """A finished migration request with its name snapshots filled from the models."""
+        async with self.engine.connect() as conn:
+            names = {
+                row.id: row
+                for row in await conn.execute(
+                    select(m.LlmModel.id, m.LlmModel.provider, m.LlmModel.name).where(
+                        m.LlmModel.id.in_([i for i in (from_model_id, to_model_id) if i])
+                    )
+                )
+            }
+        source, target = names.get(from_model_id), names.get(to_model_id)
+        values.setdefault("kind", "migration")
+        values.setdefault("status", "succeeded")
+        values.setdefault("request_key", f"req-{uuid.uuid4()}")
+        return await self._insert(
+            m.ModelMigration.__table__,
+            from_model_id=from_model_id,
+            to_model_id=to_model_id,
+            from_provider=source.provider if source else None,
+            from_model_name=source.name if source else None,
+            to_provider=target.provider if target else None,
+            to_model_name=target.name if target else None,
+            **values,
         )
 
     async def count(self, table: Any, *where: Any) -> int:
