@@ -143,12 +143,12 @@ async def sweep_outbox(
     """Re-enqueue fan-out of events older than ``min_age_seconds`` that were never fanned out."""
     async with runtime.sessions() as session:
         pending = await pending_events(session, min_age_seconds=min_age_seconds, limit=limit)
-    fresh = [p.event_id for p in pending if p.age_seconds < retry_after_seconds]
-    await publish_events(runtime, fresh)
-    for stale in pending:
-        if stale.age_seconds >= retry_after_seconds:
-            key = sweep_key(stale.event_id, stale.age_seconds, retry_after_seconds)
-            await runtime.enqueue(FANOUT_JOB, {"event_id": str(stale.event_id)}, key)
+    for event in pending:
+        key = sweep_key(event.event_id, event.age_seconds, retry_after_seconds)
+        if key == str(event.event_id):
+            await publish_events(runtime, [event.event_id])
+        else:
+            await runtime.enqueue(FANOUT_JOB, {"event_id": str(event.event_id)}, key)
     if pending:
         log.info("outbox sweep re-enqueued %d event(s)", len(pending))
     return {"enqueued": len(pending), "event_ids": [str(p.event_id) for p in pending]}
