@@ -1,0 +1,102 @@
+"""SQL of the catalog sync: global models, bulk writes, and the deletion trail."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel
+
+# One key for every writer of the deprecation columns (catalog sync and enrichment), so
+# two runs never interleave their read-compute-write cycles.
+_CATALOG_LOCK = 7_294_101
+
+MANAGED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("display_name", "text"),
+    ("litellm_model", "text"),
+    ("token_limit", "integer"),
+    ("supports_vision", "boolean"),
+    ("supports_tools", "boolean"),
+    ("supports_reasoning", "boolean"),
+    ("security_level", "integer"),
+    ("deprecated", "boolean"),
+    ("deprecation_source", "text"),
+    ("replacement_model_id", "uuid"),
+)
+
+
+async def lock_model_catalog(session: AsyncSession) -> None:
+    """Serialise writers of model metadata until the transaction ends."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CATALOG_LOCK})
+
+
+async def global_models(session: AsyncSession) -> list[LlmModel]:
+    """Every global model row (live and soft-deleted), oldest first."""
+    stmt = select(LlmModel).where(LlmModel.team_id.is_(None)).order_by(LlmModel.created_at)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def insert_models(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """Insert global models in one statement; ``(provider, name)`` → new id."""
+    if not rows:
+        return {}
+    result = await session.execute(
+        insert(LlmModel).values(rows).returning(LlmModel.id, LlmModel.provider, LlmModel.name)
+    )
+    return {(provider, name): model_id for model_id, provider, name in result}
+
+
+async def update_models(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Set every managed column of the given models in one statement (rows carry ``id``)."""
+    if not rows:
+        return 0
+    names = ["id", *(c for c, _ in MANAGED_COLUMNS)]
+    types = ["uuid", *(t for _, t in MANAGED_COLUMNS)]
+    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in zip(names, types, strict=True))
+    sets = ", ".join(f"{c} = v.{c}" for c, _ in MANAGED_COLUMNS)
+    stmt = text(
+        f"UPDATE llm_models AS m SET {sets}, updated_at = now() "
+        f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE m.id = v.id"
+    )
+    params = {n: [row[n] for row in rows] for n in names}
+    result = await session.execute(stmt, params)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class DeletionTrail:
+    """What the database says about one ``[[deleted]]`` entry."""
+
+    provider: str
+    name: str
+    first_deleted_at: datetime | None
+    still_present: bool
+
+
+async def deletion_trail(session: AsyncSession, keys: list[tuple[str, str]]) -> list[DeletionTrail]:
+    """For each global ``(provider, name)``: the earliest ``model.deleted`` audit event
+    and whether any global row of that name remains (live or soft-deleted)."""
+    if not keys:
+        return []
+    stmt = text(
+        "SELECT k.provider, k.name, "
+        "  (SELECT min(a.created_at) FROM audit_events a "
+        "    WHERE a.action = 'model.deleted' "
+        "      AND a.details->>'provider' = k.provider AND a.details->>'name' = k.name "
+        "      AND (a.details->>'team_id') IS NULL) AS first_deleted_at, "
+        "  EXISTS (SELECT 1 FROM llm_models m WHERE m.provider = k.provider "
+        "    AND m.name = k.name AND m.team_id IS NULL) AS still_present "
+        "FROM unnest(CAST(:providers AS text[]), CAST(:names AS text[])) "
+        "  WITH ORDINALITY AS k(provider, name, n) ORDER BY k.n"
+    )
+    rows = await session.execute(
+        stmt, {"providers": [p for p, _ in keys], "names": [n for _, n in keys]}
+    )
+    return [DeletionTrail(p, n, first, bool(present)) for p, n, first, present in rows]

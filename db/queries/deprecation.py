@@ -1,0 +1,135 @@
+"""SQL of the deprecation enrichment: one read, one update, set-based usage and events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LifecycleEvent
+from db.queries.references import live_row_sql, team_sql
+from db.registry import Reference, Shape, check_identifiers, live_references
+
+_EVENT_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentRow:
+    """A model the enrichment looks up, with its replacement's name for events."""
+
+    id: uuid.UUID
+    provider: str
+    name: str
+    team_id: uuid.UUID | None
+    litellm_model: str | None
+    deprecated: bool
+    deprecation_date: date | None
+    replacement_provider: str | None
+    replacement_name: str | None
+
+
+async def enrichment_rows(session: AsyncSession) -> list[EnrichmentRow]:
+    """Every model still in service (not soft-deleted, not migrated away), in one query."""
+    result = await session.execute(
+        text(
+            "SELECT m.id, m.provider, m.name, m.team_id, m.litellm_model, m.deprecated, "
+            "m.deprecation_date, r.provider, r.name "
+            "FROM llm_models m LEFT JOIN llm_models r ON r.id = m.replacement_model_id "
+            "WHERE m.deleted_at IS NULL AND m.migrated_to_model_id IS NULL "
+            "ORDER BY m.provider, m.name, m.id"
+        )
+    )
+    return [EnrichmentRow(*row) for row in result.tuples()]
+
+
+async def apply_deprecation_dates(
+    session: AsyncSession, dates: dict[uuid.UUID, date], deprecate: set[uuid.UUID]
+) -> None:
+    """Store each model's date; flag those in ``deprecate`` (source ``litellm`` unless
+    already deprecated by someone else). One statement for every model."""
+    if not dates:
+        return
+    ids = list(dates)
+    await session.execute(
+        text(
+            "UPDATE llm_models AS m SET deprecation_date = v.d, "
+            "deprecated = m.deprecated OR v.dep, "
+            "deprecation_source = CASE WHEN v.dep AND NOT m.deprecated THEN 'litellm' "
+            "ELSE m.deprecation_source END, updated_at = now() "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:dates AS date[]), CAST(:dep AS boolean[])) "
+            "AS v(id, d, dep) WHERE m.id = v.id"
+        ),
+        {"ids": ids, "dates": [dates[i] for i in ids], "dep": [i in deprecate for i in ids]},
+    )
+
+
+def _usage_statement(ref: Reference) -> TextClause:
+    join, team = team_sql(ref)
+    live = live_row_sql(ref)
+    if ref.shape is Shape.JSON_NODES:
+        nodes = f"t.{ref.column}->'nodes'"
+        model = f"CAST(n.value->'params'->>'{ref.json_key}' AS uuid)"
+        source = (
+            f"{ref.table} t{join} CROSS JOIN LATERAL jsonb_array_elements("
+            f"CASE WHEN jsonb_typeof({nodes}) = 'array' THEN {nodes} ELSE '[]'::jsonb END) n"
+        )
+        where = f"n.value->'params'->>'{ref.json_key}' = ANY(CAST(:id_texts AS text[]))"
+    else:
+        model = f"t.{ref.column}"
+        source = f"{ref.table} t{join}"
+        where = f"t.{ref.column} = ANY(CAST(:ids AS uuid[]))"
+    return text(
+        f"SELECT {model} AS model_id, {team} AS team_id, count(DISTINCT t.{ref.key_column}) "
+        f"FROM {source} WHERE {where} AND {live} GROUP BY 1, 2"
+    )
+
+
+async def usage_of_models(
+    session: AsyncSession, model_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, dict[str, int]]]:
+    """``{model_id: {team_id: {label: rows}}}`` for many models: one statement per
+    registry entry instead of one per model and entry (teamless rows left out)."""
+    out: dict[uuid.UUID, dict[str, dict[str, int]]] = {m: {} for m in model_ids}
+    if not model_ids:
+        return out
+    refs = live_references()
+    check_identifiers(refs)
+    params = {"ids": model_ids, "id_texts": [str(m) for m in model_ids]}
+    for ref in refs:
+        rows = await session.execute(_usage_statement(ref), params)
+        for model_id, team_id, n in rows.tuples():
+            if team_id is not None and model_id in out:
+                teams = out[model_id].setdefault(str(team_id), {})
+                teams[ref.label] = teams.get(ref.label, 0) + int(n)
+    return out
+
+
+async def insert_events(session: AsyncSession, events: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Add outbox events in one statement; those whose ``dedup_key`` exists are skipped."""
+    added: list[uuid.UUID] = []
+    # Chunked: PostgreSQL takes at most 32767 bound parameters per statement.
+    for start in range(0, len(events), _EVENT_CHUNK):
+        stmt = (
+            insert(LifecycleEvent)
+            .values(events[start : start + _EVENT_CHUNK])
+            .on_conflict_do_nothing(index_elements=[LifecycleEvent.dedup_key])
+            .returning(LifecycleEvent.id)
+        )
+        added += (await session.execute(stmt)).scalars()
+    return added
+
+
+async def existing_dedup_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the outbox already holds."""
+    if not keys:
+        return set()
+    rows = await session.execute(
+        text("SELECT dedup_key FROM lifecycle_events WHERE dedup_key = ANY(CAST(:keys AS text[]))"),
+        {"keys": keys},
+    )
+    return set(rows.scalars())

@@ -1,0 +1,239 @@
+"""The ``sync_catalog`` job: reconcile the declared model catalog into ``llm_models``.
+
+The sync creates and updates global models, flags and un-flags deprecation, reports
+(never deletes) global models missing from the file, and hands ``[[deleted]]`` entries
+to the ``delete_model`` job after its own transaction commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel
+from db.queries.audit import finish_run, record_audit
+from db.queries.catalog import (
+    deletion_trail,
+    global_models,
+    insert_models,
+    lock_model_catalog,
+    update_models,
+)
+from db.queries.references import impact_by_team, impact_totals, usage_by_team
+from jobs.catalog_file import (
+    CatalogError,
+    DeletedModel,
+    ModelKey,
+    label,
+    validate_catalog,
+)
+from jobs.catalog_plan import Plan, Snapshot, counts, delete_request_key, plan_sync, take_snapshot
+from jobs.errors import InvalidPayload
+from jobs.events import Slug, deprecated_key, emit_model_event, publish_events
+from jobs.run_log import close_run, open_run, utc_today
+from jobs.runtime import Runtime
+from jobs.spec import JobSpec, Payload
+
+JOB = "sync_catalog"
+DELETE_JOB = "delete_model"
+AUDIT_ACTION = "catalog.synced"
+
+
+class SyncCatalogPayload(Payload):
+    """``catalog`` is the parsed TOML document (``{"models": [...], "deleted": [...]}``)."""
+
+    catalog: dict[str, Any]
+    dry_run: bool = False
+    requested_by: str = Field(default="catalog", min_length=1, max_length=200)
+
+
+async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot) -> None:
+    for row, target in plan.deletions:
+        usage = await usage_by_team(session, row.id)
+        target_row = snap.live.get(target) if target else None
+        plan.report["deleted"].append(
+            {
+                "model": label((row.provider, row.name)),
+                "id": row.id,
+                "replacement": label(target) if target else None,
+                "replacement_id": target_row.id if target_row is not None else None,
+                "request_key": delete_request_key((row.provider, row.name)),
+                "usage": impact_totals(usage),
+                "teams": impact_by_team(usage),
+            }
+        )
+
+
+async def prepare_sync(
+    session: AsyncSession, raw: dict[str, Any], today: date
+) -> tuple[Plan, Snapshot]:
+    """Read the global models, validate the catalog against them, and plan the sync."""
+    snap = take_snapshot(await global_models(session))
+    catalog = validate_catalog(raw, snap.known, today)
+    plan = plan_sync(catalog, snap, today)
+    await _describe_deletions(session, plan, snap)
+    return plan, snap
+
+
+@dataclass
+class _Applied:
+    event_ids: list[uuid.UUID | None]
+    deletions: list[tuple[dict[str, Any], str]]
+
+
+def _placeholder(model_id: uuid.UUID, key: ModelKey) -> LlmModel:
+    return LlmModel(id=model_id, provider=key[0], name=key[1])
+
+
+async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
+    new_rows = [
+        {"provider": c.entry.provider, "name": c.entry.name, "team_id": None, **c.columns}
+        for c in plan.changes
+        if c.current is None
+    ]
+    new_ids = await insert_models(session, new_rows)
+    ids = {key: row.id for key, row in snap.live.items()} | new_ids
+
+    updates = []
+    for c in plan.changes:
+        if c.current is not None or c.replacement is not None:
+            model_id = c.current.id if c.current is not None else new_ids[c.entry.key]
+            target_id = ids[c.replacement] if c.replacement else None
+            updates.append({"id": model_id, **c.columns, "replacement_model_id": target_id})
+    await update_models(session, updates)
+
+    event_ids = []
+    for c in plan.changes:
+        if not c.newly_deprecated:
+            continue
+        model = c.current or _placeholder(new_ids[c.entry.key], c.entry.key)
+        target = c.replacement
+        replacement = None
+        if target is not None:
+            replacement = snap.live.get(target) or _placeholder(ids[target], target)
+        usage = await usage_by_team(session, model.id)
+        event_ids.append(
+            await emit_model_event(
+                session,
+                Slug.DEPRECATED,
+                model,
+                dedup_key=deprecated_key(model.id),
+                payload=impact_by_team(usage),
+                replacement=replacement,
+                deprecation_date=c.current.deprecation_date if c.current else None,
+            )
+        )
+
+    deletions = []
+    for row, target in plan.deletions:
+        key = delete_request_key((row.provider, row.name))
+        payload = {
+            "model": str(row.id),
+            "replacement": str(ids[target]) if target else None,
+            "requested_by": "catalog",
+            "request_key": key,
+        }
+        deletions.append((payload, key))
+    return _Applied(event_ids=event_ids, deletions=deletions)
+
+
+def catalog_digest(raw: dict[str, Any]) -> str:
+    """A stable fingerprint of the catalog, for the audit trail."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+async def sync_catalog(
+    runtime: Runtime, payload: SyncCatalogPayload, *, today: date | None = None
+) -> dict[str, Any]:
+    """Validate and reconcile the catalog; a dry run only reports the plan."""
+    today = today or utc_today()
+    digest = catalog_digest(payload.catalog)
+    if payload.dry_run:
+        async with runtime.sessions() as session:
+            try:
+                plan, _ = await prepare_sync(session, payload.catalog, today)
+            except CatalogError as exc:
+                raise InvalidPayload(f"{JOB}: {exc}") from exc
+        report = plan.report
+        return {"dry_run": True, "digest": digest, "plan": report, "counts": counts(report)}
+
+    run_id = await open_run(runtime, JOB, "manual")
+    try:
+        async with runtime.sessions() as session, session.begin():
+            await lock_model_catalog(session)
+            plan, snap = await prepare_sync(session, payload.catalog, today)
+            applied = await _apply(session, plan, snap)
+            summary = {
+                "digest": digest,
+                "requested_by": payload.requested_by,
+                "counts": counts(plan.report),
+                "plan": plan.report,
+                "delete_requests": [key for _, key in applied.deletions],
+            }
+            await record_audit(
+                session,
+                AUDIT_ACTION,
+                actor=payload.requested_by,
+                details={"run_id": str(run_id), "digest": digest, "counts": summary["counts"]},
+            )
+            await finish_run(session, run_id, status="succeeded", summary=summary)
+    except CatalogError as exc:
+        await close_run(runtime, run_id, "rejected", {"digest": digest, "errors": exc.errors})
+        raise InvalidPayload(f"{JOB}: {exc}") from exc
+    except Exception as exc:
+        await close_run(runtime, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+    await publish_events(runtime, applied.event_ids)
+    for delete_payload, key in applied.deletions:
+        await runtime.enqueue(DELETE_JOB, delete_payload, key)
+    return {
+        "dry_run": False,
+        "run_id": run_id,
+        "digest": digest,
+        "plan": plan.report,
+        "counts": counts(plan.report),
+        "events": [str(e) for e in applied.event_ids if e is not None],
+        "delete_requests": [key for _, key in applied.deletions],
+    }
+
+
+JOBS = (JobSpec(JOB, SyncCatalogPayload, sync_catalog),)
+
+
+PRUNE_AFTER_DAYS = 30
+
+
+async def prune_check(
+    session: AsyncSession, deleted: tuple[DeletedModel, ...], now: datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Split ``[[deleted]]`` entries into those safe to remove from the file (deleted more
+    than 30 days ago according to the audit trail, and no global row of that name left)
+    and those to keep, with the reason."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=PRUNE_AFTER_DAYS)
+    safe: list[dict[str, Any]] = []
+    keep: list[dict[str, Any]] = []
+    for trail in await deletion_trail(session, [d.key for d in deleted]):
+        item: dict[str, Any] = {
+            "model": label((trail.provider, trail.name)),
+            "deleted_at": trail.first_deleted_at,
+        }
+        if trail.first_deleted_at is None:
+            keep.append({**item, "reason": "no deletion recorded yet"})
+        elif trail.still_present:
+            keep.append({**item, "reason": "still in the database (awaiting cleanup)"})
+        elif trail.first_deleted_at > cutoff:
+            days = (now - trail.first_deleted_at).days
+            keep.append({**item, "reason": f"deleted {days} day(s) ago"})
+        else:
+            safe.append(item)
+    return {"safe": safe, "keep": keep}
