@@ -1,0 +1,312 @@
+"""Weekly cleanup: hard-delete retired models once nothing refers to them (DESIGN section 7).
+
+A model is removed only when it is soft-deleted or migrated, no history row and no live
+reference (soft-deleted rows excepted) refers to it, and no other model's
+``migrated_to_model_id`` points at it — checked again under a row lock right before the
+delete, one transaction per model. Chains resolve in one run: removing A re-examines the
+model A had migrated to. A dry run walks the same plan without writing, treating the
+models it would remove as gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from db.queries.audit import finish_run, record_audit, start_run
+from db.queries.cleanup import (
+    CLEANUP_JOB,
+    Holders,
+    RetiredModel,
+    count_retired_models,
+    database_now,
+    delete_model_row,
+    find_holders,
+    finished_run_summary,
+    last_cleanup_finished_at,
+    lock_retired_model,
+    repoint_soft_deleted,
+    retired_models_exist,
+    select_retired_models,
+    set_lock_timeout,
+)
+from jobs.runtime import Runtime
+from jobs.spec import CronSpec, JobSpec, Payload
+from worker.faults import is_transient
+from worker.serialization import serialize
+from worker.settings import Settings
+
+Trigger = Literal["cron", "manual", "catch_up"]
+
+HISTORY_REFERENCES = "history_references"
+LIVE_REFERENCES = "live_references"
+MIGRATION_POINTER = "migration_pointer"
+DB_RESTRICT = "db_restrict"
+# Between selection and the lock the row vanished (another run) or was restored.
+NOT_RETIRED = "not_retired"
+
+FOREIGN_KEY_VIOLATION = "23503"
+LOCK_TIMEOUT_MS = 5_000
+CATCH_UP_AFTER = timedelta(days=7)
+ACTOR = "cleanup"
+
+
+class CleanupPayload(Payload):
+    dry_run: bool = False
+    trigger: Trigger = "manual"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one candidate: removed (``reason`` is None), skipped or failed."""
+
+    model: RetiredModel
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class CleanupReport:
+    """A run's report, stored as the ``lifecycle_runs.summary`` and returned by the job."""
+
+    dry_run: bool
+    trigger: str
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    candidates: int = 0
+    deferred: int = 0
+    duration_s: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        m = outcome.model
+        entry: dict[str, Any] = {"model_id": m.id, "provider": m.provider, "name": m.name}
+        if outcome.error is not None:
+            self.errors.append({**entry, "error": outcome.error})
+        elif outcome.reason is not None:
+            self.skipped.append({**entry, "reason": outcome.reason, **outcome.detail})
+        else:
+            self.removed.append({**entry, "team_id": m.team_id, **outcome.detail})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (ids and times as strings)."""
+        return jsonable(
+            {
+                "dry_run": self.dry_run,
+                "trigger": self.trigger,
+                "candidates": self.candidates,
+                "removed": self.removed,
+                "skipped": self.skipped,
+                "errors": self.errors,
+                "deferred": self.deferred,
+                "duration_s": round(self.duration_s, 3),
+            }
+        )
+
+
+BeforeCandidate = Callable[[RetiredModel], Awaitable[None]]
+Attempt = Callable[[RetiredModel], Awaitable[Outcome]]
+
+
+def jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with UUIDs, times and sets turned into JSON types (for JSONB columns)."""
+    loaded: dict[str, Any] = json.loads(serialize(data))
+    return loaded
+
+
+def blocking_reason(holders: Holders, gone: set[uuid.UUID]) -> tuple[str, dict[str, Any]] | None:
+    """Why the model must stay (first failing condition), or ``None`` if it may go.
+
+    ``gone`` are models treated as already removed (a dry run's plan).
+    """
+    if holders.history:
+        return HISTORY_REFERENCES, {"labels": holders.history}
+    if holders.live:
+        return LIVE_REFERENCES, {"labels": holders.live}
+    pointing = [m for m in holders.migrated_from if m not in gone]
+    if pointing:
+        return MIGRATION_POINTER, {"models": pointing}
+    return None
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+async def remove_model(
+    runtime: Runtime, model: RetiredModel, *, run_id: uuid.UUID | None = None, trigger: str = ""
+) -> Outcome:
+    """Lock, re-check and hard-delete one model in its own transaction."""
+    try:
+        async with runtime.sessions() as s, s.begin():
+            await set_lock_timeout(s, LOCK_TIMEOUT_MS)
+            locked = await lock_retired_model(s, model.id)
+            if locked is None:
+                return Outcome(model, NOT_RETIRED)
+            blocked = blocking_reason(await find_holders(s, locked.id), set())
+            if blocked is not None:
+                return Outcome(locked, *blocked)
+            try:
+                async with s.begin_nested():
+                    repointed = await repoint_soft_deleted(
+                        s, locked.id, locked.migrated_to_model_id
+                    )
+                    await delete_model_row(s, locked.id)
+            except IntegrityError as exc:
+                if _sqlstate(exc) != FOREIGN_KEY_VIOLATION:
+                    raise
+                constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+                return Outcome(locked, DB_RESTRICT, {"constraint": constraint})
+            await record_audit(
+                s,
+                "model.hard_deleted",
+                actor=ACTOR,
+                model_id=locked.id,
+                details=jsonable(
+                    {
+                        **locked.snapshot(),
+                        "repointed": repointed,
+                        "run_id": run_id,
+                        "trigger": trigger,
+                    }
+                ),
+            )
+        return Outcome(locked, detail={"repointed": repointed})
+    except DBAPIError as exc:
+        # A lost connection fails the run (ARQ retries it; removed models stay removed);
+        # anything else about this one model is reported and the run goes on.
+        if is_transient(exc) and _sqlstate(exc) not in ("55P03", "40P01", "40001", "57014"):
+            raise
+        return Outcome(model, error=f"{type(exc.orig or exc).__name__}: {exc.orig or exc}")
+
+
+async def _resolve(
+    candidates: list[RetiredModel],
+    attempt: Attempt,
+    report: CleanupReport,
+    before_candidate: BeforeCandidate | None,
+) -> None:
+    """Try every candidate; a removal re-examines the model it had migrated to."""
+    queue = deque(candidates)
+    waiting: dict[uuid.UUID, Outcome] = {}  # skipped only because a model points at them
+    while queue:
+        model = queue.popleft()
+        if before_candidate is not None:
+            await before_candidate(model)
+        outcome = await attempt(model)
+        if outcome.reason == MIGRATION_POINTER:
+            waiting[model.id] = outcome
+            continue
+        report.add(outcome)
+        target = outcome.model.migrated_to_model_id
+        if outcome.reason is None and outcome.error is None and target in waiting:
+            queue.append(waiting.pop(target).model)
+    for outcome in waiting.values():
+        report.add(outcome)
+
+
+def _planner(runtime: Runtime) -> tuple[Attempt, set[uuid.UUID]]:
+    """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
+    planned: set[uuid.UUID] = set()
+
+    async def attempt(model: RetiredModel) -> Outcome:
+        async with runtime.sessions() as s:
+            blocked = blocking_reason(await find_holders(s, model.id), planned)
+        if blocked is not None:
+            return Outcome(model, *blocked)
+        planned.add(model.id)
+        return Outcome(model)
+
+    return attempt, planned
+
+
+async def cleanup_retired_models(
+    runtime: Runtime,
+    payload: CleanupPayload,
+    *,
+    before_candidate: BeforeCandidate | None = None,
+) -> dict[str, Any]:
+    """Hard-delete eligible retired models (or, dry, report which would go); log the run.
+
+    ``before_candidate`` runs before each model's transaction (tests use it to change
+    the data between selection and the lock).
+    """
+    if runtime.job_id and not payload.dry_run:
+        async with runtime.sessions() as s:
+            earlier = await finished_run_summary(s, runtime.job_id)
+        if earlier is not None:  # the same ARQ job (one cron instant) already ran
+            return {**earlier, "already_ran": True}
+    started = time.monotonic()
+    report = CleanupReport(dry_run=payload.dry_run, trigger=payload.trigger)
+    async with runtime.sessions() as s, s.begin():
+        run_id = await start_run(
+            s, CLEANUP_JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=payload.dry_run
+        )
+    try:
+        async with runtime.sessions() as s:
+            candidates = await select_retired_models(s, runtime.settings.cleanup_max_models)
+            report.deferred = await count_retired_models(s) - len(candidates)
+        report.candidates = len(candidates)
+        if payload.dry_run:
+            attempt, _ = _planner(runtime)
+        else:
+
+            async def attempt(model: RetiredModel) -> Outcome:
+                return await remove_model(runtime, model, run_id=run_id, trigger=payload.trigger)
+
+        await _resolve(candidates, attempt, report, before_candidate)
+    except BaseException:
+        report.duration_s = time.monotonic() - started
+        with contextlib.suppress(Exception):
+            await _finish(runtime, run_id, "failed", report)
+        raise
+    report.duration_s = time.monotonic() - started
+    await _finish(runtime, run_id, "succeeded", report)
+    return {"run_id": str(run_id), **report.as_dict()}
+
+
+async def _finish(runtime: Runtime, run_id: uuid.UUID, status: str, report: CleanupReport) -> None:
+    async with runtime.sessions() as s, s.begin():
+        await finish_run(s, run_id, status=status, summary=report.as_dict())
+
+
+async def catch_up_cleanup(runtime: Runtime) -> None:
+    """At worker start: enqueue one cleanup if the weekly run was missed.
+
+    Due when the last successful real run finished more than 7 days ago, or there was
+    none and retired models exist. The key (queue and day) makes workers that start
+    together enqueue it once.
+    """
+    async with runtime.sessions() as s:
+        now = await database_now(s)
+        last = await last_cleanup_finished_at(s)
+        due = now - last > CATCH_UP_AFTER if last is not None else await retired_models_exist(s)
+    if not due:
+        return
+    day = now.astimezone(runtime.settings.zone).date().isoformat()
+    await runtime.enqueue(
+        CLEANUP_JOB,
+        {"dry_run": False, "trigger": "catch_up"},
+        f"catch-up:{runtime.settings.queue_name}:{day}",
+    )
+
+
+def weekly_schedule(settings: Settings) -> dict[str, Any]:
+    """Sunday 04:00 in the configured timezone (the worker passes the zone to ARQ)."""
+    return {"weekday": 6, "hour": 4, "minute": 0, "second": 0}
+
+
+JOBS = (JobSpec(CLEANUP_JOB, CleanupPayload, cleanup_retired_models, timeout_seconds=3600),)
+CRONS = (CronSpec(CLEANUP_JOB, weekly_schedule, {"dry_run": False, "trigger": "cron"}),)
+STARTUP = (catch_up_cleanup,)
