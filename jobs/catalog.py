@@ -37,7 +37,7 @@ from jobs.catalog_file import (
 from jobs.catalog_plan import Plan, Snapshot, counts, delete_request_key, plan_sync, take_snapshot
 from jobs.errors import InvalidPayload
 from jobs.events import Slug, deprecated_key, emit_model_event, publish_events
-from jobs.run_log import close_run, open_run, utc_today
+from jobs.run_log import as_json, close_run, open_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 
@@ -184,7 +184,7 @@ async def sync_catalog(
                 actor=payload.requested_by,
                 details={"run_id": str(run_id), "digest": digest, "counts": summary["counts"]},
             )
-            await finish_run(session, run_id, status="succeeded", summary=summary)
+            await finish_run(session, run_id, status="succeeded", summary=as_json(summary))
     except CatalogError as exc:
         await close_run(runtime, run_id, "rejected", {"digest": digest, "errors": exc.errors})
         raise InvalidPayload(f"{JOB}: {exc}") from exc

@@ -28,7 +28,7 @@ from db.queries.deprecation import (
 from jobs.cost_map import CostMap, CostMapError, load_cost_map, match_model, parse_iso_date
 from jobs.errors import PermanentJobError
 from jobs.events import Slug, deprecated_key, publish_events, retiring_key
-from jobs.run_log import close_run, open_run, utc_today
+from jobs.run_log import as_json, close_run, open_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
 from worker.settings import Settings
@@ -193,7 +193,7 @@ async def enrich_deprecations(
             await apply_deprecation_dates(session, result.dates, result.deprecate)
             event_ids = await emit_enrichment_events(session, result)
             summary = {"source": cmap.describe(), **result.report, "events": len(event_ids)}
-            await finish_run(session, run_id, status="succeeded", summary=summary)
+            await finish_run(session, run_id, status="succeeded", summary=as_json(summary))
     except Exception as exc:
         await close_run(runtime, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -9,8 +10,15 @@ from typing import Any
 
 from db.queries.audit import finish_run, start_run
 from jobs.runtime import Runtime
+from worker.serialization import serialize
 
 log = logging.getLogger("lifecycle.runs")
+
+
+def as_json(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` with UUIDs and dates turned into strings, ready for a ``jsonb`` column."""
+    converted: dict[str, Any] = json.loads(serialize({"v": value}))["v"]
+    return converted
 
 
 def utc_today() -> date:
@@ -30,6 +38,6 @@ async def close_run(
     """Mark a run that did not succeed; never masks the error that ended it."""
     try:
         async with runtime.sessions() as session, session.begin():
-            await finish_run(session, run_id, status=status, summary=summary)
+            await finish_run(session, run_id, status=status, summary=as_json(summary))
     except Exception:
         log.exception("could not record the end of run %s", run_id)

@@ -44,7 +44,7 @@ async def enrichment_rows(session: AsyncSession) -> list[EnrichmentRow]:
             "ORDER BY m.provider, m.name, m.id"
         )
     )
-    return [EnrichmentRow(*row) for row in result.tuples()]
+    return [EnrichmentRow(*row) for row in result]
 
 
 async def apply_deprecation_dates(
@@ -102,7 +102,7 @@ async def usage_of_models(
     params = {"ids": model_ids, "id_texts": [str(m) for m in model_ids]}
     for ref in refs:
         rows = await session.execute(_usage_statement(ref), params)
-        for model_id, team_id, n in rows.tuples():
+        for model_id, team_id, n in rows:
             if team_id is not None and model_id in out:
                 teams = out[model_id].setdefault(str(team_id), {})
                 teams[ref.label] = teams.get(ref.label, 0) + int(n)
