@@ -155,6 +155,23 @@ class LifecycleClient:
             key=key or f"cleanup-{uuid.uuid4()}",
         )
 
+    async def sync_catalog(
+        self,
+        catalog: dict[str, Any],
+        *,
+        key: str,
+        dry_run: bool = False,
+        requested_by: str = "client",
+    ) -> JobHandle:
+        """Queue ``sync_catalog`` for a parsed catalog (``tomllib.load`` of the TOML file)."""
+        payload = {"catalog": catalog, "dry_run": dry_run, "requested_by": requested_by}
+        return await self.enqueue("sync_catalog", payload, key=key)
+
+    async def enrich_deprecations(self, *, key: str, dry_run: bool = False) -> JobHandle:
+        """Queue a manual ``enrich_deprecations`` run."""
+        payload = {"dry_run": dry_run, "trigger": "manual"}
+        return await self.enqueue("enrich_deprecations", payload, key=key)
+
     async def status(self, job_id: str) -> JobState:
         """The job's status (``queued``, ``in_progress``, ``complete``, ``not_found``…)."""
         handle = Job(

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from worker.cli import cleanup, db, health, notifications, run_worker
+from worker.cli import catalog, cleanup, db, enrich, health, notifications, run_worker
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
 from worker.settings import SettingsError, load_settings
 
-COMMAND_MODULES = (db, run_worker, health, notifications, cleanup)
+COMMAND_MODULES = (db, run_worker, health, notifications, cleanup, catalog, enrich)
 
 
 def build_parser() -> argparse.ArgumentParser:
