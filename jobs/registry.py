@@ -15,7 +15,7 @@ from typing import cast
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec
 
-FAMILIES: tuple[str, ...] = ("system", "notifications", "cleanup")
+FAMILIES: tuple[str, ...] = ("system", "notifications", "cleanup", "catalog", "deprecation")
 
 StartupHook = Callable[[Runtime], Awaitable[None]]
 
