@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.cleanup import (
@@ -35,6 +36,7 @@ from db.queries.cleanup import (
     last_cleanup_finished_at,
     lock_retired_model,
     repoint_soft_deleted,
+    reset_lock_timeout,
     retired_models_exist,
     select_retired_models,
     set_lock_timeout,
@@ -56,6 +58,8 @@ NOT_RETIRED = "not_retired"
 
 FOREIGN_KEY_VIOLATION = "23503"
 LOCK_TIMEOUT_MS = 5_000
+# Faults about one model's transaction (lock timeout, deadlock, serialization, cancel).
+PER_MODEL_FAULTS = ("55P03", "40P01", "40001", "57014")
 CATCH_UP_AFTER = timedelta(days=7)
 ACTOR = "cleanup"
 
@@ -145,29 +149,28 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 
 
 async def remove_model(
-    runtime: Runtime, model: RetiredModel, *, run_id: uuid.UUID | None = None, trigger: str = ""
+    conn: AsyncConnection,
+    model: RetiredModel,
+    *,
+    run_id: uuid.UUID | None = None,
+    trigger: str = "",
 ) -> Outcome:
-    """Lock, re-check and hard-delete one model in its own transaction."""
+    """Lock, re-check and hard-delete one model in its own transaction on ``conn``.
+
+    A foreign-key violation at the delete rolls the whole transaction back (soft-deleted
+    rows keep their model) and is a ``db_restrict`` skip.
+    """
+    locked: RetiredModel | None = None
     try:
-        async with runtime.sessions() as s, s.begin():
-            await set_lock_timeout(s, LOCK_TIMEOUT_MS)
+        async with AsyncSession(bind=conn) as s, s.begin():
             locked = await lock_retired_model(s, model.id)
             if locked is None:
                 return Outcome(model, NOT_RETIRED)
             blocked = blocking_reason(await find_holders(s, locked.id), set())
             if blocked is not None:
                 return Outcome(locked, *blocked)
-            try:
-                async with s.begin_nested():
-                    repointed = await repoint_soft_deleted(
-                        s, locked.id, locked.migrated_to_model_id
-                    )
-                    await delete_model_row(s, locked.id)
-            except IntegrityError as exc:
-                if _sqlstate(exc) != FOREIGN_KEY_VIOLATION:
-                    raise
-                constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
-                return Outcome(locked, DB_RESTRICT, {"constraint": constraint})
+            repointed = await repoint_soft_deleted(s, locked.id, locked.migrated_to_model_id)
+            await delete_model_row(s, locked.id)
             await record_audit(
                 s,
                 "model.hard_deleted",
@@ -184,9 +187,13 @@ async def remove_model(
             )
         return Outcome(locked, detail={"repointed": repointed})
     except DBAPIError as exc:
+        state = _sqlstate(exc)
+        if state == FOREIGN_KEY_VIOLATION and locked is not None:
+            constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+            return Outcome(locked, DB_RESTRICT, {"constraint": constraint})
         # A lost connection fails the run (ARQ retries it; removed models stay removed);
         # anything else about this one model is reported and the run goes on.
-        if is_transient(exc) and _sqlstate(exc) not in ("55P03", "40P01", "40001", "57014"):
+        if is_transient(exc) and state not in PER_MODEL_FAULTS:
             raise
         return Outcome(model, error=f"{type(exc.orig or exc).__name__}: {exc.orig or exc}")
 
@@ -216,19 +223,46 @@ async def _resolve(
         report.add(outcome)
 
 
-def _planner(runtime: Runtime) -> tuple[Attempt, set[uuid.UUID]]:
+def _planner(conn: AsyncConnection) -> Attempt:
     """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
     planned: set[uuid.UUID] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
-        async with runtime.sessions() as s:
-            blocked = blocking_reason(await find_holders(s, model.id), planned)
+        blocked = blocking_reason(await find_holders(conn, model.id), planned)
         if blocked is not None:
             return Outcome(model, *blocked)
         planned.add(model.id)
         return Outcome(model)
 
-    return attempt, planned
+    return attempt
+
+
+async def _walk(
+    runtime: Runtime,
+    payload: CleanupPayload,
+    run_id: uuid.UUID,
+    candidates: list[RetiredModel],
+    report: CleanupReport,
+    before_candidate: BeforeCandidate | None,
+) -> None:
+    """All candidates on one connection (a transaction per model, or one read-only plan)."""
+    async with runtime.engine.connect() as conn:
+        if payload.dry_run:
+            async with conn.begin():
+                await _resolve(candidates, _planner(conn), report, before_candidate)
+            return
+
+        async def attempt(model: RetiredModel) -> Outcome:
+            return await remove_model(conn, model, run_id=run_id, trigger=payload.trigger)
+
+        async with conn.begin():
+            await set_lock_timeout(conn, LOCK_TIMEOUT_MS)
+        try:
+            await _resolve(candidates, attempt, report, before_candidate)
+        finally:
+            with contextlib.suppress(DBAPIError):
+                async with conn.begin():
+                    await reset_lock_timeout(conn)
 
 
 async def cleanup_retired_models(
@@ -258,14 +292,7 @@ async def cleanup_retired_models(
             candidates = await select_retired_models(s, runtime.settings.cleanup_max_models)
             report.deferred = await count_retired_models(s) - len(candidates)
         report.candidates = len(candidates)
-        if payload.dry_run:
-            attempt, _ = _planner(runtime)
-        else:
-
-            async def attempt(model: RetiredModel) -> Outcome:
-                return await remove_model(runtime, model, run_id=run_id, trigger=payload.trigger)
-
-        await _resolve(candidates, attempt, report, before_candidate)
+        await _walk(runtime, payload, run_id, candidates, report, before_candidate)
     except BaseException:
         report.duration_s = time.monotonic() - started
         with contextlib.suppress(Exception):

@@ -107,11 +107,16 @@ async def retired_models_exist(db: Executor) -> bool:
     )
 
 
-async def set_lock_timeout(session: AsyncSession, milliseconds: int) -> None:
-    """Give up waiting for a row lock after ``milliseconds`` (this transaction only)."""
-    await session.execute(
-        text("SELECT set_config('lock_timeout', :value, true)"), {"value": f"{milliseconds}ms"}
+async def set_lock_timeout(db: Executor, milliseconds: int) -> None:
+    """Give up waiting for a row lock after ``milliseconds`` (this connection, once committed)."""
+    await db.execute(
+        text("SELECT set_config('lock_timeout', :value, false)"), {"value": f"{milliseconds}ms"}
     )
+
+
+async def reset_lock_timeout(db: Executor) -> None:
+    """Back to the server's lock timeout (before the connection returns to the pool)."""
+    await db.execute(text("RESET lock_timeout"))
 
 
 async def lock_retired_model(session: AsyncSession, model_id: uuid.UUID) -> RetiredModel | None:

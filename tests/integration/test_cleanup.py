@@ -210,10 +210,11 @@ async def test_reference_committed_while_waiting_for_the_row_lock_is_seen(
         )
         # The uncommitted insert holds a key-share lock on the model row: the cleanup's
         # FOR UPDATE waits for it and, once it commits, must see the new reference.
-        task = asyncio.create_task(remove_model(runtime, candidate))
-        await _wait_until_blocked(runtime)
-        await tx.commit()
-        outcome = await task
+        async with runtime.engine.connect() as cleanup:
+            task = asyncio.create_task(remove_model(cleanup, candidate))
+            await _wait_until_blocked(runtime)
+            await tx.commit()
+            outcome = await task
     assert (outcome.reason, outcome.detail) == ("live_references", {"labels": ["apps"]})
     assert await exists(factory, model)
 
