@@ -34,11 +34,20 @@ class Shape(StrEnum):
 
 @dataclass(frozen=True)
 class TeamVia:
-    """The team of a reference reached through a parent table (``link.fk → parent.id``)."""
+    """The team of a reference reached through a parent table (``link.fk → parent.id``).
+
+    ``level_column`` (on the parent) holds a minimum security level the model must meet.
+    """
 
     parent_table: str
     fk_column: str
     team_column: str
+    level_column: str | None = None
+
+
+# Values a row gets when its model changes: (column, SQL literal). Literals come from this
+# module only, never from configuration.
+RESET_LITERALS = {"empty_object": "'{}'::jsonb"}
 
 
 @dataclass(frozen=True)
@@ -56,14 +65,17 @@ class Reference:
     clearable: bool = False
     json_key: str | None = None
     key_column: str = "id"
+    reset_on_move: tuple[tuple[str, str], ...] = ()
 
     def identifiers(self) -> list[str]:
         """Every SQL identifier this entry will put into a statement."""
         names = [self.table, self.column, self.key_column]
         names += [n for n in (self.team_column, self.soft_delete_column, self.json_key) if n]
+        names += [column for column, _ in self.reset_on_move]
         if self.team_via:
             via = self.team_via
             names += [via.parent_table, via.fk_column, via.team_column]
+            names += [via.level_column] if via.level_column else []
         return names
 
     def columns(self) -> dict[str, list[str]]:
@@ -75,15 +87,24 @@ class Reference:
             cols[self.table].append(self.team_column)
         if self.soft_delete_column:
             cols[self.table].append(self.soft_delete_column)
+        cols[self.table].extend(column for column, _ in self.reset_on_move)
         if self.team_via:
             via = self.team_via
             cols[self.table].append(via.fk_column)
             cols.setdefault(via.parent_table, []).extend(["id", via.team_column])
+            if via.level_column:
+                cols[via.parent_table].append(via.level_column)
         return cols
 
 
 REFERENCES: tuple[Reference, ...] = (
-    Reference("assistants", "assistants", "llm_model_id", Role.LIVE),
+    Reference(
+        "assistants",
+        "assistants",
+        "llm_model_id",
+        Role.LIVE,
+        reset_on_move=(("model_parameters", "empty_object"),),
+    ),
     Reference("apps", "apps", "llm_model_id", Role.LIVE, clearable=True),
     Reference("services", "services", "llm_model_id", Role.LIVE, clearable=True),
     Reference(
@@ -101,7 +122,7 @@ REFERENCES: tuple[Reference, ...] = (
         Role.LIVE,
         shape=Shape.LINK,
         team_column=None,
-        team_via=TeamVia("spaces", "space_id", "team_id"),
+        team_via=TeamVia("spaces", "space_id", "team_id", level_column="required_security_level"),
         clearable=True,
         key_column="space_id",
     ),
@@ -138,6 +159,9 @@ def check_identifiers(references: tuple[Reference, ...] = REFERENCES) -> None:
     bad = sorted({n for r in references for n in r.identifiers() if not _IDENTIFIER.match(n)})
     if bad:
         raise RegistryError(f"reference registry holds unsafe identifier(s): {', '.join(bad)}")
+    unknown = sorted({v for r in references for _, v in r.reset_on_move} - set(RESET_LITERALS))
+    if unknown:
+        raise RegistryError(f"reference registry names unknown reset value(s): {unknown}")
     labels = [r.label for r in references]
     if len(labels) != len(set(labels)):
         raise RegistryError("reference registry labels must be unique")

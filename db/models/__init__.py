@@ -6,6 +6,7 @@ from db.models.lifecycle import (
     LifecycleEvent,
     LifecycleRun,
     ModelMigration,
+    ModelMigrationCount,
     Notification,
 )
 from db.models.platform import (
@@ -34,6 +35,7 @@ __all__ = [
     "LifecycleRun",
     "LlmModel",
     "ModelMigration",
+    "ModelMigrationCount",
     "Notification",
     "Pipeline",
     "Question",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Text,
     UniqueConstraint,
     text,
@@ -75,6 +76,34 @@ class ModelMigration(Base):
     created_at: Mapped[datetime] = created_at()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelMigrationCount(Base):
+    """Rows changed by one request, per reference label and team (worker-internal).
+
+    Written by the same statement that moves a batch, so the counts stay exact when a
+    request is resumed after a crash.
+    """
+
+    __tablename__ = "model_migration_counts"
+    __table_args__ = (
+        Index(
+            "uq_model_migration_counts_key",
+            "migration_id",
+            "label",
+            "team_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    migration_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("model_migrations.id", ondelete="CASCADE"), nullable=False
+    )
+    label: Mapped[str] = mapped_column(Text, nullable=False)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class LifecycleEvent(Base):

@@ -1,0 +1,300 @@
+"""SQL for migration and deletion requests: the request rows and the batched re-pointing.
+
+Statements are built from registry entries (identifiers validated in ``db.registry``);
+model ids, limits and labels are bound parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Any
+
+from sqlalchemy import TextClause, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel, ModelMigration, ModelMigrationCount
+from db.queries.references import live_row_sql, match_sql, team_sql
+from db.registry import RESET_LITERALS, Reference, Shape, check_identifiers
+
+ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
+REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
+
+_COUNT_MOVED = """
+counted AS (
+    INSERT INTO model_migration_counts (migration_id, label, team_id, rows)
+    SELECT CAST(:migration_id AS uuid), CAST(:label AS text), team_id, count(*)
+    FROM moved_teams GROUP BY team_id
+    ON CONFLICT (migration_id, label, team_id)
+    DO UPDATE SET rows = model_migration_counts.rows + EXCLUDED.rows
+)
+SELECT count(*) FROM moved_teams
+"""
+
+
+def _new_json_value(ref: Reference, clear: bool) -> str:
+    if clear:
+        return "'null'::jsonb"
+    return "to_jsonb(CAST(CAST(:target AS uuid) AS text))"
+
+
+@cache
+def move_batch_statement(ref: Reference, *, clear: bool) -> TextClause:
+    """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
+
+    Returns the number of rows changed and adds them, per team, to
+    ``model_migration_counts`` for ``:migration_id`` / ``:label`` in the same statement.
+    Soft-deleted rows are left alone (cleanup handles them).
+    """
+    check_identifiers((ref,))
+    if clear and not ref.clearable:
+        raise ValueError(f"{ref.label} references cannot be cleared")
+    match = match_sql(ref, "t", "source")
+    live = live_row_sql(ref, "t")
+    team_join, team = team_sql(ref, "m")
+
+    if ref.shape is Shape.LINK:
+        key = ref.key_column
+        add = (
+            ""
+            if clear
+            else f"""
+added AS (
+    INSERT INTO {ref.table} ({key}, {ref.column})
+    SELECT {key}, CAST(:target AS uuid) FROM batch
+    ON CONFLICT DO NOTHING
+),"""
+        )
+        sql = f"""
+WITH batch AS (
+    SELECT t.{key} FROM {ref.table} t WHERE {match} AND {live}
+    ORDER BY t.{key} LIMIT :limit FOR UPDATE
+),{add}
+moved AS (
+    DELETE FROM {ref.table} t USING batch b
+    WHERE t.{key} = b.{key} AND {match}
+    RETURNING t.*
+),
+moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
+{_COUNT_MOVED}"""
+        return text(sql)
+
+    if ref.shape is Shape.JSON_NODES:
+        path_key = ref.json_key
+        new_value = _new_json_value(ref, clear)
+        assignment = f"""{ref.column} = jsonb_set(t.{ref.column}, '{{nodes}}', (
+        SELECT jsonb_agg(
+            CASE WHEN e.node -> 'params' ->> '{path_key}' = CAST(CAST(:source AS uuid) AS text)
+                 THEN jsonb_set(e.node, '{{params,{path_key}}}', {new_value})
+                 ELSE e.node END
+            ORDER BY e.ord)
+        FROM jsonb_array_elements(t.{ref.column} -> 'nodes') WITH ORDINALITY AS e(node, ord)))"""
+    else:
+        value = "NULL" if clear else "CAST(:target AS uuid)"
+        assignment = f"{ref.column} = {value}"
+        for column, literal in ref.reset_on_move:
+            assignment += f", {column} = {RESET_LITERALS[literal]}"
+
+    key = ref.key_column
+    sql = f"""
+WITH batch AS (
+    SELECT t.{key} FROM {ref.table} t WHERE {match} AND {live}
+    ORDER BY t.{key} LIMIT :limit FOR UPDATE
+),
+moved AS (
+    UPDATE {ref.table} t SET {assignment}
+    FROM batch b WHERE t.{key} = b.{key} AND {match}
+    RETURNING t.*
+),
+moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
+{_COUNT_MOVED}"""
+    return text(sql)
+
+
+async def move_batch(
+    session: AsyncSession,
+    ref: Reference,
+    *,
+    migration_id: uuid.UUID,
+    source: uuid.UUID,
+    target: uuid.UUID | None,
+    limit: int,
+) -> int:
+    """Move one batch; returns how many rows changed (0 when none are left)."""
+    params: dict[str, Any] = {
+        "migration_id": migration_id,
+        "label": ref.label,
+        "source": source,
+        "limit": limit,
+    }
+    if target is not None:
+        params["target"] = target
+    moved = await session.scalar(move_batch_statement(ref, clear=target is None), params)
+    return int(moved or 0)
+
+
+async def record_batch_progress(
+    session: AsyncSession, migration_id: uuid.UUID, label: str, rows: int
+) -> None:
+    """Add ``rows`` to ``progress.done[label]`` and count the batch."""
+    await session.execute(
+        text(
+            """
+UPDATE model_migrations SET progress = jsonb_set(
+    jsonb_set(progress, ARRAY['done', CAST(:label AS text)],
+        to_jsonb(COALESCE((progress #>> ARRAY['done', CAST(:label AS text)])::bigint, 0) + :rows)),
+    '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1))
+WHERE id = :id"""
+        ),
+        {"id": migration_id, "label": label, "rows": rows},
+    )
+
+
+async def exists_unclearable(
+    session: AsyncSession, refs: tuple[Reference, ...], source: uuid.UUID
+) -> bool:
+    """Whether any live, non-clearable reference still points at ``source``."""
+    for ref in refs:
+        if ref.clearable:
+            continue
+        hit = await session.scalar(
+            text(
+                f"SELECT EXISTS (SELECT 1 FROM {ref.table} t "
+                f"WHERE {match_sql(ref, 't', 'source')} AND {live_row_sql(ref, 't')})"
+            ),
+            {"source": source},
+        )
+        if hit:
+            return True
+    return False
+
+
+async def spaces_above_level(
+    session: AsyncSession, refs: tuple[Reference, ...], source: uuid.UUID, level: int
+) -> int:
+    """How many linked parents enabling ``source`` require a level above ``level``."""
+    total = 0
+    for ref in refs:
+        via = ref.team_via
+        if via is None or via.level_column is None:
+            continue
+        n = await session.scalar(
+            text(
+                f"SELECT count(*) FROM {ref.table} t JOIN {via.parent_table} p "
+                f"ON p.id = t.{via.fk_column} WHERE {match_sql(ref, 't', 'source')} "
+                f"AND p.{via.level_column} > :level"
+            ),
+            {"source": source, "level": level},
+        )
+        total += int(n or 0)
+    return total
+
+
+async def repoint_model_pointers(
+    session: AsyncSession, source: uuid.UUID, target: uuid.UUID | None
+) -> dict[str, int]:
+    """Models migrated to (or replaced by) ``source`` now name ``target`` (no chains)."""
+    migrated = (
+        await session.execute(
+            update(LlmModel)
+            .where(LlmModel.migrated_to_model_id == source, LlmModel.id != target)
+            .values(migrated_to_model_id=target, updated_at=func.now())
+        )
+        if target is not None
+        else None
+    )
+    replaced = await session.execute(
+        update(LlmModel)
+        .where(LlmModel.replacement_model_id == source)
+        .values(replacement_model_id=target, updated_at=func.now())
+    )
+    return {
+        "migrated_pointers": int(getattr(migrated, "rowcount", 0) or 0),
+        "replacement_pointers": int(getattr(replaced, "rowcount", 0) or 0),
+    }
+
+
+async def retire_source(
+    session: AsyncSession, source: uuid.UUID, *, kind: str, target: uuid.UUID | None
+) -> None:
+    """Mark the source migrated (to ``target``) or soft-deleted."""
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if kind == "migration":
+        values["migrated_to_model_id"] = target
+    else:
+        values["deleted_at"] = func.now()
+    await session.execute(update(LlmModel).where(LlmModel.id == source).values(**values))
+
+
+async def counts_by_label_and_team(
+    session: AsyncSession, migration_id: uuid.UUID
+) -> list[tuple[str, uuid.UUID | None, int]]:
+    """Rows changed so far, per (label, team)."""
+    rows = await session.execute(
+        select(ModelMigrationCount.label, ModelMigrationCount.team_id, ModelMigrationCount.rows)
+        .where(ModelMigrationCount.migration_id == migration_id)
+        .order_by(ModelMigrationCount.label)
+    )
+    return [(label, team, int(n)) for label, team, n in rows]
+
+
+async def get_request(
+    session: AsyncSession,
+    *,
+    request_id: uuid.UUID | None = None,
+    request_key: str | None = None,
+    for_update: bool = False,
+) -> ModelMigration | None:
+    """A request row by id or key."""
+    stmt = select(ModelMigration)
+    if request_id is not None:
+        stmt = stmt.where(ModelMigration.id == request_id)
+    else:
+        stmt = stmt.where(ModelMigration.request_key == request_key)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row: ModelMigration | None = (await session.execute(stmt)).scalar_one_or_none()
+    return row
+
+
+async def active_request_for(session: AsyncSession, source: uuid.UUID) -> ModelMigration | None:
+    """The pending or running request for ``source``, if any."""
+    stmt = select(ModelMigration).where(
+        ModelMigration.from_model_id == source,
+        ModelMigration.status.in_(("pending", "running")),
+    )
+    row: ModelMigration | None = (await session.execute(stmt)).scalar_one_or_none()
+    return row
+
+
+async def insert_request(session: AsyncSession, **values: Any) -> uuid.UUID:
+    """Insert a request row; raises ``IntegrityError`` on a duplicate key or active source."""
+    request_id: uuid.UUID | None = await session.scalar(
+        insert(ModelMigration).values(**values).returning(ModelMigration.id)
+    )
+    assert request_id is not None
+    return request_id
+
+
+async def update_request(session: AsyncSession, request_id: uuid.UUID, **values: Any) -> None:
+    """Update a request row's columns."""
+    await session.execute(
+        update(ModelMigration).where(ModelMigration.id == request_id).values(**values)
+    )
+
+
+async def requests_for_model(
+    session: AsyncSession, model_id: uuid.UUID | None, provider: str | None, name: str | None
+) -> list[ModelMigration]:
+    """History of requests naming a model, by id or by its name snapshot (newest first)."""
+    stmt = select(ModelMigration).order_by(ModelMigration.created_at.desc())
+    if model_id is not None:
+        stmt = stmt.where(
+            (ModelMigration.from_model_id == model_id) | (ModelMigration.to_model_id == model_id)
+        )
+    elif provider is not None:
+        stmt = stmt.where(
+            ((ModelMigration.from_provider == provider) & (ModelMigration.from_model_name == name))
+            | ((ModelMigration.to_provider == provider) & (ModelMigration.to_model_name == name))
+        )
+    return list((await session.execute(stmt.limit(200))).scalars())

@@ -1,0 +1,466 @@
+"""Migration and deletion: validated, batched, resumable re-pointing of live configuration.
+
+A request is admitted once (validated, recorded under its ``request_key``), then
+executed in batches — each batch its own transaction — and finished by one transaction
+that locks the source row, sweeps late references, moves model pointers, retires the
+source and writes audit and outbox rows. Re-running a request resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel, ModelMigration
+from db.queries import migration as q
+from db.queries.audit import record_audit
+from db.queries.models import get_model
+from db.registry import Reference, live_references
+from jobs.errors import InvalidPayload, PermanentJobError
+from jobs.events import Slug, emit_model_event, publish_events, request_event_key
+from jobs.model_ref import ModelRefError, parse_model_ref, resolve_model_ref
+from jobs.runtime import Runtime
+from jobs.spec import JobSpec, Payload
+from jobs.validation import Verdict, describe, snapshot, validate_request
+
+log = logging.getLogger("lifecycle.migration")
+
+Kind = Literal["migration", "deletion"]
+AfterBatch = Callable[[str, int], Awaitable[None]]
+SWEEP_LIMIT = 10_000
+
+
+def _model_text(value: str) -> str:
+    try:
+        parse_model_ref(value)
+    except ModelRefError as exc:
+        raise ValueError(str(exc)) from exc
+    return value.strip()
+
+
+class MigrateModelPayload(Payload):
+    source: str
+    target: str
+    requested_by: str = Field(min_length=1, max_length=200)
+    request_key: str = Field(min_length=1, max_length=200)
+    confirm_warnings: bool = False
+
+    _check_models = field_validator("source", "target")(_model_text)
+
+
+class DeleteModelPayload(Payload):
+    model: str
+    replacement: str | None = None
+    requested_by: str = Field(min_length=1, max_length=200)
+    request_key: str = Field(min_length=1, max_length=200)
+
+    _check_models = field_validator("model", "replacement")(
+        lambda v: None if v is None else _model_text(v)
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    """A migration or deletion request in one shape."""
+
+    kind: Kind
+    source: str
+    target: str | None
+    requested_by: str
+    request_key: str
+    confirm_warnings: bool
+
+    @classmethod
+    def of(cls, payload: MigrateModelPayload | DeleteModelPayload) -> Request:
+        if isinstance(payload, MigrateModelPayload):
+            return cls(
+                "migration",
+                payload.source,
+                payload.target,
+                payload.requested_by,
+                payload.request_key,
+                payload.confirm_warnings,
+            )
+        # Deleting is the operator's decision; warnings about the replacement are
+        # recorded and reported, not a reason to keep a dead model.
+        return cls(
+            "deletion",
+            payload.model,
+            payload.replacement,
+            payload.requested_by,
+            payload.request_key,
+            True,
+        )
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def resolve_request(
+    session: AsyncSession, request: Request
+) -> tuple[LlmModel | None, LlmModel | None]:
+    """The source and target rows the request names (``None`` where missing)."""
+    source = await resolve_model_ref(session, parse_model_ref(request.source))
+    target = None
+    if request.target is not None:
+        target = await resolve_model_ref(session, parse_model_ref(request.target))
+    return source, target
+
+
+async def plan_request(
+    session: AsyncSession, request: Request, *, today: date | None = None
+) -> tuple[LlmModel | None, LlmModel | None, Verdict]:
+    """Validate and plan without changing anything (the dry run)."""
+    source, target = await resolve_request(session, request)
+    verdict = await validate_request(
+        session,
+        kind=request.kind,
+        source=source,
+        target=target,
+        target_named=request.target is not None,
+        today=today or _today(),
+    )
+    return source, target, verdict
+
+
+def _result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": row.status,
+        "request_id": str(row.id),
+        "request_key": row.request_key,
+        "kind": row.kind,
+        "source": {
+            "id": _s(row.from_model_id),
+            "provider": row.from_provider,
+            "name": row.from_model_name,
+        },
+        "target": None
+        if row.to_provider is None and row.to_model_id is None
+        else {"id": _s(row.to_model_id), "provider": row.to_provider, "name": row.to_model_name},
+        "codes": list(row.warnings or []),
+        "counts": dict(row.counts or {}),
+        "error": row.error,
+        **extra,
+    }
+
+
+def _s(value: uuid.UUID | None) -> str | None:
+    return str(value) if value else None
+
+
+def _snapshot_columns(
+    source: LlmModel | None, target: LlmModel | None, request: Request
+) -> dict[str, Any]:
+    src_ref = parse_model_ref(request.source)
+    tgt_ref = parse_model_ref(request.target) if request.target else None
+    return {
+        "from_model_id": source.id if source else None,
+        "to_model_id": target.id if target else None,
+        "from_provider": source.provider if source else src_ref.provider,
+        "from_model_name": source.name if source else src_ref.name,
+        "to_provider": target.provider if target else (tgt_ref.provider if tgt_ref else None),
+        "to_model_name": target.name if target else (tgt_ref.name if tgt_ref else None),
+    }
+
+
+async def _record_rejection(
+    runtime: Runtime,
+    request: Request,
+    source: LlmModel | None,
+    target: LlmModel | None,
+    verdict: Verdict,
+) -> dict[str, Any]:
+    columns = _snapshot_columns(source, target, request)
+    async with runtime.sessions() as session, session.begin():
+        request_id = await q.insert_request(
+            session,
+            kind=request.kind,
+            request_key=request.request_key,
+            status="rejected",
+            requested_by=request.requested_by,
+            warnings=verdict.all_codes(),
+            counts=verdict.plan()["counts"],
+            error="; ".join(verdict.messages()),
+            finished_at=func.now(),
+            **columns,
+        )
+        row = await q.get_request(session, request_id=request_id)
+    assert row is not None
+    return _result(
+        row, codes_by_kind=verdict.codes(), messages=verdict.messages(), plan=verdict.plan()
+    )
+
+
+async def admit_request(
+    runtime: Runtime, request: Request, *, today: date | None = None
+) -> tuple[uuid.UUID | None, dict[str, Any] | None]:
+    """Validate and record a new request: (id to execute, None) or (None, rejection)."""
+    async with runtime.sessions() as session, session.begin():
+        source, target, verdict = await plan_request(session, request, today=today)
+    if verdict.refused(request.confirm_warnings):
+        return None, await _record_rejection(runtime, request, source, target, verdict)
+    assert source is not None
+    plan = verdict.plan()
+    try:
+        async with runtime.sessions() as session, session.begin():
+            request_id = await q.insert_request(
+                session,
+                kind=request.kind,
+                request_key=request.request_key,
+                status="pending",
+                requested_by=request.requested_by,
+                warnings=verdict.all_codes(),
+                progress={"phase": "pending", "planned": plan["counts"], "done": {}, "batches": 0},
+                **_snapshot_columns(source, target, request),
+            )
+    except IntegrityError as exc:
+        if q.ACTIVE_SOURCE_INDEX in str(exc.orig):
+            verdict.add(
+                "migration_in_progress", f"another request for {describe(source)} is running"
+            )
+            return None, await _record_rejection(runtime, request, source, target, verdict)
+        if q.REQUEST_KEY_CONSTRAINT in str(exc.orig):
+            return None, None  # the same key was admitted concurrently: caller reloads it
+        raise
+    return request_id, None
+
+
+def _movable(row: ModelMigration) -> tuple[Reference, ...]:
+    """What the request changes: every live reference, or only clearable ones if clearing."""
+    if row.to_model_id is None:
+        return tuple(ref for ref in live_references() if ref.clearable)
+    return live_references()
+
+
+async def _move_all(
+    runtime: Runtime,
+    row: ModelMigration,
+    *,
+    after_batch: AfterBatch | None,
+) -> None:
+    """Batches, each its own transaction, until no live reference is left."""
+    assert row.from_model_id is not None
+    for ref in _movable(row):
+        while True:
+            async with runtime.sessions() as session, session.begin():
+                moved = await q.move_batch(
+                    session,
+                    ref,
+                    migration_id=row.id,
+                    source=row.from_model_id,
+                    target=row.to_model_id,
+                    limit=runtime.settings.batch_size,
+                )
+                if moved:
+                    await q.record_batch_progress(session, row.id, ref.label, moved)
+            if moved and after_batch is not None:
+                await after_batch(ref.label, moved)
+            # A short batch means the backlog is gone; whatever the main application
+            # writes from now on is swept under the source row lock at the end, so a
+            # busy writer cannot keep this loop chasing it.
+            if moved < runtime.settings.batch_size:
+                break
+
+
+async def _sweep(session: AsyncSession, row: ModelMigration) -> int:
+    """Move whatever is left (references written while the batches ran)."""
+    assert row.from_model_id is not None
+    total = 0
+    for ref in _movable(row):
+        while True:
+            moved = await q.move_batch(
+                session,
+                ref,
+                migration_id=row.id,
+                source=row.from_model_id,
+                target=row.to_model_id,
+                limit=SWEEP_LIMIT,
+            )
+            total += moved
+            if moved < SWEEP_LIMIT:
+                break
+    return total
+
+
+def _tally(
+    rows: list[tuple[str, uuid.UUID | None, int]],
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    counts: dict[str, int] = {}
+    teams: dict[str, dict[str, int]] = {}
+    for label, team, n in rows:
+        counts[label] = counts.get(label, 0) + n
+        if team is not None:
+            teams.setdefault(str(team), {})[label] = n
+    return counts, teams
+
+
+async def _finish(
+    runtime: Runtime, request_id: uuid.UUID
+) -> tuple[dict[str, Any], uuid.UUID | None]:
+    """The final transaction. Returns the result and the event to publish (if any)."""
+    async with runtime.sessions() as session, session.begin():
+        row = await q.get_request(session, request_id=request_id, for_update=True)
+        assert row is not None and row.from_model_id is not None
+        if row.status == "succeeded":
+            return _result(row), None
+        source = await get_model(session, row.from_model_id, for_update=True)
+        target = await get_model(session, row.to_model_id) if row.to_model_id else None
+        assert source is not None
+        if target is not None and (target.deleted_at or target.migrated_to_model_id):
+            raise PermanentJobError(
+                f"target {describe(target)} was retired while the request ran; "
+                "moved rows still point at it — migrate them on with a new request"
+            )
+        swept = await _sweep(session, row)
+        if (
+            row.kind == "deletion"
+            and target is None
+            and await q.exists_unclearable(session, live_references(), source.id)
+        ):
+            raise PermanentJobError(
+                "replacement_required: a reference that cannot be cleared was added "
+                "while the deletion ran; name a replacement and run again"
+            )
+        pointers = await q.repoint_model_pointers(session, source.id, target.id if target else None)
+        await q.retire_source(
+            session, source.id, kind=row.kind, target=target.id if target else None
+        )
+        counts, teams = _tally(await q.counts_by_label_and_team(session, row.id))
+        progress = dict(row.progress or {})
+        progress.update(phase="done", swept=swept, pointers=pointers)
+        await q.update_request(
+            session,
+            row.id,
+            status="succeeded",
+            counts=counts,
+            progress=progress,
+            error=None,
+            finished_at=func.now(),
+        )
+        action = "model.migrated" if row.kind == "migration" else "model.deleted"
+        await record_audit(
+            session,
+            action,
+            actor=row.requested_by,
+            model_id=source.id,
+            details={
+                "provider": source.provider,
+                "name": source.name,
+                "team_id": _s(source.team_id),
+                "request_key": row.request_key,
+                "requested_by": row.requested_by,
+                "replacement": snapshot(target),
+                "counts": counts,
+                "warnings": list(row.warnings or []),
+            },
+        )
+        slug = Slug.MIGRATED if row.kind == "migration" else Slug.DELETED
+        event_id = await emit_model_event(
+            session,
+            slug,
+            source,
+            dedup_key=request_event_key(slug, row.id),
+            payload=teams,
+            replacement=target,
+        )
+        await session.flush()
+        await session.refresh(row)
+        return _result(row, teams=len(teams)), event_id
+
+
+async def _mark_failed(runtime: Runtime, request_id: uuid.UUID, error: str) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await q.update_request(
+            session, request_id, status="failed", error=error[:2000], finished_at=func.now()
+        )
+
+
+async def execute_request(
+    runtime: Runtime, request_id: uuid.UUID, *, after_batch: AfterBatch | None = None
+) -> dict[str, Any]:
+    """Run (or resume) an admitted request to the end."""
+    async with runtime.sessions() as session, session.begin():
+        row = await q.get_request(session, request_id=request_id, for_update=True)
+        assert row is not None
+        if row.status in ("succeeded", "rejected"):
+            return _result(row)
+        progress = dict(row.progress or {})
+        progress["phase"] = "moving"
+        await q.update_request(
+            session,
+            row.id,
+            status="running",
+            error=None,
+            progress=progress,
+            started_at=func.coalesce(ModelMigration.started_at, func.now()),
+            finished_at=None,
+        )
+    try:
+        await _move_all(runtime, row, after_batch=after_batch)
+        result, event_id = await _finish(runtime, request_id)
+    except PermanentJobError as exc:
+        await _mark_failed(runtime, request_id, str(exc))
+        raise
+    except Exception as exc:
+        from worker.faults import is_transient
+
+        if not is_transient(exc) or runtime.job_try >= runtime.settings.max_tries:
+            await _mark_failed(runtime, request_id, f"{type(exc).__name__}: {exc}")
+        raise
+    await publish_events(runtime, [event_id])
+    return result
+
+
+async def run_request(
+    runtime: Runtime,
+    request: Request,
+    *,
+    today: date | None = None,
+    after_batch: AfterBatch | None = None,
+) -> dict[str, Any]:
+    """Admit (or find) the request under its key and carry it out; idempotent."""
+    for _ in range(2):
+        async with runtime.sessions() as session:
+            existing = await q.get_request(session, request_key=request.request_key)
+        if existing is not None:
+            _check_same_request(existing, request)
+            return await execute_request(runtime, existing.id, after_batch=after_batch)
+        request_id, rejection = await admit_request(runtime, request, today=today)
+        if rejection is not None:
+            return rejection
+        if request_id is not None:
+            return await execute_request(runtime, request_id, after_batch=after_batch)
+    raise PermanentJobError(f"request {request.request_key} could not be admitted")
+
+
+def _check_same_request(row: ModelMigration, request: Request) -> None:
+    if row.kind != request.kind:
+        raise InvalidPayload(
+            f"request_key {request.request_key!r} already names a {row.kind} request"
+        )
+
+
+async def migrate_model(runtime: Runtime, payload: MigrateModelPayload) -> dict[str, Any]:
+    """Job ``migrate_model``."""
+    return await run_request(runtime, Request.of(payload))
+
+
+async def delete_model(runtime: Runtime, payload: DeleteModelPayload) -> dict[str, Any]:
+    """Job ``delete_model``."""
+    return await run_request(runtime, Request.of(payload))
+
+
+JOBS = (
+    JobSpec("migrate_model", MigrateModelPayload, migrate_model),
+    JobSpec("delete_model", DeleteModelPayload, delete_model),
+)

@@ -1,0 +1,235 @@
+"""Validation of migration and deletion requests: blockers, warnings, info (DESIGN §5)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel
+from db.queries.migration import active_request_for, spaces_above_level
+from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
+from db.registry import live_references
+
+BLOCKERS = (
+    "same_model",
+    "source_not_found",
+    "target_not_found",
+    "source_migrated",
+    "source_deleted",
+    "target_migrated",
+    "target_deleted",
+    "migration_in_progress",
+    "team_scope_mismatch",
+    "security_level_insufficient",
+    "replacement_required",
+)
+WARNINGS = (
+    "target_deprecated",
+    "target_retiring",
+    "context_window_reduced",
+    "capability_lost:vision",
+    "capability_lost:tools",
+    "capability_lost:reasoning",
+    "provider_changed",
+)
+INFO = ("parameters_reset",)
+
+_CAPABILITIES = (
+    ("vision", "supports_vision"),
+    ("tools", "supports_tools"),
+    ("reasoning", "supports_reasoning"),
+)
+
+
+def describe(model: LlmModel | None) -> str:
+    """``provider:name`` (and the owning team for custom models)."""
+    if model is None:
+        return "?"
+    suffix = f" (team {model.team_id})" if model.team_id else ""
+    return f"{model.provider}:{model.name}{suffix}"
+
+
+def snapshot(model: LlmModel | None) -> dict[str, Any] | None:
+    """The model fields a report shows."""
+    if model is None:
+        return None
+    return {
+        "id": str(model.id),
+        "provider": model.provider,
+        "name": model.name,
+        "team_id": str(model.team_id) if model.team_id else None,
+        "token_limit": model.token_limit,
+        "deprecated": model.deprecated,
+        "deprecation_date": model.deprecation_date.isoformat() if model.deprecation_date else None,
+    }
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+
+
+@dataclass
+class Verdict:
+    """The outcome of validating one request, with the impact plan it was based on."""
+
+    blockers: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    info: list[Finding] = field(default_factory=list)
+    impact: Impact = field(default_factory=dict)
+
+    def add(self, code: str, message: str) -> None:
+        finding = Finding(code, message)
+        if code in BLOCKERS:
+            self.blockers.append(finding)
+        elif code in WARNINGS:
+            self.warnings.append(finding)
+        elif code in INFO:
+            self.info.append(finding)
+        else:
+            raise ValueError(f"unknown validation code {code!r}")
+
+    def refused(self, confirm_warnings: bool) -> bool:
+        """Blockers always refuse; warnings refuse unless confirmed."""
+        return bool(self.blockers) or (bool(self.warnings) and not confirm_warnings)
+
+    def codes(self) -> dict[str, list[str]]:
+        return {
+            "blockers": [f.code for f in self.blockers],
+            "warnings": [f.code for f in self.warnings],
+            "info": [f.code for f in self.info],
+        }
+
+    def all_codes(self) -> list[str]:
+        return [f.code for f in (*self.blockers, *self.warnings, *self.info)]
+
+    def messages(self) -> list[str]:
+        return [f"{f.code}: {f.message}" for f in (*self.blockers, *self.warnings, *self.info)]
+
+    def plan(self) -> dict[str, Any]:
+        """Rows that would change: totals per label and per team."""
+        return {"counts": impact_totals(self.impact), "teams": impact_by_team(self.impact)}
+
+
+def _target_findings(verdict: Verdict, source: LlmModel, target: LlmModel, today: date) -> None:
+    if target.deleted_at is not None:
+        verdict.add("target_deleted", f"target {describe(target)} is deleted")
+    if target.migrated_to_model_id is not None:
+        verdict.add(
+            "target_migrated",
+            f"target {describe(target)} was migrated to {target.migrated_to_model_id}",
+        )
+    date_passed = target.deprecation_date is not None and target.deprecation_date <= today
+    if target.deprecated or date_passed:
+        verdict.add("target_deprecated", f"target {describe(target)} is deprecated")
+    elif target.deprecation_date is not None:
+        verdict.add(
+            "target_retiring",
+            f"target {describe(target)} retires on {target.deprecation_date.isoformat()}",
+        )
+    if target.token_limit < source.token_limit:
+        verdict.add(
+            "context_window_reduced",
+            f"context window shrinks from {source.token_limit} to {target.token_limit} tokens",
+        )
+    for name, attr in _CAPABILITIES:
+        if getattr(source, attr) and not getattr(target, attr):
+            verdict.add(f"capability_lost:{name}", f"target {describe(target)} lacks {name}")
+    if source.provider != target.provider:
+        verdict.add(
+            "provider_changed", f"provider changes from {source.provider} to {target.provider}"
+        )
+
+
+async def _scope_and_security(
+    session: AsyncSession, verdict: Verdict, source: LlmModel, target: LlmModel
+) -> None:
+    if target.team_id is not None:
+        others = {
+            team
+            for usage in verdict.impact.values()
+            for team in usage.teams
+            if team != target.team_id
+        }
+        if others:
+            verdict.add(
+                "team_scope_mismatch",
+                f"target is team {target.team_id}'s custom model but {len(others)} other "
+                "team(s) (or global configuration) use the source",
+            )
+    level = target.security_level or 0
+    above = await spaces_above_level(session, live_references(), source.id, level)
+    if above:
+        verdict.add(
+            "security_level_insufficient",
+            f"{above} space(s) enabling the source require a security level above "
+            f"the target's ({level})",
+        )
+
+
+async def validate_request(
+    session: AsyncSession,
+    *,
+    kind: str,
+    source: LlmModel | None,
+    target: LlmModel | None,
+    target_named: bool,
+    today: date,
+) -> Verdict:
+    """Validate a migration (``target`` required) or deletion (``target`` optional)."""
+    verdict = Verdict()
+    if source is None:
+        verdict.add("source_not_found", "the model to migrate or delete does not exist")
+    if target_named and target is None:
+        verdict.add("target_not_found", "the target model does not exist")
+    if source is None:
+        return verdict
+    if target is not None and target.id == source.id:
+        verdict.add("same_model", f"source and target are both {describe(source)}")
+        return verdict
+    if source.deleted_at is not None:
+        verdict.add("source_deleted", f"{describe(source)} is already deleted")
+    if source.migrated_to_model_id is not None:
+        verdict.add(
+            "source_migrated",
+            f"{describe(source)} was already migrated to {source.migrated_to_model_id}",
+        )
+    active = await active_request_for(session, source.id)
+    if active is not None:
+        verdict.add(
+            "migration_in_progress",
+            f"request {active.request_key} for {describe(source)} is {active.status}",
+        )
+    verdict.impact = await usage_by_team(session, source.id)
+    if target is not None:
+        _target_findings(verdict, source, target, today)
+        await _scope_and_security(session, verdict, source, target)
+    elif kind == "deletion":
+        stuck = {
+            ref.label: verdict.impact[ref.label].total
+            for ref in live_references()
+            if not ref.clearable and ref.label in verdict.impact
+        }
+        if stuck:
+            listed = ", ".join(f"{n} {label}" for label, n in stuck.items())
+            verdict.add(
+                "replacement_required",
+                f"{listed} cannot be left without a model: name a replacement",
+            )
+    resets = [
+        ref.label for ref in live_references() if ref.reset_on_move and ref.label in verdict.impact
+    ]
+    if target is not None and resets:
+        n = sum(verdict.impact[label].total for label in resets)
+        verdict.add("parameters_reset", f"model parameters of {n} {'/'.join(resets)} reset to {{}}")
+    return verdict
+
+
+def as_uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """Parse a stored id string."""
+    return uuid.UUID(value) if value else None
