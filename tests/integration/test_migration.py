@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import select, text

@@ -89,7 +89,7 @@ async def migration_in_progress(f: Factory, rt: Runtime) -> Request:
 
 
 async def team_scope_mismatch(f: Factory, rt: Runtime) -> Request:
-    team, a, _ = await _pair(f)
+    _, a, _ = await _pair(f)
     other = await f.team()
     custom = await f.model("custom", team_id=other, token_limit=8000)
     return req("migration", a, custom)
