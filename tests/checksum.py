@@ -17,7 +17,8 @@ async def table_checksums(engine: AsyncEngine, *, exclude: tuple[str, ...] = ())
                 continue
             digest = await conn.scalar(
                 text(
-                    f"SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+                    "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
+                    f"FROM {table} t"
                 )
             )
             sums[table] = str(digest)
