@@ -50,12 +50,12 @@ class TeamMessage:
 _INSERT_CHUNK = text(
     """
     INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
-    SELECT :event_id, c.team_id, m.user_id, :slug, :level, c.title, c.body, CAST(c.data AS jsonb)
+    SELECT :event_id, c.team_id, m.user_id, :slug, :level, c.title, c.body, c.data
     FROM unnest(
         CAST(:team_ids AS uuid[]),
         CAST(:titles AS text[]),
         CAST(:bodies AS text[]),
-        CAST(:datas AS text[])
+        CAST(:datas AS jsonb[])
     ) AS c(team_id, title, body, data)
     JOIN team_members m ON m.team_id = c.team_id
     WHERE m.permissions @> ARRAY[CAST(:permission AS text)]
