@@ -98,8 +98,10 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         async with runtime.sessions() as session, session.begin():
             exists, done = await lock_event(session, event_id)
             if not exists or done:
-                # Another worker finished this event while we were on earlier chunks.
-                return {**result, "status": "already_fanned_out", "notifications": inserted}
+                # Another worker finished this event while we were on earlier chunks
+                # (or the event was deleted meanwhile).
+                status = "already_fanned_out" if exists else "event_deleted"
+                return {**result, "status": status, "notifications": inserted}
             inserted += await insert_team_notifications(
                 session,
                 event_id=event_id,
@@ -110,6 +112,13 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             )
             if number == len(chunks):
                 await mark_fanned_out(session, event_id)
+    log.info(
+        "event %s (%s): %d notification(s) for %d team(s)",
+        event_id,
+        event.slug,
+        inserted,
+        len(messages),
+    )
     return {
         **result,
         "status": "fanned_out",
