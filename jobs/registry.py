@@ -15,7 +15,14 @@ from typing import cast
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec
 
-FAMILIES: tuple[str, ...] = ("system", "notifications", "cleanup", "catalog", "deprecation")
+FAMILIES: tuple[str, ...] = (
+    "system",
+    "notifications",
+    "migration",
+    "cleanup",
+    "catalog",
+    "deprecation",
+)
 
 StartupHook = Callable[[Runtime], Awaitable[None]]
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from arq.connections import ArqRedis, create_pool
+from arq.constants import result_key_prefix
 from arq.jobs import Job, JobStatus
 from pydantic import ValidationError
 
@@ -120,8 +121,13 @@ class LifecycleClient:
         *,
         key: str,
         defer_seconds: float | None = None,
+        retry_failed: bool = False,
     ) -> JobHandle:
-        """Validate ``payload`` and queue ``job`` once per idempotency ``key``."""
+        """Validate ``payload`` and queue ``job`` once per idempotency ``key``.
+
+        With ``retry_failed``, a job under this key that finished with a failure is queued
+        again (jobs resume: a failed migration re-run under its key finishes the work).
+        """
         if not key or len(key) > 512:
             raise ClientError("an idempotency key of 1 to 512 characters is required")
         try:
@@ -133,13 +139,52 @@ class LifecycleClient:
         except ValidationError as exc:
             raise ClientError(f"{job}: invalid payload: {exc}") from exc
         job_id = job_id_for(job, key)
-        queued = await self.redis.enqueue_job(
-            job,
-            parsed.model_dump(mode="json"),
-            _job_id=job_id,
-            _defer_by=defer_seconds,
-        )
+        body = parsed.model_dump(mode="json")
+        queued = await self.redis.enqueue_job(job, body, _job_id=job_id, _defer_by=defer_seconds)
+        if queued is None and retry_failed:
+            state = await self.status(job_id)
+            if state.status == JobStatus.complete.value and state.success is False:
+                await self.redis.delete(result_key_prefix + job_id)
+                queued = await self.redis.enqueue_job(
+                    job, body, _job_id=job_id, _defer_by=defer_seconds
+                )
         return JobHandle(job_id=job_id, job=job, created=queued is not None)
+
+    async def migrate_model(
+        self,
+        source: str,
+        target: str,
+        *,
+        requested_by: str,
+        request_key: str,
+        confirm_warnings: bool = False,
+    ) -> JobHandle:
+        """Queue ``migrate_model`` (models as UUID or ``provider:name``); key = request_key."""
+        payload = {
+            "source": source,
+            "target": target,
+            "requested_by": requested_by,
+            "request_key": request_key,
+            "confirm_warnings": confirm_warnings,
+        }
+        return await self.enqueue("migrate_model", payload, key=request_key, retry_failed=True)
+
+    async def delete_model(
+        self,
+        model: str,
+        replacement: str | None = None,
+        *,
+        requested_by: str,
+        request_key: str,
+    ) -> JobHandle:
+        """Queue ``delete_model``; without a replacement, clearable references are cleared."""
+        payload = {
+            "model": model,
+            "replacement": replacement,
+            "requested_by": requested_by,
+            "request_key": request_key,
+        }
+        return await self.enqueue("delete_model", payload, key=request_key, retry_failed=True)
 
     async def fanout_event(self, event_id: uuid.UUID | str) -> JobHandle:
         """Queue the notification fan-out of an outbox event (keyed on the event id)."""

@@ -72,6 +72,7 @@ async def submit_and_wait(
     timeout_s: float = 3600.0,
     progress: Progress | None = None,
     show_progress: bool = True,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Enqueue ``job`` and (unless ``wait`` is false) wait for its result.
 
@@ -79,7 +80,7 @@ async def submit_and_wait(
     records in PostgreSQL. Returns ``{"job_id": …}`` when not waiting.
     """
     async with LifecycleClient(settings) as client:
-        handle = await client.enqueue(job, payload, key=key)
+        handle = await client.enqueue(job, payload, key=key, retry_failed=retry_failed)
         if not wait:
             return {"job_id": handle.job_id, "queued": handle.created}
         drawing = progress is not None and show_progress and sys.stderr.isatty()

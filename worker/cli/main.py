@@ -6,11 +6,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from worker.cli import catalog, cleanup, db, enrich, health, notifications, run_worker
+from worker.cli import (
+    catalog,
+    cleanup,
+    db,
+    enrich,
+    health,
+    migrate,
+    notifications,
+    run_worker,
+)
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
 from worker.settings import SettingsError, load_settings
 
-COMMAND_MODULES = (db, run_worker, health, notifications, cleanup, catalog, enrich)
+COMMAND_MODULES = (db, run_worker, health, catalog, enrich, migrate, notifications, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:
