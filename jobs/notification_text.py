@@ -123,7 +123,7 @@ def render_message(facts: EventFacts, team_id: uuid.UUID, counts: dict[str, int]
 
 def _move_to(facts: EventFacts, when: str = "") -> str:
     if facts.replacement:
-        return f"Move them to {facts.replacement}, the recommended replacement{when}."
+        return f"Move them to {facts.replacement} (the recommended replacement){when}."
     return f"Choose another model for them{when}."
 
 

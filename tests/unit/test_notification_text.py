@@ -81,7 +81,7 @@ COUNTS = {"pipelines": 1, "assistants": 3}
             "warning",
             "openai:gpt-4 is deprecated",
             "The model openai:gpt-4 is deprecated. Your team still uses it in 3 assistants, "
-            "1 pipeline. Move them to openai:gpt-4o, the recommended replacement.",
+            "1 pipeline. Move them to openai:gpt-4o (the recommended replacement).",
         ),
         (
             facts(Slug.DEPRECATED, when=date(2026, 1, 31)),
@@ -95,7 +95,7 @@ COUNTS = {"pipelines": 1, "assistants": 3}
             "warning",
             "openai:gpt-4 will be retired on 2026-03-01",
             "The model openai:gpt-4 will be retired on 2026-03-01. Your team uses it in "
-            "3 assistants, 1 pipeline. Move them to openai:gpt-4o, the recommended replacement "
+            "3 assistants, 1 pipeline. Move them to openai:gpt-4o (the recommended replacement) "
             "before then.",
         ),
         (
