@@ -21,6 +21,9 @@ from worker.app import build_runtime
 from worker.client import LifecycleClient
 from worker.settings import Settings
 
+# Job counts below are exact: keep the every-minute sweep cron out of these burst runs.
+NO_CRONS: list[Any] = []
+
 
 async def write_event(
     runtime: Runtime, slug: Slug, model_id: uuid.UUID, payload: dict[str, dict[str, int]]
@@ -73,7 +76,7 @@ async def test_sweep_job_recovers_an_event_that_was_never_enqueued(
         )
 
     await client.enqueue("sweep_outbox", {}, key=f"sweep-{uuid.uuid4()}")
-    worker = burst_worker()
+    worker = burst_worker(cron_jobs=NO_CRONS)
     await worker.main()
     await worker.run_check()
     await worker.close()
@@ -106,7 +109,7 @@ async def test_two_burst_workers_running_the_same_event_notify_once(
     await client.enqueue("fanout_event", {"event_id": str(event)}, key=f"again-{uuid.uuid4()}")
     assert await client.redis.zcard(e2e_settings.queue_name) == 2
 
-    workers = [burst_worker(max_jobs=1), burst_worker(max_jobs=1)]
+    workers = [burst_worker(max_jobs=1, cron_jobs=NO_CRONS) for _ in range(2)]
     await asyncio.gather(*(w.main() for w in workers))
     for w in workers:
         await w.run_check()
@@ -130,7 +133,7 @@ async def test_client_fanout_helper_queues_once_per_event(
     second = await client.fanout_event(str(event))
 
     assert (first.job_id, first.created, second.created) == (f"fanout_event:{event}", True, False)
-    worker = burst_worker()
+    worker = burst_worker(cron_jobs=NO_CRONS)
     await worker.main()
     await worker.run_check()
     await worker.close()
