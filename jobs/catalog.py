@@ -18,7 +18,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
-from db.queries.audit import finish_run, record_audit
+from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.catalog import (
     deletion_trail,
     global_models,
@@ -37,7 +37,7 @@ from jobs.catalog_file import (
 from jobs.catalog_plan import Plan, Snapshot, counts, delete_request_key, plan_sync, take_snapshot
 from jobs.errors import InvalidPayload
 from jobs.events import Slug, deprecated_key, emit_model_event, publish_events
-from jobs.run_log import as_json, close_run, open_run, utc_today
+from jobs.run_log import as_json, record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 
@@ -165,10 +165,12 @@ async def sync_catalog(
         report = plan.report
         return {"dry_run": True, "digest": digest, "plan": report, "counts": counts(report)}
 
-    run_id = await open_run(runtime, JOB, "manual")
     try:
         async with runtime.sessions() as session, session.begin():
             await lock_model_catalog(session)
+            run_id = await start_run(
+                session, JOB, job_id=runtime.job_id, trigger="manual", dry_run=False
+            )
             plan, snap = await prepare_sync(session, payload.catalog, today)
             applied = await _apply(session, plan, snap)
             summary = {
@@ -186,10 +188,12 @@ async def sync_catalog(
             )
             await finish_run(session, run_id, status="succeeded", summary=as_json(summary))
     except CatalogError as exc:
-        await close_run(runtime, run_id, "rejected", {"digest": digest, "errors": exc.errors})
+        summary = {"digest": digest, "requested_by": payload.requested_by, "errors": exc.errors}
+        await record_unsuccessful_run(runtime, JOB, "manual", "rejected", summary)
         raise InvalidPayload(f"{JOB}: {exc}") from exc
     except Exception as exc:
-        await close_run(runtime, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        error = {"digest": digest, "error": f"{type(exc).__name__}: {exc}"}
+        await record_unsuccessful_run(runtime, JOB, "manual", "failed", error)
         raise
 
     await publish_events(runtime, applied.event_ids)

@@ -6,15 +6,17 @@ is never imported (its import takes seconds and fetches the map from the network
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
 import re
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("lifecycle.cost_map")
 
@@ -146,6 +148,7 @@ PROVIDER_FAMILIES: dict[str, ProviderFamily] = {
 }
 
 
+@functools.cache
 def family_of(provider: str) -> ProviderFamily:
     """The family of ``provider`` (an unknown provider matches its own name only)."""
     family = PROVIDER_FAMILIES.get(provider.lower())
@@ -154,23 +157,26 @@ def family_of(provider: str) -> ProviderFamily:
     return ProviderFamily(frozenset({provider.lower()}), ("", f"{provider.lower()}/"))
 
 
+def _candidates(family: ProviderFamily, base: str) -> Iterator[str]:
+    """Keys to try, best first; generated lazily because most models match early."""
+    for prefix in family.prefixes:
+        yield prefix + base
+    regions = family.region_prefixes
+    if not regions:
+        return
+    stripped = next((base[len(r) :] for r in regions if base.startswith(r)), None)
+    others = [stripped] if stripped is not None else [r + base for r in regions]
+    for other in others:
+        for prefix in family.prefixes:
+            yield prefix + other
+
+
 def candidate_keys(provider: str, name: str, litellm_model: str | None = None) -> list[str]:
     """Cost-map keys to try, best first: from ``litellm_model`` when set, else the name."""
-    family = family_of(provider)
-    base = litellm_model or name
-    bases = [base]
-    for region in family.region_prefixes:
-        if base.startswith(region):
-            bases.append(base[len(region) :])
-            break
-    else:
-        bases += [region + base for region in family.region_prefixes]
-    keys = [prefix + b for b in bases for prefix in family.prefixes]
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(_candidates(family_of(provider), litellm_model or name)))
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """The outcome of looking one model up: the accepted key, or why there is none."""
 
     key: str | None
@@ -183,17 +189,26 @@ def match_model(
 ) -> Match:
     """The first candidate key whose entry belongs to the model's provider family."""
     family = family_of(provider)
-    rejected: list[str] = []
-    for key in candidate_keys(provider, name, litellm_model):
+    base = litellm_model or name
+    # Hot path (thousands of models a run): the plain prefixes, no generator, no lists.
+    for prefix in family.prefixes:
+        key = prefix + base
         entry = entries.get(key)
-        if not isinstance(entry, dict):
+        if entry.__class__ is dict:
+            found = entry.get("litellm_provider")
+            if found in family.litellm_providers or family.accepts(found):
+                return Match(key, entry)
+    rejected: list[str] = []
+    for key in _candidates(family, base):
+        entry = entries.get(key)
+        if entry.__class__ is not dict:
             continue
         found = entry.get("litellm_provider")
-        if family.accepts(found):
+        if found in family.litellm_providers or family.accepts(found):
             return Match(key, entry)
         rejected.append(f"{key} ({found})")
     if rejected:
-        return Match(None, None, "other provider: " + ", ".join(rejected))
+        return Match(None, None, "other provider: " + ", ".join(dict.fromkeys(rejected)))
     return Match(None, None, "no entry")
 
 

@@ -8,14 +8,16 @@ Deprecation is sticky: a model whose entry left the map keeps its stored date an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.queries.audit import finish_run
+from db.queries.audit import finish_run, start_run
 from db.queries.catalog import lock_model_catalog
 from db.queries.deprecation import (
     EnrichmentRow,
@@ -23,12 +25,13 @@ from db.queries.deprecation import (
     enrichment_rows,
     existing_dedup_keys,
     insert_events,
+    replacement_names,
     usage_of_models,
 )
 from jobs.cost_map import CostMap, CostMapError, load_cost_map, match_model, parse_iso_date
 from jobs.errors import PermanentJobError
 from jobs.events import Slug, deprecated_key, publish_events, retiring_key
-from jobs.run_log import as_json, close_run, open_run, utc_today
+from jobs.run_log import record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
 from worker.settings import Settings
@@ -58,17 +61,26 @@ class Enrichment:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def _name(row: EnrichmentRow) -> dict[str, Any]:
-    named: dict[str, Any] = {"model": f"{row.provider}:{row.name}", "id": row.id}
+def _name(row: EnrichmentRow, with_id: bool = True) -> dict[str, Any]:
+    named: dict[str, Any] = {"model": f"{row.provider}:{row.name}"}
+    if with_id:
+        named["id"] = str(row.id)
     if row.team_id is not None:
-        named["team_id"] = row.team_id
+        named["team_id"] = str(row.team_id)
     return named
+
+
+def _iso(when: date | None) -> str | None:
+    return None if when is None else when.isoformat()
 
 
 def compute_enrichment(
     rows: list[EnrichmentRow], entries: dict[str, Any], today: date, window_days: int
 ) -> Enrichment:
-    """Match every model and decide its new date, flag and events (pure)."""
+    """Match every model and decide its new date, flag and events (pure).
+
+    The report is JSON-ready (ids and dates as strings): it is stored as the run summary.
+    """
     out = Enrichment()
     horizon = today + timedelta(days=window_days)
     matched = unchanged = 0
@@ -80,9 +92,11 @@ def compute_enrichment(
     for row in rows:
         found = match_model(entries, row.provider, row.name, row.litellm_model)
         if found.entry is None:
-            unmatched.append(
-                {**_name(row), "reason": found.reason, "stored_date": row.deprecation_date}
-            )
+            # Names only: the list can be long, and it is stored with every run.
+            missing = {**_name(row, with_id=False), "reason": found.reason}
+            if row.deprecation_date is not None:
+                missing["stored_date"] = row.deprecation_date.isoformat()
+            unmatched.append(missing)
             continue
         matched += 1
         raw = found.entry.get("deprecation_date")
@@ -96,41 +110,48 @@ def compute_enrichment(
         changed = False
         if when != row.deprecation_date:
             out.dates[row.id] = when
-            dates_set.append({**_name(row), "from": row.deprecation_date, "to": when})
+            dates_set.append({**_name(row), "from": _iso(row.deprecation_date), "to": _iso(when)})
             changed = True
         if when <= today and not row.deprecated:
             out.dates[row.id] = when
             out.deprecate.add(row.id)
             out.deprecated_events.append((row, when))
-            newly.append({**_name(row), "date": when, "key": found.key})
+            newly.append({**_name(row), "date": _iso(when), "key": found.key})
             changed = True
         elif today < when <= horizon:
             out.retiring_events.append((row, when))
-            retiring.append({**_name(row), "date": when, "days_left": (when - today).days})
+            days_left = (when - today).days
+            retiring.append({**_name(row), "date": _iso(when), "days_left": days_left})
             changed = True
         if not changed:
             unchanged += 1
     out.report = {
         "matched": matched,
-        "unmatched": unmatched,
-        "newly_deprecated": newly,
-        "retiring": retiring,
-        "dates_set": dates_set,
-        "invalid_dates": invalid,
+        "unmatched": sorted(unmatched, key=_by_model),
+        "newly_deprecated": sorted(newly, key=_by_model),
+        "retiring": sorted(retiring, key=_by_model),
+        "dates_set": sorted(dates_set, key=_by_model),
+        "invalid_dates": sorted(invalid, key=_by_model),
         "unchanged": unchanged,
     }
     return out
 
 
-def _event(slug: Slug, key: str, row: EnrichmentRow, when: date) -> dict[str, Any]:
+def _by_model(item: dict[str, Any]) -> tuple[str, str]:
+    return item["model"], item.get("team_id") or ""
+
+
+def _event(
+    slug: Slug, key: str, row: EnrichmentRow, when: date, replacement: tuple[str, str] | None
+) -> dict[str, Any]:
     return {
         "slug": slug.value,
         "dedup_key": key,
         "model_id": row.id,
         "model_provider": row.provider,
         "model_name": row.name,
-        "replacement_provider": row.replacement_provider,
-        "replacement_model_name": row.replacement_name,
+        "replacement_provider": replacement[0] if replacement else None,
+        "replacement_model_name": replacement[1] if replacement else None,
         "deprecation_date": when,
     }
 
@@ -142,20 +163,25 @@ async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> l
     so a model is announced as deprecated once, whoever noticed first.
     """
     wanted = [
-        _event(Slug.DEPRECATED, deprecated_key(row.id), row, when)
+        (Slug.DEPRECATED, deprecated_key(row.id), row, when)
         for row, when in result.deprecated_events
-    ] + [
-        _event(Slug.RETIRING, retiring_key(row.id, when), row, when)
+    ]
+    wanted += [
+        (Slug.RETIRING, retiring_key(row.id, when), row, when)
         for row, when in result.retiring_events
     ]
     if not wanted:
         return []
-    present = await existing_dedup_keys(session, [e["dedup_key"] for e in wanted])
-    missing = [e for e in wanted if e["dedup_key"] not in present]
-    usage = await usage_of_models(session, list({e["model_id"] for e in missing}))
-    for event in missing:
-        event["payload"] = usage[event["model_id"]]
-    return await insert_events(session, missing)
+    present = await existing_dedup_keys(session, [key for _, key, _, _ in wanted])
+    missing = [w for w in wanted if w[1] not in present]
+    model_ids = list({row.id for _, _, row, _ in missing})
+    usage = await usage_of_models(session, model_ids)
+    replacements = await replacement_names(session, model_ids)
+    events = [
+        {**_event(slug, key, row, when, replacements.get(row.id)), "payload": usage[row.id]}
+        for slug, key, row, when in missing
+    ]
+    return await insert_events(session, events)
 
 
 async def read_cost_map(settings: Settings) -> CostMap:
@@ -164,6 +190,30 @@ async def read_cost_map(settings: Settings) -> CostMap:
         return await asyncio.to_thread(load_cost_map, settings.cost_map_source)
     except CostMapError as exc:
         raise CostMapUnavailable(str(exc)) from exc
+
+
+@contextlib.asynccontextmanager
+async def cost_map_loading(
+    settings: Settings, given: CostMap | None
+) -> AsyncIterator[Awaitable[CostMap]]:
+    """Start loading the map in a thread and yield something to await it with.
+
+    Parsing the map and reading the models are the two big costs of a run; started
+    first, the parse overlaps with the database round trips instead of following them.
+    """
+    if given is not None:
+        done: asyncio.Future[CostMap] = asyncio.get_running_loop().create_future()
+        done.set_result(given)
+        yield done
+        return
+    task = asyncio.create_task(read_cost_map(settings))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task  # never leave an exception unretrieved
 
 
 async def enrich_deprecations(
@@ -177,28 +227,36 @@ async def enrich_deprecations(
     today = today or utc_today()
     window = runtime.settings.retiring_window_days
     if payload.dry_run:
-        cmap = cost_map or await read_cost_map(runtime.settings)
-        async with runtime.sessions() as session:
-            rows = await enrichment_rows(session)
+        async with cost_map_loading(runtime.settings, cost_map) as loading:
+            async with runtime.sessions() as session:
+                rows = await enrichment_rows(session)
+            cmap = await loading
         result = compute_enrichment(rows, cmap.entries, today, window)
         return {"dry_run": True, "source": cmap.describe(), **result.report}
 
-    run_id = await open_run(runtime, JOB, payload.trigger)
     try:
-        cmap = cost_map or await read_cost_map(runtime.settings)
-        async with runtime.sessions() as session, session.begin():
+        async with (
+            cost_map_loading(runtime.settings, cost_map) as loading,
+            runtime.sessions() as session,
+            session.begin(),
+        ):
             await lock_model_catalog(session)
+            run_id = await start_run(
+                session, JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=False
+            )
             rows = await enrichment_rows(session)
+            cmap = await loading
             result = compute_enrichment(rows, cmap.entries, today, window)
             await apply_deprecation_dates(session, result.dates, result.deprecate)
             event_ids = await emit_enrichment_events(session, result)
             summary = {"source": cmap.describe(), **result.report, "events": len(event_ids)}
-            await finish_run(session, run_id, status="succeeded", summary=as_json(summary))
+            await finish_run(session, run_id, status="succeeded", summary=summary)
     except Exception as exc:
-        await close_run(runtime, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        error = {"error": f"{type(exc).__name__}: {exc}"}
+        await record_unsuccessful_run(runtime, JOB, payload.trigger, "failed", error)
         raise
     await publish_events(runtime, event_ids)
-    return {"dry_run": False, "run_id": run_id, **summary}
+    return {"dry_run": False, "run_id": str(run_id), **summary}
 
 
 def _daily(settings: Settings) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""Recording a run in ``lifecycle_runs`` around its own unit of work."""
+"""Recording runs in ``lifecycle_runs``.
+
+A successful run writes its row inside its own unit of work (one commit for the changes
+and their report); a run that fails or is refused gets a row of its own afterwards, so
+it stays visible although its transaction rolled back.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -26,18 +30,15 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-async def open_run(runtime: Runtime, job: str, trigger: str) -> uuid.UUID:
-    """Record a run as ``running`` in its own transaction, so a failure stays visible."""
-    async with runtime.sessions() as session, session.begin():
-        return await start_run(session, job, job_id=runtime.job_id, trigger=trigger, dry_run=False)
-
-
-async def close_run(
-    runtime: Runtime, run_id: uuid.UUID, status: str, summary: dict[str, Any]
+async def record_unsuccessful_run(
+    runtime: Runtime, job: str, trigger: str, status: str, summary: dict[str, Any]
 ) -> None:
-    """Mark a run that did not succeed; never masks the error that ended it."""
+    """Record a failed or refused run; never masks the error that ended it."""
     try:
         async with runtime.sessions() as session, session.begin():
+            run_id = await start_run(
+                session, job, job_id=runtime.job_id, trigger=trigger, dry_run=False
+            )
             await finish_run(session, run_id, status=status, summary=as_json(summary))
     except Exception:
-        log.exception("could not record the end of run %s", run_id)
+        log.exception("could not record the %s run of %s", status, job)

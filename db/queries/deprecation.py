@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.dialects.postgresql import insert
@@ -18,9 +17,8 @@ from db.registry import Reference, Shape, check_identifiers, live_references
 _EVENT_CHUNK = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class EnrichmentRow:
-    """A model the enrichment looks up, with its replacement's name for events."""
+class EnrichmentRow(NamedTuple):
+    """A model the enrichment looks up (a tuple: thousands are built per run)."""
 
     id: uuid.UUID
     provider: str
@@ -29,22 +27,44 @@ class EnrichmentRow:
     litellm_model: str | None
     deprecated: bool
     deprecation_date: date | None
-    replacement_provider: str | None
-    replacement_name: str | None
+
+
+_IN_SERVICE = (
+    "SELECT id, provider, name, team_id, litellm_model, deprecated, deprecation_date "
+    "FROM llm_models WHERE deleted_at IS NULL AND migrated_to_model_id IS NULL"
+)
 
 
 async def enrichment_rows(session: AsyncSession) -> list[EnrichmentRow]:
-    """Every model still in service (not soft-deleted, not migrated away), in one query."""
-    result = await session.execute(
+    """Every model still in service (not soft-deleted, not migrated away), in one query.
+
+    The daily run reads every model, so this goes straight to the driver inside the
+    session's transaction: SQLAlchemy's row processing would cost more than the query.
+    """
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None, "the session's connection is closed"
+    records = await driver.fetch(_IN_SERVICE)
+    make = EnrichmentRow._make
+    return [make(record) for record in records]
+
+
+async def replacement_names(
+    session: AsyncSession, model_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """``{model_id: (provider, name)}`` of the replacement of each model that has one."""
+    if not model_ids:
+        return {}
+    rows = await session.execute(
         text(
-            "SELECT m.id, m.provider, m.name, m.team_id, m.litellm_model, m.deprecated, "
-            "m.deprecation_date, r.provider, r.name "
-            "FROM llm_models m LEFT JOIN llm_models r ON r.id = m.replacement_model_id "
-            "WHERE m.deleted_at IS NULL AND m.migrated_to_model_id IS NULL "
-            "ORDER BY m.provider, m.name, m.id"
-        )
+            "SELECT m.id, r.provider, r.name FROM llm_models m "
+            "JOIN llm_models r ON r.id = m.replacement_model_id "
+            "WHERE m.id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": model_ids},
     )
-    return [EnrichmentRow(*row) for row in result]
+    return {model_id: (provider, name) for model_id, provider, name in rows}
 
 
 async def apply_deprecation_dates(

@@ -138,7 +138,7 @@ async def test_vanished_entry_keeps_date_and_flag(
 
     model = (await _models(runtime))["openai", "gpt-4"]
     assert (model.deprecated, model.deprecation_date) == (True, date(2026, 3, 1))
-    assert report["unmatched"][0]["stored_date"] == date(2026, 3, 1)
+    assert report["unmatched"][0]["stored_date"] == "2026-03-01"
 
 
 async def test_retiring_is_announced_once_per_date(
@@ -213,9 +213,7 @@ async def test_real_bundled_map_resolves_each_provider_to_its_own_entry(
     assert bundled.entries["gpt-4"]["litellm_provider"] == "openai"
     assert bundled.entries["azure/gpt-4"]["litellm_provider"] == "azure"
     dates = {d["id"]: d["to"] for d in report["dates_set"]}
-    assert dates[openai_gpt4] == date.fromisoformat(bundled.entries["gpt-4"]["deprecation_date"])
-    assert dates[azure_gpt4] == date.fromisoformat(
-        bundled.entries["azure/gpt-4"]["deprecation_date"]
-    )
-    assert dates[openai_gpt4] != dates[azure_gpt4]
+    assert dates[str(openai_gpt4)] == bundled.entries["gpt-4"]["deprecation_date"]
+    assert dates[str(azure_gpt4)] == bundled.entries["azure/gpt-4"]["deprecation_date"]
+    assert dates[str(openai_gpt4)] != dates[str(azure_gpt4)]
     assert report["source"]["entries"] == len(bundled.entries) and report["unmatched"] == []

@@ -121,9 +121,7 @@ def _row(
     deprecated: bool = False,
     when: date | None = None,
 ) -> EnrichmentRow:
-    return EnrichmentRow(
-        uuid.uuid4(), provider, name, None, litellm_model, deprecated, when, None, None
-    )
+    return EnrichmentRow(uuid.uuid4(), provider, name, None, litellm_model, deprecated, when)
 
 
 def test_enrichment_golden_cases(entries: dict[str, Any]) -> None:
@@ -152,12 +150,12 @@ def test_enrichment_golden_cases(entries: dict[str, Any]) -> None:
     report = result.report
     assert report["matched"] == 7
     assert [(u["model"], u["stored_date"]) for u in report["unmatched"]] == [
-        ("openai:gpt-3.5-turbo-0301", date(2025, 6, 1))
+        ("openai:gpt-3.5-turbo-0301", "2025-06-01")
     ]
     assert report["invalid_dates"] == [
         {
             "model": "openai:o1-preview",
-            "id": malformed.id,
+            "id": str(malformed.id),
             "key": "o1-preview",
             "value": "2026-13-45",
         }
