@@ -3,16 +3,20 @@
 import json
 import re
 import subprocess
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from arq.worker import Worker
 from sqlalchemy import insert, select
 
 from db.models import AuditEvent, LifecycleRun, LlmModel
 from jobs.runtime import Runtime
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
+from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
 
 CATALOG = """
@@ -162,3 +166,26 @@ async def test_prune_check_lists_entries_safe_to_remove(
         run_cli(e2e_settings, "catalog", "prune-check", str(path), "--json").stdout
     )
     assert [s["model"] for s in as_json["safe"]] == ["anthropic:claude-2.0"]
+
+
+async def test_raw_enqueue_of_a_bad_catalog_fails_once_listing_every_error(
+    client: LifecycleClient, burst_worker: Callable[..., Worker], runtime: Runtime
+) -> None:
+    catalog = {
+        "models": [
+            {"provider": "openai", "name": "a", "token_limit": 1},
+            {"provider": "openai", "name": "a", "token_limit": 1},
+            {"provider": "openai", "name": "b", "token_limit": 1, "replacement": "ghost"},
+        ]
+    }
+    handle = await client.sync_catalog(catalog, key=f"bad-{uuid.uuid4()}")
+    worker = burst_worker()
+    await worker.main()
+    assert (worker.jobs_failed, worker.jobs_retried, worker.jobs_complete) == (1, 0, 0)
+    with pytest.raises(JobFailed) as info:
+        await client.result(handle.job_id, timeout_s=5)
+    assert info.value.error["error"] == "InvalidPayload"
+    assert "duplicate entry openai:a" in info.value.error["message"]
+    assert "unknown replacement openai:ghost" in info.value.error["message"]
+    assert await _names(runtime) == set()
+    await worker.close()
