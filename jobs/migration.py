@@ -248,47 +248,61 @@ async def _move_all(
     *,
     after_batch: AfterBatch | None,
 ) -> None:
-    """Batches, each its own transaction, until no live reference is left."""
+    """Batches, each its own transaction, until no live reference is left.
+
+    Each label resumes from the keyset cursor saved with the last committed batch.
+    """
     assert row.from_model_id is not None
+    limit = runtime.settings.batch_size
+    cursors = dict((row.progress or {}).get("cursor") or {})
     for ref in _movable(row):
+        saved = cursors.get(ref.label)
+        after = uuid.UUID(saved) if saved else q.FIRST_KEY
         while True:
             async with runtime.sessions() as session, session.begin():
-                moved = await q.move_batch(
+                batch = await q.move_batch(
                     session,
                     ref,
                     migration_id=row.id,
                     source=row.from_model_id,
                     target=row.to_model_id,
-                    limit=runtime.settings.batch_size,
+                    limit=limit,
+                    after=after,
                 )
-                if moved:
-                    await q.record_batch_progress(session, row.id, ref.label, moved)
-            if moved and after_batch is not None:
-                await after_batch(ref.label, moved)
+                if batch.selected:
+                    await q.record_batch_progress(
+                        session, row.id, ref.label, batch.moved, batch.last_key
+                    )
+            if batch.moved and after_batch is not None:
+                await after_batch(ref.label, batch.moved)
             # A short batch means the backlog is gone; whatever the main application
             # writes from now on is swept under the source row lock at the end, so a
             # busy writer cannot keep this loop chasing it.
-            if moved < runtime.settings.batch_size:
+            if batch.selected < limit or batch.last_key is None:
                 break
+            after = batch.last_key
 
 
 async def _sweep(session: AsyncSession, row: ModelMigration) -> int:
-    """Move whatever is left (references written while the batches ran)."""
+    """Move whatever is left (references written while the batches ran), from the start."""
     assert row.from_model_id is not None
     total = 0
     for ref in _movable(row):
+        after = q.FIRST_KEY
         while True:
-            moved = await q.move_batch(
+            batch = await q.move_batch(
                 session,
                 ref,
                 migration_id=row.id,
                 source=row.from_model_id,
                 target=row.to_model_id,
                 limit=SWEEP_LIMIT,
+                after=after,
             )
-            total += moved
-            if moved < SWEEP_LIMIT:
+            total += batch.moved
+            if batch.selected < SWEEP_LIMIT or batch.last_key is None:
                 break
+            after = batch.last_key
     return total
 
 

@@ -6,7 +6,7 @@ from db.models.lifecycle import (
     LifecycleEvent,
     LifecycleRun,
     ModelMigration,
-    ModelMigrationCount,
+    ModelMigrationBatch,
     Notification,
 )
 from db.models.platform import (
@@ -35,7 +35,7 @@ __all__ = [
     "LifecycleRun",
     "LlmModel",
     "ModelMigration",
-    "ModelMigrationCount",
+    "ModelMigrationBatch",
     "Notification",
     "Pipeline",
     "Question",

@@ -78,32 +78,27 @@ class ModelMigration(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ModelMigrationCount(Base):
-    """Rows changed by one request, per reference label and team (worker-internal).
+class ModelMigrationBatch(Base):
+    """One committed batch of a request: rows changed per team (worker-internal).
 
-    Written by the same statement that moves a batch, so the counts stay exact when a
-    request is resumed after a crash.
+    Written by the same statement that moves the batch, so a request's counts stay exact
+    when it is resumed after a crash.
     """
 
-    __tablename__ = "model_migration_counts"
-    __table_args__ = (
-        Index(
-            "uq_model_migration_counts_key",
-            "migration_id",
-            "label",
-            "team_id",
-            unique=True,
-            postgresql_nulls_not_distinct=True,
-        ),
-    )
+    __tablename__ = "model_migration_batches"
 
     id: Mapped[uuid.UUID] = uuid_pk()
     migration_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("model_migrations.id", ondelete="CASCADE"), nullable=False
+        UUID(as_uuid=True),
+        ForeignKey("model_migrations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     )
     label: Mapped[str] = mapped_column(Text, nullable=False)
-    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    # {team_id or "": rows}
+    teams: Mapped[dict[str, int]] = _jsonb("{}")
+    created_at: Mapped[datetime] = created_at()
 
 
 class LifecycleEvent(Base):

@@ -7,28 +7,34 @@ model ids, limits and labels are bound parameters.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from sqlalchemy import TextClause, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LlmModel, ModelMigration, ModelMigrationCount
+from db.models import LlmModel, ModelMigration
 from db.queries.references import live_row_sql, match_sql, team_sql
 from db.registry import RESET_LITERALS, Reference, Shape, check_identifiers
 
 ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
 REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
 
+# Keyset cursor start: every uuid sorts after it.
+FIRST_KEY = uuid.UUID(int=0)
+
 _COUNT_MOVED = """
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
 counted AS (
-    INSERT INTO model_migration_counts (migration_id, label, team_id, rows)
-    SELECT CAST(:migration_id AS uuid), CAST(:label AS text), team_id, count(*)
-    FROM moved_teams GROUP BY team_id
-    ON CONFLICT (migration_id, label, team_id)
-    DO UPDATE SET rows = model_migration_counts.rows + EXCLUDED.rows
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT CAST(:migration_id AS uuid), CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
 )
-SELECT count(*) FROM moved_teams
+SELECT (SELECT count(*) FROM batch) AS selected,
+       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT {key} FROM batch ORDER BY {key} DESC LIMIT 1) AS last_key
 """
 
 
@@ -42,9 +48,11 @@ def _new_json_value(ref: Reference, clear: bool) -> str:
 def move_batch_statement(ref: Reference, *, clear: bool) -> TextClause:
     """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
 
-    Returns the number of rows changed and adds them, per team, to
-    ``model_migration_counts`` for ``:migration_id`` / ``:label`` in the same statement.
-    Soft-deleted rows are left alone (cleanup handles them).
+    Rows are taken in key order after ``:after`` (a keyset cursor, so a batch never
+    re-reads the index entries that earlier batches moved). Returns (rows selected, rows
+    changed, last key) and records the rows changed per team in
+    ``model_migration_batches`` in the same statement. Soft-deleted rows are left alone
+    (cleanup handles them).
     """
     check_identifiers((ref,))
     if clear and not ref.clearable:
@@ -52,9 +60,20 @@ def move_batch_statement(ref: Reference, *, clear: bool) -> TextClause:
     match = match_sql(ref, "t", "source")
     live = live_row_sql(ref, "t")
     team_join, team = team_sql(ref, "m")
+    key = ref.key_column
+    # Ordering by (model column, key) for plain columns matches their composite index, so
+    # each batch is one index range scan starting at the cursor.
+    order = f"t.{key}" if ref.shape is Shape.JSON_NODES else f"t.{ref.column}, t.{key}"
+    batch = f"""
+WITH batch AS (
+    SELECT t.{key} FROM {ref.table} t
+    WHERE {match} AND {live} AND t.{key} > CAST(:after AS uuid)
+    ORDER BY {order} LIMIT :limit FOR UPDATE
+),"""
+    in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch)) AND {match}"
+    count = _COUNT_MOVED.format(key=key)
 
     if ref.shape is Shape.LINK:
-        key = ref.key_column
         add = (
             ""
             if clear
@@ -65,19 +84,12 @@ added AS (
     ON CONFLICT DO NOTHING
 ),"""
         )
-        sql = f"""
-WITH batch AS (
-    SELECT t.{key} FROM {ref.table} t WHERE {match} AND {live}
-    ORDER BY t.{key} LIMIT :limit FOR UPDATE
-),{add}
-moved AS (
-    DELETE FROM {ref.table} t USING batch b
-    WHERE t.{key} = b.{key} AND {match}
-    RETURNING t.*
-),
+        return text(
+            f"""{batch}{add}
+moved AS (DELETE FROM {ref.table} t WHERE {in_batch} RETURNING t.*),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
-{_COUNT_MOVED}"""
-        return text(sql)
+{count}"""
+        )
 
     if ref.shape is Shape.JSON_NODES:
         path_key = ref.json_key
@@ -95,20 +107,19 @@ moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
         for column, literal in ref.reset_on_move:
             assignment += f", {column} = {RESET_LITERALS[literal]}"
 
-    key = ref.key_column
-    sql = f"""
-WITH batch AS (
-    SELECT t.{key} FROM {ref.table} t WHERE {match} AND {live}
-    ORDER BY t.{key} LIMIT :limit FOR UPDATE
-),
-moved AS (
-    UPDATE {ref.table} t SET {assignment}
-    FROM batch b WHERE t.{key} = b.{key} AND {match}
-    RETURNING t.*
-),
+    return text(
+        f"""{batch}
+moved AS (UPDATE {ref.table} t SET {assignment} WHERE {in_batch} RETURNING t.*),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
-{_COUNT_MOVED}"""
-    return text(sql)
+{count}"""
+    )
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    selected: int
+    moved: int
+    last_key: uuid.UUID | None
 
 
 async def move_batch(
@@ -119,34 +130,47 @@ async def move_batch(
     source: uuid.UUID,
     target: uuid.UUID | None,
     limit: int,
-) -> int:
-    """Move one batch; returns how many rows changed (0 when none are left)."""
+    after: uuid.UUID = FIRST_KEY,
+) -> BatchOutcome:
+    """Move one batch of rows whose key follows ``after``."""
     params: dict[str, Any] = {
         "migration_id": migration_id,
         "label": ref.label,
         "source": source,
         "limit": limit,
+        "after": after,
     }
     if target is not None:
         params["target"] = target
-    moved = await session.scalar(move_batch_statement(ref, clear=target is None), params)
-    return int(moved or 0)
+    row = (await session.execute(move_batch_statement(ref, clear=target is None), params)).one()
+    return BatchOutcome(int(row.selected), int(row.moved), row.last_key)
 
 
 async def record_batch_progress(
-    session: AsyncSession, migration_id: uuid.UUID, label: str, rows: int
+    session: AsyncSession,
+    migration_id: uuid.UUID,
+    label: str,
+    rows: int,
+    cursor: uuid.UUID | None,
 ) -> None:
-    """Add ``rows`` to ``progress.done[label]`` and count the batch."""
+    """Add ``rows`` to ``progress.done[label]``, count the batch, keep the keyset cursor."""
     await session.execute(
         text(
             """
-UPDATE model_migrations SET progress = jsonb_set(
-    jsonb_set(progress, ARRAY['done', CAST(:label AS text)],
+UPDATE model_migrations SET progress = jsonb_set(jsonb_set(jsonb_set(
+        progress || jsonb_build_object('cursor', COALESCE(progress -> 'cursor', '{}'::jsonb)),
+        ARRAY['done', CAST(:label AS text)],
         to_jsonb(COALESCE((progress #>> ARRAY['done', CAST(:label AS text)])::bigint, 0) + :rows)),
-    '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1))
+    '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1)),
+    ARRAY['cursor', CAST(:label AS text)], to_jsonb(CAST(:cursor AS text)))
 WHERE id = :id"""
         ),
-        {"id": migration_id, "label": label, "rows": rows},
+        {
+            "id": migration_id,
+            "label": label,
+            "rows": rows,
+            "cursor": str(cursor) if cursor else None,
+        },
     )
 
 
@@ -229,13 +253,16 @@ async def retire_source(
 async def counts_by_label_and_team(
     session: AsyncSession, migration_id: uuid.UUID
 ) -> list[tuple[str, uuid.UUID | None, int]]:
-    """Rows changed so far, per (label, team)."""
+    """Rows changed so far, per (label, team), summed over the request's batches."""
     rows = await session.execute(
-        select(ModelMigrationCount.label, ModelMigrationCount.team_id, ModelMigrationCount.rows)
-        .where(ModelMigrationCount.migration_id == migration_id)
-        .order_by(ModelMigrationCount.label)
+        text(
+            "SELECT b.label, NULLIF(e.key, '') AS team, sum(CAST(e.value AS bigint)) AS n "
+            "FROM model_migration_batches b, jsonb_each_text(b.teams) e "
+            "WHERE b.migration_id = :id GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        {"id": migration_id},
     )
-    return [(label, team, int(n)) for label, team, n in rows]
+    return [(label, uuid.UUID(team) if team else None, int(n)) for label, team, n in rows]
 
 
 async def get_request(
