@@ -184,6 +184,9 @@ class Match(NamedTuple):
     reason: str | None = None
 
 
+NO_ENTRY = Match(None, None, "no entry")
+
+
 def match_model(
     entries: dict[str, Any], provider: str, name: str, litellm_model: str | None = None
 ) -> Match:
@@ -191,6 +194,7 @@ def match_model(
     family = family_of(provider)
     base = litellm_model or name
     # Hot path (thousands of models a run): the plain prefixes, no generator, no lists.
+    other_provider = False
     for prefix in family.prefixes:
         key = prefix + base
         entry = entries.get(key)
@@ -198,6 +202,9 @@ def match_model(
             found = entry.get("litellm_provider")
             if found in family.litellm_providers or family.accepts(found):
                 return Match(key, entry)
+            other_provider = True
+    if not other_provider and not family.region_prefixes:
+        return NO_ENTRY
     rejected: list[str] = []
     for key in _candidates(family, base):
         entry = entries.get(key)
@@ -209,12 +216,18 @@ def match_model(
         rejected.append(f"{key} ({found})")
     if rejected:
         return Match(None, None, "other provider: " + ", ".join(dict.fromkeys(rejected)))
-    return Match(None, None, "no entry")
+    return NO_ENTRY
 
 
 def parse_iso_date(value: object) -> date | None:
     """``YYYY-MM-DD`` → a date; anything else (other formats, impossible dates) → None."""
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    return _parse_iso_text(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_iso_text(value: str) -> date | None:
+    # Cached: the same few hundred dates recur across thousands of entries.
+    if not _ISO_DATE.match(value):
         return None
     try:
         return date.fromisoformat(value)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.queries.audit import finish_run, start_run
 from db.queries.catalog import lock_model_catalog
 from db.queries.deprecation import (
     EnrichmentRow,
@@ -25,6 +25,7 @@ from db.queries.deprecation import (
     enrichment_rows,
     existing_dedup_keys,
     insert_events,
+    record_finished_run,
     replacement_names,
     usage_of_models,
 )
@@ -37,6 +38,7 @@ from jobs.spec import CronSpec, JobSpec, Payload
 from worker.settings import Settings
 
 JOB = "enrich_deprecations"
+_BY_MODEL = operator.itemgetter("model")
 
 
 class EnrichPayload(Payload):
@@ -127,18 +129,14 @@ def compute_enrichment(
             unchanged += 1
     out.report = {
         "matched": matched,
-        "unmatched": sorted(unmatched, key=_by_model),
-        "newly_deprecated": sorted(newly, key=_by_model),
-        "retiring": sorted(retiring, key=_by_model),
-        "dates_set": sorted(dates_set, key=_by_model),
-        "invalid_dates": sorted(invalid, key=_by_model),
+        "unmatched": sorted(unmatched, key=_BY_MODEL),
+        "newly_deprecated": sorted(newly, key=_BY_MODEL),
+        "retiring": sorted(retiring, key=_BY_MODEL),
+        "dates_set": sorted(dates_set, key=_BY_MODEL),
+        "invalid_dates": sorted(invalid, key=_BY_MODEL),
         "unchanged": unchanged,
     }
     return out
-
-
-def _by_model(item: dict[str, Any]) -> tuple[str, str]:
-    return item["model"], item.get("team_id") or ""
 
 
 def _event(
@@ -240,17 +238,22 @@ async def enrich_deprecations(
             runtime.sessions() as session,
             session.begin(),
         ):
+            started_at = datetime.now(UTC)
             await lock_model_catalog(session)
-            run_id = await start_run(
-                session, JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=False
-            )
             rows = await enrichment_rows(session)
             cmap = await loading
             result = compute_enrichment(rows, cmap.entries, today, window)
             await apply_deprecation_dates(session, result.dates, result.deprecate)
             event_ids = await emit_enrichment_events(session, result)
             summary = {"source": cmap.describe(), **result.report, "events": len(event_ids)}
-            await finish_run(session, run_id, status="succeeded", summary=summary)
+            run_id = await record_finished_run(
+                session,
+                JOB,
+                job_id=runtime.job_id,
+                trigger=payload.trigger,
+                started_at=started_at,
+                summary=summary,
+            )
     except Exception as exc:
         error = {"error": f"{type(exc).__name__}: {exc}"}
         await record_unsuccessful_run(runtime, JOB, payload.trigger, "failed", error)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LifecycleEvent
 from db.queries.references import live_row_sql, team_sql
 from db.registry import Reference, Shape, check_identifiers, live_references
-
-_EVENT_CHUNK = 1000
 
 
 class EnrichmentRow(NamedTuple):
@@ -28,6 +26,9 @@ class EnrichmentRow(NamedTuple):
     deprecated: bool
     deprecation_date: date | None
 
+
+# tuple.__new__ straight from C: a NamedTuple's own constructor is Python code.
+_make_row = functools.partial(tuple.__new__, EnrichmentRow)
 
 _IN_SERVICE = (
     "SELECT id, provider, name, team_id, litellm_model, deprecated, deprecation_date "
@@ -46,8 +47,7 @@ async def enrichment_rows(session: AsyncSession) -> list[EnrichmentRow]:
     driver = raw.driver_connection
     assert driver is not None, "the session's connection is closed"
     records = await driver.fetch(_IN_SERVICE)
-    make = EnrichmentRow._make
-    return [make(record) for record in records]
+    return list(map(_make_row, records))
 
 
 async def replacement_names(
@@ -129,19 +129,39 @@ async def usage_of_models(
     return out
 
 
+_EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("slug", "text"),
+    ("dedup_key", "text"),
+    ("model_id", "uuid"),
+    ("model_provider", "text"),
+    ("model_name", "text"),
+    ("replacement_provider", "text"),
+    ("replacement_model_name", "text"),
+    ("deprecation_date", "date"),
+    ("payload", "text"),
+)
+
+
 async def insert_events(session: AsyncSession, events: list[dict[str, Any]]) -> list[uuid.UUID]:
-    """Add outbox events in one statement; those whose ``dedup_key`` exists are skipped."""
-    added: list[uuid.UUID] = []
-    # Chunked: PostgreSQL takes at most 32767 bound parameters per statement.
-    for start in range(0, len(events), _EVENT_CHUNK):
-        stmt = (
-            insert(LifecycleEvent)
-            .values(events[start : start + _EVENT_CHUNK])
-            .on_conflict_do_nothing(index_elements=[LifecycleEvent.dedup_key])
-            .returning(LifecycleEvent.id)
-        )
-        added += (await session.execute(stmt)).scalars()
-    return added
+    """Add outbox events in one statement; those whose ``dedup_key`` exists are skipped.
+
+    One array per column (``unnest``) keeps the statement the same size however many
+    events there are, so it is compiled and planned once and never nears the limit on
+    bound parameters.
+    """
+    if not events:
+        return []
+    names = [n for n, _ in _EVENT_COLUMNS]
+    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _EVENT_COLUMNS)
+    values = ", ".join("CAST(v.payload AS jsonb)" if n == "payload" else f"v.{n}" for n in names)
+    stmt = text(
+        f"INSERT INTO lifecycle_events ({', '.join(names)}) "
+        f"SELECT {values} FROM unnest({arrays}) AS v({', '.join(names)}) "
+        "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+    )
+    params: dict[str, list[Any]] = {n: [e.get(n) for e in events] for n in names}
+    params["payload"] = [json.dumps(e.get("payload") or {}) for e in events]
+    return list((await session.execute(stmt, params)).scalars())
 
 
 async def existing_dedup_keys(session: AsyncSession, keys: list[str]) -> set[str]:
@@ -153,3 +173,31 @@ async def existing_dedup_keys(session: AsyncSession, keys: list[str]) -> set[str
         {"keys": keys},
     )
     return set(rows.scalars())
+
+
+async def record_finished_run(
+    session: AsyncSession,
+    job: str,
+    *,
+    job_id: str | None,
+    trigger: str,
+    started_at: datetime,
+    summary: dict[str, Any],
+) -> uuid.UUID:
+    """Write a succeeded run with its report in one statement (the run is one transaction)."""
+    run_id = await session.scalar(
+        text(
+            "INSERT INTO lifecycle_runs (job, job_id, trigger, status, dry_run, started_at, "
+            "finished_at, summary) VALUES (:job, :job_id, :trigger, 'succeeded', false, "
+            ":started_at, now(), CAST(:summary AS jsonb)) RETURNING id"
+        ),
+        {
+            "job": job,
+            "job_id": job_id,
+            "trigger": trigger,
+            "started_at": started_at,
+            "summary": json.dumps(summary),
+        },
+    )
+    assert isinstance(run_id, uuid.UUID)
+    return run_id

@@ -106,6 +106,8 @@ def test_entry_of_another_provider_is_reported_not_guessed(entries: dict[str, An
         ("20260301", None),
         ("2026-03-01T00:00:00", None),
         (20260301, None),
+        (["2026-03-01"], None),
+        ({"date": "2026-03-01"}, None),
         (None, None),
     ],
 )
