@@ -257,7 +257,7 @@ def validate_catalog(
 
     unreadable = bad_models | bad_deleted
     edges: dict[ModelKey, ModelKey] = {}
-    for entry in listed.values():
+    for entry in models:  # duplicates too: every error is listed, not just the first
         target = entry.replacement_key()
         if target is None:
             continue
@@ -265,7 +265,7 @@ def validate_catalog(
             errors.append(f"models {label(entry.key)}: replacement cycle: it replaces itself")
             continue
         if target in listed:
-            edges[entry.key] = target
+            edges.setdefault(entry.key, target)
         problem = _resolve_target(
             f"models {label(entry.key)}", target, listed, deleted_keys, unreadable, known, today
         )

@@ -223,3 +223,11 @@ def test_prune_check_reads_only_deleted_entries() -> None:
     assert [d.key for d in deleted] == [("x", "y")]
     with pytest.raises(CatalogError, match=r"deleted\[0\]\.name: Field required"):
         parse_deleted_entries({"deleted": [{"provider": "x"}]})
+
+
+def test_a_duplicate_entry_is_still_checked() -> None:
+    errors = _errors({"models": [_model("a"), _model("a", replacement="ghost")]})
+    assert errors == [
+        "models: duplicate entry openai:a",
+        "models openai:a: unknown replacement openai:ghost (not in the catalog or the database)",
+    ]

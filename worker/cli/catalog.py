@@ -149,7 +149,7 @@ def render_plan(plan: dict[str, Any], *, dry_run: bool) -> str:
     headline = (
         f"catalog sync {verb}: {len(plan['created'])} created, {len(plan['updated'])} updated, "
         f"{len(plan['deprecated'])} deprecated, {len(plan['undeprecated'])} undeprecated, "
-        f"{len(plan['deleted'])} deletion(s) requested, {len(plan['unmanaged'])} unmanaged, "
+        f"{len(plan['deleted'])} to delete, {len(plan['unmanaged'])} unmanaged, "
         f"{plan['unchanged']} unchanged"
     )
     return (table(["action", "model", "details"], rows) + "\n" if rows else "") + headline
