@@ -15,6 +15,11 @@ from arq.constants import in_progress_key_prefix
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 from pydantic import ValidationError
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from db.engine import make_engine, make_sessionmaker
 from db.registry import verify_registry
@@ -29,6 +34,8 @@ from worker.settings import Settings
 log = logging.getLogger("lifecycle.worker")
 
 _RUNTIME_KEY = "lifecycle_runtime"
+# Backoff 0.2, 0.4, 0.8, 1.6, then 2 s: about 20 s of Redis outage before a command fails.
+REDIS_COMMAND_RETRIES = 12
 
 
 def runtime_of(ctx: dict[str, Any]) -> Runtime:
@@ -39,12 +46,21 @@ def runtime_of(ctx: dict[str, Any]) -> Runtime:
     return dataclasses.replace(base, job_id=ctx.get("job_id"), job_try=int(ctx.get("job_try", 1)))
 
 
-def redis_settings(settings: Settings) -> RedisSettings:
-    """ARQ connection settings from the configured URL, with short timeouts."""
+def redis_settings(settings: Settings, *, ride_out_outages: bool = False) -> RedisSettings:
+    """ARQ connection settings from the configured URL, with short timeouts.
+
+    With ``ride_out_outages`` (the worker), a command that loses its connection
+    reconnects and retries with backoff for about 20 s, so a Redis restart does not end
+    the worker; callers such as the client fail fast instead.
+    """
     rs = RedisSettings.from_dsn(settings.redis_url.get_secret_value())
     rs.conn_timeout = 2
     rs.conn_retries = 3
     rs.conn_retry_delay = 1
+    if ride_out_outages:
+        # OSError too: a refused reconnect (inside redis-py's connect) is one.
+        rs.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
+        rs.retry = RedisRetry(ExponentialBackoff(cap=2.0, base=0.1), REDIS_COMMAND_RETRIES)
     return rs
 
 
@@ -93,7 +109,12 @@ async def _renew_lease(redis: ArqRedis, job_id: str, lease_s: int) -> None:
     """
     key = in_progress_key_prefix + job_id
     while True:
-        await redis.pexpire(key, lease_s * 1000)
+        try:
+            await redis.pexpire(key, lease_s * 1000)
+        except RedisError as exc:
+            # Redis is away (restart, failover): keep trying. Should it stay away longer
+            # than the lease, another worker may take the job over, which jobs allow.
+            log.warning("lease of %s not renewed: %s: %s", job_id, type(exc).__name__, exc)
         await asyncio.sleep(lease_s / 4)
 
 
@@ -186,7 +207,7 @@ def worker_kwargs(
     return {
         "functions": [_job_function(s) for s in all_jobs()],
         "cron_jobs": [_cron_function(c, settings) for c in all_crons()],
-        "redis_settings": redis_settings(settings),
+        "redis_settings": redis_settings(settings, ride_out_outages=True),
         "queue_name": settings.queue_name,
         "burst": burst,
         "on_startup": on_startup,

@@ -55,11 +55,12 @@ async def clone_of_test_db(
     database_url: str,
     runtime: Runtime,
     test_settings: Callable[..., Settings],
-) -> AsyncIterator[Callable[[], Awaitable[Runtime]]]:
-    """Factory: a copy of this test's database as it is now, with a runtime on it."""
+) -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
+    """Factory: a copy of this test's database as it is now, with a runtime (settings
+    overridden by keywords) on it."""
     made: list[tuple[str, Runtime]] = []
 
-    async def make() -> Runtime:
+    async def make(**overrides: object) -> Runtime:
         source = urlsplit(database_url).path.lstrip("/")
         clone = f"{source}_c{uuid.uuid4().hex[:6]}"
         await runtime.engine.dispose()  # CREATE DATABASE … TEMPLATE needs no open sessions
@@ -68,7 +69,9 @@ async def clone_of_test_db(
             await clone_database(conn, source, clone)
         finally:
             await conn.close()
-        rt = build_runtime(test_settings(database_url=with_database(database_url, clone)))
+        rt = build_runtime(
+            test_settings(database_url=with_database(database_url, clone), **overrides)
+        )
         made.append((clone, rt))
         return rt
 

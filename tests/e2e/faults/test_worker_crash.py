@@ -95,10 +95,10 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     client: LifecycleClient,
     runtime: Runtime,
     worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[[], Awaitable[Runtime]],
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
     fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db()
+    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
     key = f"kill-{uuid.uuid4()}"
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     first = pool.start()
@@ -159,10 +159,10 @@ async def test_sigterm_mid_migration_hands_the_job_over(
     client: LifecycleClient,
     runtime: Runtime,
     worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[[], Awaitable[Runtime]],
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
     fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db()
+    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
     key = f"term-{uuid.uuid4()}"
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     first = pool.start()

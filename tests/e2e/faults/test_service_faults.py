@@ -1,0 +1,109 @@
+"""Redis restarted and PostgreSQL backends terminated while a migration runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from arq.connections import RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix
+
+from jobs.runtime import Runtime
+from tests.e2e.faults.harness import RedisServer, WorkerPool, seed_fleet, wait_for
+from tests.e2e.faults.test_worker_crash import (
+    BATCH_SIZE,
+    _assert_same_end_state,
+    _batches,
+    _run_undisturbed,
+    _scalar,
+    _wait_fanned_out,
+)
+from worker.app import _renew_lease
+from worker.client import LifecycleClient
+from worker.settings import Settings
+
+pytestmark = pytest.mark.faults
+
+
+async def test_redis_killed_and_restarted_mid_migration(
+    test_settings: Callable[..., Settings],
+    own_redis: RedisServer,
+    runtime: Runtime,
+    worker_pool: Callable[..., WorkerPool],
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
+) -> None:
+    settings = test_settings(redis_url=own_redis.url, health_check_interval_seconds=1)
+    fleet = await seed_fleet(runtime.engine)
+    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
+    key = f"redis-{uuid.uuid4()}"
+    # A lease longer than the outage: the running job keeps its claim across the restart.
+    pool = worker_pool(settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE, LIFECYCLE_JOB_LEASE_SECONDS="10")
+    workers = [pool.start(), pool.start()]
+
+    async def both_polling() -> bool:
+        return all("Starting worker" in w.log() for w in workers)
+
+    await wait_for(both_polling, timeout_s=60, what="two workers polling", diagnostics=pool.logs)
+    async with LifecycleClient(settings) as client:
+        handle = await client.migrate_model(
+            fleet.source,
+            fleet.target,
+            requested_by="faults",
+            request_key=key,
+            confirm_warnings=True,
+        )
+    await wait_for(
+        lambda: _batches(runtime, key),
+        timeout_s=60,
+        poll_s=0.01,
+        what="the first committed batch",
+        diagnostics=pool.logs,
+    )
+    own_redis.kill()
+    await asyncio.sleep(2)
+    own_redis.start()
+
+    async with LifecycleClient(settings) as client:
+        result = await client.result(handle.job_id, timeout_s=120)
+        tries = (await client.status(handle.job_id)).tries
+    assert result["status"] == "succeeded"
+    await _wait_fanned_out(runtime, pool)
+    assert [w.proc.poll() for w in workers] == [None, None], pool.logs()
+    assert tries == 1
+    assert pool.logs().count("→ migrate_model:") == 1, pool.logs()
+    await _run_undisturbed(undisturbed, fleet, key)
+    await _assert_same_end_state(runtime, undisturbed)
+    status = await _scalar(
+        runtime,
+        "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
+        k=key,
+    )
+    assert status == "succeeded"
+
+
+async def test_lease_renewal_outlives_a_redis_restart(own_redis: RedisServer) -> None:
+    redis = await create_pool(RedisSettings.from_dsn(own_redis.url))
+    job_id = f"lease-{uuid.uuid4()}"
+    key = in_progress_key_prefix + job_id
+    await redis.psetex(key, 60_000, b"1")
+    lease = asyncio.create_task(_renew_lease(redis, job_id, 4))
+    try:
+
+        async def renewed() -> bool:
+            return 0 < int(await redis.pttl(key)) <= 4000
+
+        await wait_for(renewed, timeout_s=10, what="the lease to shorten the key")
+        own_redis.kill()
+        await asyncio.sleep(1.5)  # at least one renewal fails while Redis is away
+        own_redis.start()
+        await asyncio.sleep(6)  # longer than the lease: only renewals keep the key
+        assert not lease.done(), lease.exception()
+        assert await redis.exists(key)
+    finally:
+        lease.cancel()
+        with contextlib.suppress(BaseException):
+            await lease
+        await redis.aclose()
