@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
+from sqlalchemy import text
 
 from jobs.runtime import Runtime
 from tests.e2e.faults.harness import RedisServer, WorkerPool, seed_fleet, wait_for
@@ -107,3 +109,58 @@ async def test_lease_renewal_outlives_a_redis_restart(own_redis: RedisServer) ->
         with contextlib.suppress(BaseException):
             await lease
         await redis.aclose()
+
+
+async def test_postgres_backends_terminated_mid_batch(
+    e2e_settings: Settings,
+    client: LifecycleClient,
+    runtime: Runtime,
+    database_url: str,
+    worker_pool: Callable[..., WorkerPool],
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
+) -> None:
+    fleet = await seed_fleet(runtime.engine)
+    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
+    key = f"pgterm-{uuid.uuid4()}"
+    pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
+    pool.start()
+    handle = await client.migrate_model(
+        fleet.source, fleet.target, requested_by="faults", request_key=key, confirm_warnings=True
+    )
+    database = urlsplit(database_url).path.lstrip("/")
+    terminated = 0
+    # Only backends of this test's database, and only ones inside a statement or a
+    # transaction: the worker's batch is cut off half-way, never anyone else's work.
+    async with runtime.engine.connect() as conn:
+        deadline = asyncio.get_running_loop().time() + 60
+        while terminated < 3 and asyncio.get_running_loop().time() < deadline:
+            hit = await conn.scalar(
+                text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid() "
+                    "AND state IN ('active', 'idle in transaction') "
+                    "AND EXISTS (SELECT 1 FROM model_migrations "
+                    "WHERE request_key = :k AND status = 'running' "
+                    "AND (progress->>'batches')::int > 0)"
+                ),
+                {"db": database, "k": key},
+            )
+            await conn.commit()
+            terminated += int(hit or 0)
+            await asyncio.sleep(0.2 if hit else 0.005)
+    assert terminated >= 1, pool.logs()
+
+    result = await client.result(handle.job_id, timeout_s=120)
+    assert result["status"] == "succeeded"
+    assert (await client.status(handle.job_id)).tries >= 2, pool.logs()
+    assert "transient fault" in pool.logs()
+    await _wait_fanned_out(runtime, pool)
+    await _run_undisturbed(undisturbed, fleet, key)
+    await _assert_same_end_state(runtime, undisturbed)
+    status = await _scalar(
+        runtime,
+        "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
+        k=key,
+    )
+    assert status == "succeeded"
