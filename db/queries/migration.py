@@ -61,14 +61,26 @@ def move_batch_statement(ref: Reference, *, clear: bool) -> TextClause:
     live = live_row_sql(ref, "t")
     team_join, team = team_sql(ref, "m")
     key = ref.key_column
+    returning = ", ".join(
+        f"t.{c}"
+        for c in dict.fromkeys(
+            [
+                key,
+                *([ref.team_column] if ref.team_column else []),
+                *([ref.team_via.fk_column] if ref.team_via else []),
+            ]
+        )
+    )
     # Ordering by (model column, key) for plain columns matches their composite index, so
-    # each batch is one index range scan starting at the cursor.
+    # each batch is one index range scan starting at the cursor. No FOR UPDATE: the
+    # UPDATE/DELETE locks the rows itself and re-checks ``match`` on rows a concurrent
+    # writer changed, so a row moved elsewhere meanwhile is skipped, never clobbered.
     order = f"t.{key}" if ref.shape is Shape.JSON_NODES else f"t.{ref.column}, t.{key}"
     batch = f"""
 WITH batch AS (
     SELECT t.{key} FROM {ref.table} t
     WHERE {match} AND {live} AND t.{key} > CAST(:after AS uuid)
-    ORDER BY {order} LIMIT :limit FOR UPDATE
+    ORDER BY {order} LIMIT :limit
 ),"""
     in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch)) AND {match}"
     count = _COUNT_MOVED.format(key=key)
@@ -86,7 +98,7 @@ added AS (
         )
         return text(
             f"""{batch}{add}
-moved AS (DELETE FROM {ref.table} t WHERE {in_batch} RETURNING t.*),
+moved AS (DELETE FROM {ref.table} t WHERE {in_batch} RETURNING {returning}),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
 {count}"""
         )
@@ -109,7 +121,7 @@ moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
 
     return text(
         f"""{batch}
-moved AS (UPDATE {ref.table} t SET {assignment} WHERE {in_batch} RETURNING t.*),
+moved AS (UPDATE {ref.table} t SET {assignment} WHERE {in_batch} RETURNING {returning}),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
 {count}"""
     )
