@@ -24,8 +24,15 @@ services: install
 services-down: install
 	$(BIN)/python -m worker.devservices down
 
+# On a throw-away embedded database, seed demo data and queue a few jobs first, so the
+# worker shows real work within seconds. A configured or local database is never seeded.
 run: services
-	$(WITH_SERVICES) $(BIN)/lifecycle db upgrade && exec $(BIN)/lifecycle worker
+	$(WITH_SERVICES) $(BIN)/lifecycle db upgrade && \
+	if grep -qx embedded .data/database.kind; then $(BIN)/lifecycle demo --into-current-database; fi && \
+	exec $(BIN)/lifecycle worker
+
+demo: services
+	$(WITH_SERVICES) $(BIN)/lifecycle demo
 
 lint: install
 	$(BIN)/ruff check .

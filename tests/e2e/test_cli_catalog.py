@@ -104,7 +104,9 @@ async def test_sync_and_enrich_through_a_worker(
     done = run_cli(e2e_settings, "catalog", "sync", str(path), "--json", timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["counts"]["created"] == 2 and result["job_id"].startswith("sync_catalog:")
+    assert result["counts"]["created"] == 2 and result["job_id"].startswith(
+        f"{e2e_settings.queue_name}:sync_catalog:"
+    )
     again = run_cli(e2e_settings, "catalog", "sync", str(path), timeout=120)
     assert again.returncode == 0, again.stderr
     assert "applied: 0 created, 0 updated, 0 deprecated" in again.stdout

@@ -114,4 +114,5 @@ def test_cli_no_wait_prints_the_job_id(e2e_settings: Settings) -> None:
         e2e_settings, "delete", str(uuid.uuid4()), "--no-wait", "--request-key", key, "--json"
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["job_id"] == f"delete_model:{key}"
+    expected = f"{e2e_settings.queue_name}:delete_model:{key}"
+    assert json.loads(done.stdout)["job_id"] == expected

@@ -84,7 +84,7 @@ async def test_sweep_job_recovers_an_event_that_was_never_enqueued(
     assert worker.jobs_complete == 2  # the sweep, then the fan-out it queued
     assert await notification_pairs(runtime, event) == [(team, user)]
     assert await is_fanned_out(runtime, event)
-    result = await client.result(f"fanout_event:{event}", timeout_s=5)
+    result = await client.result(client.job_id("fanout_event", str(event)), timeout_s=5)
     assert (result["status"], result["notifications"]) == ("fanned_out", 1)
 
 
@@ -132,7 +132,8 @@ async def test_client_fanout_helper_queues_once_per_event(
     first = await client.fanout_event(event)
     second = await client.fanout_event(str(event))
 
-    assert (first.job_id, first.created, second.created) == (f"fanout_event:{event}", True, False)
+    expected = client.job_id("fanout_event", str(event))
+    assert (first.job_id, first.created, second.created) == (expected, True, False)
     worker = burst_worker(cron_jobs=NO_CRONS)
     await worker.main()
     await worker.run_check()

@@ -46,7 +46,11 @@ async def test_client_helpers_queue_typed_payloads(client: LifecycleClient) -> N
     sync = await client.sync_catalog(catalog, key="sync-1", requested_by="app")
     enrich = await client.enrich_deprecations(key="enrich-1", dry_run=True)
 
-    assert (sync.job_id, enrich.job_id) == ("sync_catalog:sync-1", "enrich_deprecations:enrich-1")
+    assert (sync.job_id, enrich.job_id) == (
+        client.job_id("sync_catalog", "sync-1"),
+        client.job_id("enrich_deprecations", "enrich-1"),
+    )
+    assert sync.job_id.endswith(":sync_catalog:sync-1")
     sync_job = deserialize(await client.redis.get(f"arq:job:{sync.job_id}"))
     enrich_job = deserialize(await client.redis.get(f"arq:job:{enrich.job_id}"))
     assert sync_job["a"] == [{"catalog": catalog, "dry_run": False, "requested_by": "app"}]

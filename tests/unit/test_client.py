@@ -31,7 +31,7 @@ async def test_same_key_enqueues_once(client: LifecycleClient) -> None:
     first = await client.enqueue("ping", {"message": "a"}, key="req-1")
     second = await client.enqueue("ping", {"message": "a"}, key="req-1")
     assert first.created and not second.created
-    assert first.job_id == second.job_id == "ping:req-1"
+    assert first.job_id == second.job_id == "lifecycle-unit:ping:req-1"
     assert await client.redis.zcard("lifecycle-unit") == 1
 
 
@@ -52,7 +52,7 @@ async def test_queued_job_is_stored_as_json(client: LifecycleClient) -> None:
 async def test_odd_keys_map_to_stable_safe_ids(client: LifecycleClient) -> None:
     a = await client.enqueue("ping", {}, key="team 7 / model ☃")
     b = await client.enqueue("ping", {}, key="team 7 / model ☃")
-    assert a.job_id == b.job_id and a.job_id.startswith("ping:h:")
+    assert a.job_id == b.job_id and a.job_id.startswith("lifecycle-unit:ping:h:")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from worker.cli import (
     catalog,
     cleanup,
     db,
+    demo,
     enrich,
     health,
     migrate,
@@ -19,7 +20,17 @@ from worker.cli import (
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
 from worker.settings import SettingsError, load_settings
 
-COMMAND_MODULES = (db, run_worker, health, catalog, enrich, migrate, notifications, cleanup)
+COMMAND_MODULES = (
+    db,
+    run_worker,
+    health,
+    catalog,
+    enrich,
+    migrate,
+    notifications,
+    cleanup,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -178,61 +178,71 @@ async def _dry_run(settings: Settings, request: Request) -> dict[str, Any]:
 def _show(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.json:
         print_json(report)
-        return
-    if "status" not in report:
+    elif "status" not in report:
         print(f"queued as job {report['job_id']}")
-        return
+    else:
+        print(render_request(report))
+
+
+def render_request(report: dict[str, Any]) -> str:
+    """A migration/deletion result or dry-run plan as text tables."""
+    lines = []
     title = "dry run" if report.get("dry_run") else f"request {report.get('request_key')}"
     src, tgt = report.get("source") or {}, report.get("target")
     arrow = f" -> {tgt.get('provider')}:{tgt.get('name')}" if tgt and tgt.get("name") else ""
-    print(f"{title}: {report.get('kind')} {src.get('provider')}:{src.get('name')}{arrow}")
-    print(f"status: {report['status']}")
+    lines.append(f"{title}: {report.get('kind')} {src.get('provider')}:{src.get('name')}{arrow}")
+    lines.append(f"status: {report['status']}")
     messages = report.get("messages") or []
     if messages:
-        print(table(["code", "message"], [m.split(": ", 1) for m in messages]))
+        lines.append(table(["code", "message"], [m.split(": ", 1) for m in messages]))
     elif report.get("codes"):
-        print("codes: " + ", ".join(report["codes"]))
+        lines.append("codes: " + ", ".join(report["codes"]))
     counts = (report.get("plan") or {}).get("counts") or report.get("counts") or {}
     teams = (report.get("plan") or {}).get("teams")
-    heading = "would change" if report.get("dry_run") else "changed"
+    heading = "changed" if report.get("status") == "succeeded" else "would change"
     if counts:
-        print(table(["reference", heading], sorted(counts.items())))
+        lines.append(table(["reference", heading], sorted(counts.items())))
     if teams is not None:
-        print(f"teams affected: {len(teams)}")
+        lines.append(f"teams affected: {len(teams)}")
     elif report.get("teams") is not None:
-        print(f"teams notified: {report['teams']}")
+        lines.append(f"teams notified: {report['teams']}")
+    return "\n".join(lines)
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    rows = asyncio.run(_history(settings, args.model, args.limit))
+    rows = asyncio.run(history_rows(settings, args.model, args.limit))
     if args.json:
         print_json(rows)
-        return EXIT_OK
-    if not rows:
-        print("no migrations or deletions recorded")
-        return EXIT_OK
-    print(
-        table(
-            ["created", "kind", "status", "from", "to", "changed", "codes", "by"],
-            [
-                (
-                    r["created_at"][:19],
-                    r["kind"],
-                    r["status"],
-                    r["from"],
-                    r["to"] or "-",
-                    ", ".join(f"{n} {k}" for k, n in r["counts"].items()) or "-",
-                    ", ".join(r["codes"]) or "-",
-                    r["requested_by"],
-                )
-                for r in rows
-            ],
-        )
-    )
+    else:
+        print(render_history(rows))
     return EXIT_OK
 
 
-async def _history(settings: Settings, ref: ModelRef | None, limit: int) -> list[dict[str, Any]]:
+def render_history(rows: list[dict[str, Any]]) -> str:
+    """Request history as a table."""
+    if not rows:
+        return "no migrations or deletions recorded"
+    return table(
+        ["created", "kind", "status", "from", "to", "changed", "codes", "by"],
+        [
+            (
+                r["created_at"][:19],
+                r["kind"],
+                r["status"],
+                r["from"],
+                r["to"] or "-",
+                ", ".join(f"{n} {k}" for k, n in r["counts"].items()) or "-",
+                ", ".join(r["codes"]) or "-",
+                r["requested_by"],
+            )
+            for r in rows
+        ],
+    )
+
+
+async def history_rows(
+    settings: Settings, ref: ModelRef | None, limit: int
+) -> list[dict[str, Any]]:
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
         model = await resolve_model_ref(session, ref) if ref else None
         if ref is not None and model is None and ref.model_id is None:

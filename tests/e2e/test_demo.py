@@ -1,0 +1,47 @@
+"""``lifecycle demo`` runs every lifecycle step through a real worker, and runs twice."""
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import run_cli
+from tests.services import drop_database
+from worker.settings import Settings
+
+
+@pytest.fixture
+def demo_database(settings: Settings) -> Iterator[str]:
+    import asyncio
+
+    name = f"lifecycle_demo_t_{uuid.uuid4().hex[:8]}"
+    yield name
+    asyncio.run(drop_database(settings, name))
+
+
+def test_demo_runs_every_step_and_twice(e2e_settings: Settings, demo_database: str) -> None:
+    first = run_cli(e2e_settings, "demo", "--database", demo_database, timeout=300)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    out = first.stdout
+    for step in range(1, 8):
+        assert f"=== {step}." in out
+    assert "status: rejected" in out and "team_scope_mismatch" in out
+    assert "security_level_insufficient" in out
+    assert "history_references" in out
+    assert "demo finished" in out
+
+    second = run_cli(e2e_settings, "demo", "--database", demo_database, "--json", timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    results = json.loads(second.stdout)
+    assert results["migrate-confirmed"]["status"] == "succeeded"
+    assert results["migrate-unconfirmed"]["status"] == "rejected"
+    assert results["refused-scope"]["codes"][0] == "team_scope_mismatch"
+    removed = [(r["provider"], r["name"]) for r in results["cleanup"]["removed"]]
+    assert removed == [("openai", "text-davinci-003")]
+
+
+def test_demo_rejects_a_bad_database_name(e2e_settings: Settings) -> None:
+    done = run_cli(e2e_settings, "demo", "--database", "x; drop database postgres")
+    assert done.returncode == 2
+    assert "not a plain lower-case database name" in done.stderr
