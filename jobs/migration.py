@@ -260,6 +260,10 @@ async def _move_all(
         after = uuid.UUID(saved) if saved else q.FIRST_KEY
         while True:
             async with runtime.sessions() as session, session.begin():
+                if row.to_model_id is not None and not await q.lock_live_model(
+                    session, row.to_model_id
+                ):
+                    raise PermanentJobError(_target_retired(row))
                 batch = await q.move_batch(
                     session,
                     ref,
@@ -328,13 +332,10 @@ async def _finish(
         if row.status == "succeeded":
             return _result(row), None
         source = await get_model(session, row.from_model_id, for_update=True)
-        target = await get_model(session, row.to_model_id) if row.to_model_id else None
         assert source is not None
-        if target is not None and (target.deleted_at or target.migrated_to_model_id):
-            raise PermanentJobError(
-                f"target {describe(target)} was retired while the request ran; "
-                "moved rows still point at it — migrate them on with a new request"
-            )
+        if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
+            raise PermanentJobError(_target_retired(row))
+        target = await get_model(session, row.to_model_id) if row.to_model_id else None
         swept = await _sweep(session, row)
         if (
             row.kind == "deletion"
@@ -390,6 +391,14 @@ async def _finish(
         await session.flush()
         await session.refresh(row)
         return _result(row, teams=len(teams)), event_id
+
+
+def _target_retired(row: ModelMigration) -> str:
+    return (
+        f"target {row.to_provider}:{row.to_model_name} was migrated or deleted while the "
+        "request ran; the rows moved so far went along with it, the rest still use the "
+        "source — name a live target in a new request"
+    )
 
 
 async def _mark_failed(runtime: Runtime, request_id: uuid.UUID, error: str) -> None:

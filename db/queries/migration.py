@@ -186,6 +186,26 @@ WHERE id = :id"""
     )
 
 
+async def lock_live_model(session: AsyncSession, model_id: uuid.UUID) -> bool:
+    """Share-lock ``model_id`` until the transaction ends if it is neither migrated nor
+    deleted; ``False`` if it is retired (or gone).
+
+    The main application's protocol before it points a row at a model: a retiring
+    request takes the row ``FOR UPDATE`` for its final sweep, so it waits for this
+    transaction and then sweeps what it wrote; afterwards nobody writes to it again.
+    """
+    found = await session.scalar(
+        select(LlmModel.id)
+        .where(
+            LlmModel.id == model_id,
+            LlmModel.migrated_to_model_id.is_(None),
+            LlmModel.deleted_at.is_(None),
+        )
+        .with_for_update(read=True)
+    )
+    return found is not None
+
+
 async def exists_unclearable(
     session: AsyncSession, refs: tuple[Reference, ...], source: uuid.UUID
 ) -> bool:
