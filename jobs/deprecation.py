@@ -8,10 +8,8 @@ Deprecation is sticky: a model whose entry left the map keeps its stored date an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import operator
 import uuid
-from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -190,28 +188,21 @@ async def read_cost_map(settings: Settings) -> CostMap:
         raise CostMapUnavailable(str(exc)) from exc
 
 
-@contextlib.asynccontextmanager
-async def cost_map_loading(
-    settings: Settings, given: CostMap | None
-) -> AsyncIterator[Awaitable[CostMap]]:
-    """Start loading the map in a thread and yield something to await it with.
+async def read_models_and_map(
+    session: AsyncSession, settings: Settings, given: CostMap | None
+) -> tuple[list[EnrichmentRow], CostMap]:
+    """Send the read of every model, then parse the map while the server answers.
 
-    Parsing the map and reading the models are the two big costs of a run; started
-    first, the parse overlaps with the database round trips instead of following them.
+    These are the two big costs of a run. The parse runs in a thread and holds the GIL,
+    so the query is sent first: PostgreSQL works on it while the map is parsed.
     """
-    if given is not None:
-        done: asyncio.Future[CostMap] = asyncio.get_running_loop().create_future()
-        done.set_result(given)
-        yield done
-        return
-    task = asyncio.create_task(read_cost_map(settings))
+    reading = asyncio.ensure_future(enrichment_rows(session))
+    await asyncio.sleep(0)  # one step of the read: the query is on the wire
     try:
-        yield task
+        cmap = given or await read_cost_map(settings)
     finally:
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task  # never leave an exception unretrieved
+        rows = await reading  # always drain the connection, even if the map failed
+    return rows, cmap
 
 
 async def enrich_deprecations(
@@ -225,23 +216,16 @@ async def enrich_deprecations(
     today = today or utc_today()
     window = runtime.settings.retiring_window_days
     if payload.dry_run:
-        async with cost_map_loading(runtime.settings, cost_map) as loading:
-            async with runtime.sessions() as session:
-                rows = await enrichment_rows(session)
-            cmap = await loading
+        async with runtime.sessions() as session:
+            rows, cmap = await read_models_and_map(session, runtime.settings, cost_map)
         result = compute_enrichment(rows, cmap.entries, today, window)
         return {"dry_run": True, "source": cmap.describe(), **result.report}
 
     try:
-        async with (
-            cost_map_loading(runtime.settings, cost_map) as loading,
-            runtime.sessions() as session,
-            session.begin(),
-        ):
+        async with runtime.sessions() as session, session.begin():
             started_at = datetime.now(UTC)
             await lock_model_catalog(session)
-            rows = await enrichment_rows(session)
-            cmap = await loading
+            rows, cmap = await read_models_and_map(session, runtime.settings, cost_map)
             result = compute_enrichment(rows, cmap.entries, today, window)
             await apply_deprecation_dates(session, result.dates, result.deprecate)
             event_ids = await emit_enrichment_events(session, result)
