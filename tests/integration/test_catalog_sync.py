@@ -329,3 +329,33 @@ async def test_prune_check_uses_the_audit_trail_and_the_models_table(
         ("x:recent", "deleted 5 day(s) ago"),
         ("x:team-only", "no deletion recorded yet"),
     ]
+
+
+async def test_optional_fields_left_out_keep_the_databases_values(
+    rt: Runtime, factory: Factory
+) -> None:
+    await factory.model(
+        "gpt-4",
+        token_limit=8192,
+        display_name="GPT-4 (legacy)",
+        security_level=3,
+        litellm_model="gpt-4-0613",
+    )
+    result = await _sync(rt, {"models": [_model("gpt-4")]})
+    row = await _global(rt, "gpt-4")
+    assert (row.display_name, row.security_level, row.litellm_model) == (
+        "GPT-4 (legacy)",
+        3,
+        "gpt-4-0613",
+    )
+    assert result["counts"]["unchanged"] == 1
+
+    given = _model("gpt-4", display_name="GPT-4", security_level=1, litellm_model="gpt-4")
+    result = await _sync(rt, {"models": [given]})
+    row = await _global(rt, "gpt-4")
+    assert (row.display_name, row.security_level, row.litellm_model) == ("GPT-4", 1, "gpt-4")
+    assert set(result["plan"]["updated"][0]["changes"]) == {
+        "display_name",
+        "security_level",
+        "litellm_model",
+    }

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from db.models import LifecycleEvent, LifecycleRun, LlmModel
+from jobs import cost_map as cost_map_module
 from jobs.catalog import SyncCatalogPayload, sync_catalog
-from jobs.cost_map import CostMap, load_cost_map
-from jobs.deprecation import EnrichPayload, enrich_deprecations
+from jobs.cost_map import CostMap, CostMapError, load_cost_map
+from jobs.deprecation import CostMapUnavailable, EnrichPayload, enrich_deprecations
 from jobs.runtime import Runtime
 from tests.factories import Factory
 
@@ -217,3 +218,23 @@ async def test_real_bundled_map_resolves_each_provider_to_its_own_entry(
     assert dates[str(azure_gpt4)] == bundled.entries["azure/gpt-4"]["deprecation_date"]
     assert dates[str(openai_gpt4)] != dates[str(azure_gpt4)]
     assert report["source"]["entries"] == len(bundled.entries) and report["unmatched"] == []
+
+
+async def test_missing_cost_map_fails_permanently_and_is_recorded(
+    make_runtime: Any, factory: Factory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_bundled_map() -> Path:
+        raise CostMapError("litellm's bundled map was not found")
+
+    monkeypatch.setattr(cost_map_module, "bundled_map_path", no_bundled_map)
+    rt = await make_runtime(cost_map_source=str(tmp_path / "missing.json"))
+    await factory.model("gpt-4")
+
+    with pytest.raises(CostMapUnavailable, match="no bundled map"):
+        await enrich_deprecations(rt, EnrichPayload(trigger="cron"))
+
+    async with rt.sessions() as session:
+        run = await session.scalar(select(LifecycleRun))
+    assert run is not None and (run.status, run.trigger) == ("failed", "cron")
+    assert "CostMapUnavailable" in run.summary["error"]
+    assert not (await _models(rt))["openai", "gpt-4"].deprecated
