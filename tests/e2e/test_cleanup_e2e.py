@@ -66,7 +66,9 @@ async def test_two_workers_at_the_cron_instant_run_it_once(
     """
     await factory.lifecycle_run(JOB, finished_ago=timedelta(hours=1))  # no catch-up now
     retired = await _retired(factory, 3)
-    workers = [burst_worker(redis_pool=await _pool(e2e_settings)) for _ in range(2)]
+    workers = [
+        burst_worker(with_crons=True, redis_pool=await _pool(e2e_settings)) for _ in range(2)
+    ]
     start = datetime.now(e2e_settings.zone) - timedelta(weeks=random.randint(1, 2_500))
     instants = []
     for worker in workers:
