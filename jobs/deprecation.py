@@ -27,7 +27,14 @@ from db.queries.deprecation import (
     replacement_names,
     usage_of_models,
 )
-from jobs.cost_map import CostMap, CostMapError, load_cost_map, match_model, parse_iso_date
+from jobs.cost_map import (
+    NO_ENTRY,
+    CostMap,
+    CostMapError,
+    load_cost_map,
+    match_model,
+    parse_iso_date,
+)
 from jobs.errors import PermanentJobError
 from jobs.events import Slug, deprecated_key, publish_events, retiring_key
 from jobs.run_log import record_unsuccessful_run, utc_today
@@ -61,13 +68,15 @@ class Enrichment:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def _name(row: EnrichmentRow, with_id: bool = True) -> dict[str, Any]:
-    named: dict[str, Any] = {"model": f"{row.provider}:{row.name}"}
-    if with_id:
-        named["id"] = str(row.id)
-    if row.team_id is not None:
-        named["team_id"] = str(row.team_id)
-    return named
+def _label(row: EnrichmentRow) -> str:
+    """``provider:name``, with the team for a team's custom model."""
+    if row.team_id is None:
+        return f"{row.provider}:{row.name}"
+    return f"{row.provider}:{row.name} (team {row.team_id})"
+
+
+def _name(row: EnrichmentRow) -> dict[str, Any]:
+    return {"model": _label(row), "id": str(row.id)}
 
 
 def _iso(when: date | None) -> str | None:
@@ -80,26 +89,32 @@ def compute_enrichment(
     """Match every model and decide its new date, flag and events (pure).
 
     The report is JSON-ready (ids and dates as strings): it is stored as the run summary.
+    ``unmatched`` lists names only (it can be long and is stored with every run);
+    ``other_provider`` names models whose name exists only at other providers, and
+    ``kept`` the unmatched models that keep a stored date (deprecation is sticky).
     """
     out = Enrichment()
     horizon = today + timedelta(days=window_days)
     matched = unchanged = 0
-    unmatched: list[dict[str, Any]] = []
+    unmatched: list[str] = []
+    other_provider: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
     newly: list[dict[str, Any]] = []
     retiring: list[dict[str, Any]] = []
     dates_set: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     for row in rows:
         found = match_model(entries, row.provider, row.name, row.litellm_model)
-        if found.entry is None:
-            # Names only: the list can be long, and it is stored with every run.
-            missing = {**_name(row, with_id=False), "reason": found.reason}
+        entry = found.entry
+        if entry is None:
+            unmatched.append(_label(row))
+            if found is not NO_ENTRY:
+                other_provider.append({"model": _label(row), "reason": found.reason})
             if row.deprecation_date is not None:
-                missing["stored_date"] = row.deprecation_date.isoformat()
-            unmatched.append(missing)
+                kept.append({**_name(row), "date": row.deprecation_date.isoformat()})
             continue
         matched += 1
-        raw = found.entry.get("deprecation_date")
+        raw = entry.get("deprecation_date")
         if raw is None:
             unchanged += 1
             continue
@@ -125,9 +140,12 @@ def compute_enrichment(
             changed = True
         if not changed:
             unchanged += 1
+    unmatched.sort()
     out.report = {
         "matched": matched,
-        "unmatched": sorted(unmatched, key=_BY_MODEL),
+        "unmatched": unmatched,
+        "other_provider": sorted(other_provider, key=_BY_MODEL),
+        "kept": sorted(kept, key=_BY_MODEL),
         "newly_deprecated": sorted(newly, key=_BY_MODEL),
         "retiring": sorted(retiring, key=_BY_MODEL),
         "dates_set": sorted(dates_set, key=_BY_MODEL),

@@ -113,14 +113,15 @@ async def test_golden_cases_on_the_fixture_map(
         str(e.id) for e in events
     )
     assert report["events"] == 3
-    assert [u["model"] for u in report["unmatched"]] == ["openai:gpt-3.5-turbo-0301"]
+    assert report["unmatched"] == ["openai:gpt-3.5-turbo-0301"]
+    assert [k["date"] for k in report["kept"]] == ["2025-06-01"]
     assert [i["model"] for i in report["invalid_dates"]] == ["openai:o1-preview"]
 
     async with rt.sessions() as session:
         run = await session.scalar(select(LifecycleRun))
     assert run is not None
     assert (run.job, run.status, run.trigger) == ("enrich_deprecations", "succeeded", "manual")
-    assert run.summary["unmatched"][0]["model"] == "openai:gpt-3.5-turbo-0301"
+    assert run.summary["unmatched"] == ["openai:gpt-3.5-turbo-0301"]
     assert run.summary["source"]["origin"] == str(FIXTURE)
 
     again = await _enrich(rt, small_map)
@@ -139,7 +140,8 @@ async def test_vanished_entry_keeps_date_and_flag(
 
     model = (await _models(runtime))["openai", "gpt-4"]
     assert (model.deprecated, model.deprecation_date) == (True, date(2026, 3, 1))
-    assert report["unmatched"][0]["stored_date"] == "2026-03-01"
+    assert report["unmatched"] == ["openai:gpt-4"]
+    assert report["kept"] == [{"model": "openai:gpt-4", "id": str(model.id), "date": "2026-03-01"}]
 
 
 async def test_retiring_is_announced_once_per_date(
@@ -198,7 +200,8 @@ async def test_dry_run_reports_and_changes_nothing(
     assert not (await _models(runtime))["openai", "gpt-4"].deprecated
     assert await _events(runtime) == []
     real = await _enrich(runtime, small_map)
-    for section in ("newly_deprecated", "retiring", "dates_set", "unmatched", "invalid_dates"):
+    sections = ("newly_deprecated", "retiring", "dates_set", "unmatched", "kept", "invalid_dates")
+    for section in sections:
         assert dry[section] == real[section]
 
 

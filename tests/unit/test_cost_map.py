@@ -135,7 +135,9 @@ def test_enrichment_golden_cases(entries: dict[str, Any]) -> None:
     vanished = _row("openai", "gpt-3.5-turbo-0301", deprecated=True, when=date(2025, 6, 1))
     override = _row("azure", "prod-gpt4", litellm_model="gpt-4")
     nodate = _row("openai", "gpt-4o")
+    elsewhere = _row("openai", "claude-3-opus-20240229")
     rows = [openai_gpt4, azure_gpt4, inside, outside, malformed, vanished, override, nodate]
+    rows.append(elsewhere)
 
     result = compute_enrichment(rows, entries, TODAY, window_days=30)
 
@@ -151,8 +153,15 @@ def test_enrichment_golden_cases(entries: dict[str, Any]) -> None:
     assert result.retiring_events == [(inside, date(2026, 12, 1))]
     report = result.report
     assert report["matched"] == 7
-    assert [(u["model"], u["stored_date"]) for u in report["unmatched"]] == [
-        ("openai:gpt-3.5-turbo-0301", "2025-06-01")
+    assert report["unmatched"] == ["openai:claude-3-opus-20240229", "openai:gpt-3.5-turbo-0301"]
+    assert report["other_provider"] == [
+        {
+            "model": "openai:claude-3-opus-20240229",
+            "reason": "other provider: claude-3-opus-20240229 (anthropic)",
+        }
+    ]
+    assert report["kept"] == [
+        {"model": "openai:gpt-3.5-turbo-0301", "id": str(vanished.id), "date": "2025-06-01"}
     ]
     assert report["invalid_dates"] == [
         {

@@ -81,7 +81,12 @@ def render_report(report: dict[str, Any]) -> str:
     rows += [
         ("invalid date", i["model"], f"{i['key']}: {i['value']!r}") for i in report["invalid_dates"]
     ]
-    rows += [("unmatched", u["model"], u["reason"]) for u in report["unmatched"]]
+    others = {o["model"]: o["reason"] for o in report["other_provider"]}
+    kept = {k["model"]: f"; keeps its stored date {k['date']}" for k in report["kept"]}
+    rows += [
+        ("unmatched", name, others.get(name, "no entry") + kept.get(name, ""))
+        for name in report["unmatched"]
+    ]
     source = report["source"]
     kind = "dry run, nothing changed" if report.get("dry_run") else "applied"
     headline = (
