@@ -1,6 +1,6 @@
 """Benchmark: deprecation enrichment of 5,000 models against litellm's full bundled map.
 
-    .venv/bin/python benchmarks/enrichment.py [--models 5000] [--repeat 5]
+    .venv/bin/python benchmarks/enrichment.py [--models 5000] [--repeat 15]
 
 Creates its own database ``lifecycle_bench_enrich_<random>`` on the configured server
 (``LIFECYCLE_DATABASE_URL``), migrates it, fills it, measures, and drops it. Printed,
@@ -12,7 +12,11 @@ all from this one run:
   steady state (the daily run when nothing changed), medians where repeated;
 - ``import litellm`` in a fresh interpreter, as shipped and with
   ``LITELLM_LOCAL_MODEL_COST_MAP=True`` (no network fetch);
+- the job's two biggest pieces timed alone (reading the models; matching and deciding);
 - each figure as a ratio to the bare ``json.load``. Goal: the job within 2x.
+
+Measurements are interleaved (json.load, map load, job, repeat) so that load from other
+processes on the machine affects each figure alike; medians and minimums are printed.
 """
 
 from __future__ import annotations

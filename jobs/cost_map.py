@@ -185,6 +185,9 @@ class Match(NamedTuple):
 
 
 NO_ENTRY = Match(None, None, "no entry")
+# tuple.__new__ straight from C: a NamedTuple's own constructor is Python code, and
+# this runs once per model.
+_found = functools.partial(tuple.__new__, Match)
 
 
 def match_model(
@@ -201,7 +204,7 @@ def match_model(
         if entry.__class__ is dict:
             found = entry.get("litellm_provider")
             if found in family.litellm_providers or family.accepts(found):
-                return Match(key, entry)
+                return _found((key, entry, None))
             other_provider = True
     if not other_provider and not family.region_prefixes:
         return NO_ENTRY
