@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEvent, LifecycleRun
@@ -25,6 +25,21 @@ async def record_audit(
             action=action, actor=actor, model_id=model_id, details=details or {}
         )
     )
+
+
+async def model_name_from_audit(
+    session: AsyncSession, model_id: uuid.UUID
+) -> tuple[str, str] | None:
+    """(provider, name) recorded for ``model_id`` by any audit event (the row may be gone)."""
+    details = await session.scalar(
+        select(AuditEvent.details)
+        .where(AuditEvent.model_id == model_id, AuditEvent.details.has_key("provider"))
+        .order_by(AuditEvent.created_at.desc())
+        .limit(1)
+    )
+    if not details or not details.get("name"):
+        return None
+    return str(details["provider"]), str(details["name"])
 
 
 async def start_run(

@@ -116,3 +116,31 @@ def test_cli_no_wait_prints_the_job_id(e2e_settings: Settings) -> None:
     assert done.returncode == 0, done.stderr
     expected = f"{e2e_settings.queue_name}:delete_model:{key}"
     assert json.loads(done.stdout)["job_id"] == expected
+
+
+async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
+    e2e_settings: Settings, factory: Factory, runtime: Runtime
+) -> None:
+    from jobs.cleanup import CleanupPayload, cleanup_retired_models
+    from jobs.migration import Request, run_request
+
+    team = await factory.team()
+    a = await factory.model("hist-a")
+    await factory.model("hist-b")
+    await factory.assistant(team, a)
+    key = f"hist-{uuid.uuid4()}"
+    request = Request("migration", "openai:hist-a", "openai:hist-b", "e2e", key, True)
+    assert (await run_request(runtime, request))["status"] == "succeeded"
+    report = await cleanup_retired_models(runtime, CleanupPayload(dry_run=False))
+    assert [r["name"] for r in report["removed"]] == ["hist-a"]
+
+    for named in ("openai:hist-a", str(a)):
+        done = run_cli(e2e_settings, "history", named, "--json")
+        assert done.returncode == 0, done.stderr
+        [row] = json.loads(done.stdout)
+        assert (row["request_key"], row["from"], row["to"]) == (
+            key,
+            "openai:hist-a",
+            "openai:hist-b",
+        )
+        assert row["from_model_id"] is None and row["counts"] == {"assistants": 1}

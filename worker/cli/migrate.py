@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from db.models import ModelMigration
+from db.queries.audit import model_name_from_audit
 from db.queries.migration import requests_for_model
 from jobs.migration import Request, plan_request
 from jobs.model_ref import ModelRef, resolve_model_ref
@@ -245,7 +246,11 @@ async def history_rows(
 ) -> list[dict[str, Any]]:
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
         model = await resolve_model_ref(session, ref) if ref else None
-        if ref is not None and model is None and ref.model_id is None:
+        if ref is not None and model is None and ref.model_id is not None:
+            # Hard-deleted: its id is gone from the requests, its name is in the audit trail.
+            named = await model_name_from_audit(session, ref.model_id)
+            requests = await requests_for_model(session, None, *named) if named else []
+        elif ref is not None and model is None:
             requests = await requests_for_model(session, None, ref.provider, ref.name)
         elif ref is not None:
             model_id = model.id if model else ref.model_id
