@@ -75,7 +75,8 @@ async def test_dry_run_prints_the_plan_without_a_worker(
     path = tmp_path / "catalog.toml"
     path.write_text(CATALOG)
 
-    done = run_cli(e2e_settings, "catalog", "sync", str(path), "--dry-run")
+    no_redis = {"LIFECYCLE_REDIS_URL": "redis://127.0.0.1:1/0"}  # a dry run needs none
+    done = run_cli(e2e_settings, "catalog", "sync", str(path), "--dry-run", **no_redis)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^create\s+openai:gpt-4o\s+display_name=gpt-4o", done.stdout, re.M)
     assert re.search(r"^update\s+openai:gpt-4\s+token_limit: 4096 → 8192;", done.stdout, re.M)
@@ -131,7 +132,12 @@ async def test_enrich_dry_run_falls_back_to_the_bundled_map(
     tiny.write_text('{"gpt-4": {"litellm_provider": "openai", "deprecation_date": "2020-01-01"}}')
 
     done = run_cli(
-        e2e_settings, "enrich", "--dry-run", "--json", LIFECYCLE_COST_MAP_SOURCE=str(tiny)
+        e2e_settings,
+        "enrich",
+        "--dry-run",
+        "--json",
+        LIFECYCLE_COST_MAP_SOURCE=str(tiny),
+        LIFECYCLE_REDIS_URL="redis://127.0.0.1:1/0",
     )
 
     assert done.returncode == 0, done.stderr
