@@ -15,13 +15,14 @@ from sqlalchemy import text
 
 from jobs.runtime import Runtime
 from tests.e2e.faults.harness import RedisServer, WorkerPool, seed_fleet, wait_for
-from tests.e2e.faults.test_worker_crash import (
+from tests.e2e.faults.scenario import (
     BATCH_SIZE,
-    _assert_same_end_state,
-    _batches,
-    _run_undisturbed,
-    _scalar,
-    _wait_fanned_out,
+    assert_same_end_state,
+    batches,
+    request_statuses,
+    run_undisturbed,
+    start_migration,
+    wait_fanned_out,
 )
 from worker.app import _renew_lease
 from worker.client import LifecycleClient
@@ -50,15 +51,9 @@ async def test_redis_killed_and_restarted_mid_migration(
 
     await wait_for(both_polling, timeout_s=60, what="two workers polling", diagnostics=pool.logs)
     async with LifecycleClient(settings) as client:
-        handle = await client.migrate_model(
-            fleet.source,
-            fleet.target,
-            requested_by="faults",
-            request_key=key,
-            confirm_warnings=True,
-        )
+        job_id = await start_migration(client, fleet, key)
     await wait_for(
-        lambda: _batches(runtime, key),
+        lambda: batches(runtime, key),
         timeout_s=60,
         poll_s=0.01,
         what="the first committed batch",
@@ -69,20 +64,16 @@ async def test_redis_killed_and_restarted_mid_migration(
     own_redis.start()
 
     async with LifecycleClient(settings) as client:
-        result = await client.result(handle.job_id, timeout_s=120)
-        tries = (await client.status(handle.job_id)).tries
+        result = await client.result(job_id, timeout_s=120)
+        tries = (await client.status(job_id)).tries
     assert result["status"] == "succeeded"
-    await _wait_fanned_out(runtime, pool)
+    await wait_fanned_out(runtime, pool)
     assert [w.proc.poll() for w in workers] == [None, None], pool.logs()
     assert tries == 1
     assert pool.logs().count(":migrate_model(") == 1, pool.logs()  # started once
-    await _run_undisturbed(undisturbed, fleet, key)
-    await _assert_same_end_state(runtime, undisturbed)
-    status = await _scalar(
-        runtime,
-        "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
-        k=key,
-    )
+    await run_undisturbed(undisturbed, fleet, key)
+    await assert_same_end_state(runtime, undisturbed)
+    status = await request_statuses(runtime, key)
     assert status == "succeeded"
 
 
@@ -124,9 +115,7 @@ async def test_postgres_backends_terminated_mid_batch(
     key = f"pgterm-{uuid.uuid4()}"
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     pool.start()
-    handle = await client.migrate_model(
-        fleet.source, fleet.target, requested_by="faults", request_key=key, confirm_warnings=True
-    )
+    job_id = await start_migration(client, fleet, key)
     database = urlsplit(database_url).path.lstrip("/")
     terminated = 0
     # Only backends of this test's database, and only ones inside a statement or a
@@ -151,16 +140,12 @@ async def test_postgres_backends_terminated_mid_batch(
             await asyncio.sleep(0.2 if hit else 0.005)
     assert terminated >= 1, pool.logs()
 
-    result = await client.result(handle.job_id, timeout_s=120)
+    result = await client.result(job_id, timeout_s=120)
     assert result["status"] == "succeeded"
-    assert (await client.status(handle.job_id)).tries >= 2, pool.logs()
+    assert (await client.status(job_id)).tries >= 2, pool.logs()
     assert "transient fault" in pool.logs()
-    await _wait_fanned_out(runtime, pool)
-    await _run_undisturbed(undisturbed, fleet, key)
-    await _assert_same_end_state(runtime, undisturbed)
-    status = await _scalar(
-        runtime,
-        "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
-        k=key,
-    )
+    await wait_fanned_out(runtime, pool)
+    await run_undisturbed(undisturbed, fleet, key)
+    await assert_same_end_state(runtime, undisturbed)
+    status = await request_statuses(runtime, key)
     assert status == "succeeded"

@@ -1,0 +1,91 @@
+"""One scenario, shared by the fault tests: a big migration that a fault interrupts, and
+an undisturbed run of the same request on a clone of the same data to compare against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from jobs.migration import MigrateModelPayload, migrate_model
+from jobs.notifications import FanoutPayload, fanout_event
+from jobs.runtime import Runtime
+from tests.e2e.faults.harness import Fleet, WorkerPool, table_contents, wait_for
+from worker.client import LifecycleClient
+
+BATCH_SIZE = "5"
+
+
+async def scalar(runtime: Runtime, sql: str, **params: object) -> Any:
+    """One value from the test's database."""
+    async with runtime.engine.connect() as conn:
+        return await conn.scalar(text(sql), params)
+
+
+async def batches(runtime: Runtime, key: str) -> int:
+    """Batches the request under ``key`` has committed so far."""
+    n = await scalar(
+        runtime,
+        "SELECT (progress->>'batches')::int FROM model_migrations WHERE request_key = :k",
+        k=key,
+    )
+    return int(n or 0)
+
+
+async def run_undisturbed(clone: Runtime, fleet: Fleet, key: str) -> None:
+    """The same request, start to finish in this process, then its fan-out."""
+    payload = MigrateModelPayload(
+        source=fleet.source,
+        target=fleet.target,
+        requested_by="faults",
+        request_key=key,
+        confirm_warnings=True,
+    )
+    result = await migrate_model(clone, payload)
+    assert result["status"] == "succeeded"
+    async with clone.engine.connect() as conn:
+        events = list(
+            await conn.scalars(text("SELECT id FROM lifecycle_events WHERE fanned_out_at IS NULL"))
+        )
+    for event_id in events:
+        await fanout_event(clone, FanoutPayload(event_id=event_id))
+
+
+async def wait_fanned_out(runtime: Runtime, pool: WorkerPool) -> None:
+    """Until every outbox event (there is at least one) is fanned out."""
+
+    async def done() -> bool:
+        pending = await scalar(
+            runtime,
+            "SELECT count(*) FILTER (WHERE fanned_out_at IS NULL) = 0 AND count(*) > 0 "
+            "FROM lifecycle_events",
+        )
+        return bool(pending)
+
+    await wait_for(done, timeout_s=60, what="the event's fan-out", diagnostics=pool.logs)
+
+
+async def assert_same_end_state(runtime: Runtime, clone: Runtime) -> None:
+    """Every table holds what the undisturbed run left (volatile columns aside)."""
+    mine, theirs = await table_contents(runtime.engine), await table_contents(clone.engine)
+    assert sorted(mine) == sorted(theirs)
+    for table in mine:
+        assert mine[table] == theirs[table], f"{table} differs from the undisturbed run"
+
+
+async def start_migration(client: LifecycleClient, fleet: Fleet, key: str) -> str:
+    """Queue the fleet's migration under ``key``; returns the job id."""
+    handle = await client.migrate_model(
+        fleet.source, fleet.target, requested_by="faults", request_key=key, confirm_warnings=True
+    )
+    assert handle.created
+    return handle.job_id
+
+
+async def request_statuses(runtime: Runtime, key: str) -> str | None:
+    """The statuses of every request row under ``key``, comma-separated."""
+    return await scalar(
+        runtime,
+        "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
+        k=key,
+    )
