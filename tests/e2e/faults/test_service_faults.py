@@ -77,22 +77,29 @@ async def test_redis_killed_and_restarted_mid_migration(
     assert status == "succeeded"
 
 
-async def test_lease_renewal_outlives_a_redis_restart(own_redis: RedisServer) -> None:
+async def test_lease_renewal_outlives_a_redis_restart(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    lease_s = 8  # renewed every 2 s
     redis = await create_pool(RedisSettings.from_dsn(own_redis.url))
     job_id = f"lease-{uuid.uuid4()}"
     key = in_progress_key_prefix + job_id
     await redis.psetex(key, 60_000, b"1")
-    lease = asyncio.create_task(_renew_lease(redis, job_id, 4))
+    lease = asyncio.create_task(_renew_lease(redis, job_id, lease_s))
     try:
 
-        async def renewed() -> bool:
-            return 0 < int(await redis.pttl(key)) <= 4000
+        async def shortened() -> bool:
+            return 0 < int(await redis.pttl(key)) <= lease_s * 1000
 
-        await wait_for(renewed, timeout_s=10, what="the lease to shorten the key")
+        await wait_for(shortened, timeout_s=10, what="the lease to shorten the key")
         own_redis.kill()
-        await asyncio.sleep(1.5)  # at least one renewal fails while Redis is away
-        own_redis.start()
-        await asyncio.sleep(6)  # longer than the lease: only renewals keep the key
+
+        async def renewal_failed() -> bool:
+            return "not renewed" in caplog.text or lease.done()
+
+        await wait_for(renewal_failed, timeout_s=10, what="a renewal to fail")
+        own_redis.start()  # the key comes back from the append-only file
+        await asyncio.sleep(lease_s + 1)  # longer than the lease: only renewals keep the key
         assert not lease.done(), lease.exception()
         assert await redis.exists(key)
     finally:
