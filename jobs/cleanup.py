@@ -195,7 +195,8 @@ async def remove_model(
         # anything else about this one model is reported and the run goes on.
         if is_transient(exc) and state not in PER_MODEL_FAULTS:
             raise
-        return Outcome(model, error=f"{type(exc.orig or exc).__name__}: {exc.orig or exc}")
+        cause = getattr(exc.orig, "__cause__", None) or exc.orig or exc
+        return Outcome(model, error=f"{type(cause).__name__}: {cause}")
 
 
 async def _resolve(
