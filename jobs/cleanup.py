@@ -28,6 +28,7 @@ from db.queries.cleanup import (
     CLEANUP_JOB,
     Holders,
     RetiredModel,
+    close_interrupted_runs,
     count_retired_models,
     database_now,
     delete_model_row,
@@ -61,6 +62,7 @@ LOCK_TIMEOUT_MS = 5_000
 # Faults about one model's transaction (lock timeout, deadlock, serialization, cancel).
 PER_MODEL_FAULTS = ("55P03", "40P01", "40001", "57014")
 CATCH_UP_AFTER = timedelta(days=7)
+RUN_TIMEOUT_SECONDS = 3600
 ACTOR = "cleanup"
 
 
@@ -285,6 +287,8 @@ async def cleanup_retired_models(
     started = time.monotonic()
     report = CleanupReport(dry_run=payload.dry_run, trigger=payload.trigger)
     async with runtime.sessions() as s, s.begin():
+        # A run a killed worker left "running" gets its final status here.
+        await close_interrupted_runs(s, runtime.job_id, RUN_TIMEOUT_SECONDS)
         run_id = await start_run(
             s, CLEANUP_JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=payload.dry_run
         )
@@ -335,6 +339,10 @@ def weekly_schedule(settings: Settings) -> dict[str, Any]:
     return {"weekday": 6, "hour": 4, "minute": 0, "second": 0}
 
 
-JOBS = (JobSpec(CLEANUP_JOB, CleanupPayload, cleanup_retired_models, timeout_seconds=3600),)
+JOBS = (
+    JobSpec(
+        CLEANUP_JOB, CleanupPayload, cleanup_retired_models, timeout_seconds=RUN_TIMEOUT_SECONDS
+    ),
+)
 CRONS = (CronSpec(CLEANUP_JOB, weekly_schedule, {"dry_run": False, "trigger": "cron"}),)
 STARTUP = (catch_up_cleanup,)

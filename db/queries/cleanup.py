@@ -238,6 +238,25 @@ async def database_now(db: Executor) -> datetime:
     return value
 
 
+async def close_interrupted_runs(db: Executor, job_id: str | None, stale_after_s: int) -> int:
+    """Mark cleanup runs that can no longer be running as ``failed`` (interrupted).
+
+    Those are earlier tries of ARQ job ``job_id`` (a worker died mid-run and this try
+    takes over) and runs started longer ago than the job's timeout. Returns how many.
+    """
+    result = await db.execute(
+        text(
+            "UPDATE lifecycle_runs SET status = 'failed', finished_at = now(), "
+            "summary = summary || jsonb_build_object('error', "
+            "'interrupted: the worker stopped mid-run; a later run took over') "
+            "WHERE job = :job AND status = 'running' AND (job_id = :job_id "
+            "OR started_at < now() - make_interval(secs => :stale_after_s))"
+        ),
+        {"job": CLEANUP_JOB, "job_id": job_id, "stale_after_s": stale_after_s},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def finished_run_summary(db: Executor, job_id: str) -> dict[str, Any] | None:
     """The report of a finished cleanup run started by ARQ job ``job_id``, if any."""
     value: dict[str, Any] | None = await db.scalar(

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+from sqlalchemy import text
 
 from jobs.runtime import Runtime
 from tests.e2e.faults.harness import LEASE_SECONDS, WorkerPool, seed_fleet, wait_for
@@ -125,3 +126,62 @@ async def test_sigterm_mid_migration_hands_the_job_over(
     await wait_fanned_out(runtime, pool)
     await run_undisturbed(undisturbed, fleet, key)
     await assert_same_end_state(runtime, undisturbed)
+
+
+async def test_sigkill_mid_cleanup_removes_each_model_once_and_closes_every_run(
+    e2e_settings: Settings,
+    client: LifecycleClient,
+    runtime: Runtime,
+    worker_pool: Callable[..., WorkerPool],
+) -> None:
+    pool = worker_pool(e2e_settings)
+    # The worker's start-up catch-up may queue a second cleanup run: both must end well.
+    first = pool.start()
+    models = 800
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO llm_models (provider, name, display_name, token_limit, deleted_at) "
+                "SELECT 'openai', 'gone-' || g, 'gone', 1000, now() "
+                "FROM generate_series(1, :n) g"
+            ),
+            {"n": models},
+        )
+    handle = await client.cleanup_retired_models(key=f"cleanup-{uuid.uuid4()}")
+
+    async def removed() -> int:
+        return int(
+            await scalar(
+                runtime, "SELECT count(*) FROM audit_events WHERE action = 'model.hard_deleted'"
+            )
+        )
+
+    await wait_for(
+        removed, timeout_s=60, poll_s=0.01, what="a first removal", diagnostics=pool.logs
+    )
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert await removed() < models, "the kill must land in the middle of the run"
+    pool.start()
+    result = await client.result(handle.job_id, timeout_s=120)
+    assert result["errors"] == []
+
+    async def all_runs_closed() -> bool:
+        running = await scalar(
+            runtime, "SELECT count(*) FROM lifecycle_runs WHERE status = 'running'"
+        )
+        return running == 0 and await removed() == models
+
+    try:
+        await wait_for(all_runs_closed, timeout_s=30, what="every run to finish")
+    except AssertionError:
+        runs = await scalar(
+            runtime, "SELECT string_agg(trigger || ':' || status, ' | ') FROM lifecycle_runs"
+        )
+        raise AssertionError(f"runs: {runs}; removed {await removed()} of {models}") from None
+    assert await scalar(runtime, "SELECT count(*) FROM llm_models") == 0
+    once = await scalar(
+        runtime,
+        "SELECT count(DISTINCT model_id) FROM audit_events WHERE action = 'model.hard_deleted'",
+    )
+    assert once == models
