@@ -185,3 +185,66 @@ async def test_sigkill_mid_cleanup_removes_each_model_once_and_closes_every_run(
         "SELECT count(DISTINCT model_id) FROM audit_events WHERE action = 'model.hard_deleted'",
     )
     assert once == models
+
+
+async def test_sigkill_mid_fanout_notifies_each_recipient_exactly_once(
+    e2e_settings: Settings,
+    client: LifecycleClient,
+    runtime: Runtime,
+    worker_pool: Callable[..., WorkerPool],
+) -> None:
+    teams, permitted = 400, 3
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO teams (slug, name) SELECT 'fan-' || g, 'Fan ' || g "
+                "FROM generate_series(1, :n) g"
+            ),
+            {"n": teams},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO users (email, name) SELECT t.slug || '-' || u || '@fan.test', 'U' "
+                "FROM teams t, generate_series(0, :p) u"
+            ),
+            {"p": permitted},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO team_members (team_id, user_id, permissions) "
+                "SELECT t.id, u.id, CASE WHEN u.email LIKE t.slug || '-0@%' "
+                "THEN ARRAY['read'] ELSE ARRAY['manage_models'] END "
+                "FROM teams t JOIN users u ON u.email LIKE t.slug || '-%@fan.test'"
+            )
+        )
+        event_id = await conn.scalar(
+            text(
+                "INSERT INTO lifecycle_events (slug, model_provider, model_name, dedup_key, "
+                "payload) SELECT 'llm-model-deprecated', 'openai', 'fan-model', 'fan-event', "
+                "jsonb_object_agg(CAST(id AS text), '{\"assistants\": 2}'::jsonb) FROM teams "
+                "RETURNING id"
+            )
+        )
+    pool = worker_pool(e2e_settings, LIFECYCLE_FANOUT_TEAM_CHUNK="2")
+    first = pool.start()
+    handle = await client.fanout_event(event_id)
+
+    async def notified() -> int:
+        return int(await scalar(runtime, "SELECT count(*) FROM notifications"))
+
+    await wait_for(notified, timeout_s=60, poll_s=0.01, what="a first chunk", diagnostics=pool.logs)
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert await notified() < teams * permitted, "the kill must land in the middle of the fan-out"
+    pool.start()
+    result = await client.result(handle.job_id, timeout_s=120)
+    assert result["status"] == "fanned_out"
+    assert (await client.status(handle.job_id)).tries == 2
+    exactly_once = await scalar(
+        runtime,
+        "SELECT count(*) = :n AND count(DISTINCT (team_id, user_id)) = :n FROM notifications",
+        n=teams * permitted,
+    )
+    assert exactly_once is True
+    fanned = await scalar(runtime, "SELECT fanned_out_at IS NOT NULL FROM lifecycle_events")
+    assert fanned is True
