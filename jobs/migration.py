@@ -260,6 +260,7 @@ async def _move_all(
         after = uuid.UUID(saved) if saved else q.FIRST_KEY
         while True:
             async with runtime.sessions() as session, session.begin():
+                await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
                     session, row.to_model_id
                 ):

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr = SecretStr(DEFAULT_REDIS_URL)
     queue_name: str = "lifecycle:queue"
     timezone: str = "UTC"
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
     notification_permission: str = "manage_models"
     fanout_team_chunk: int = Field(default=500, ge=1, le=100_000)
     cost_map_source: str | None = None

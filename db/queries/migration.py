@@ -21,8 +21,9 @@ from db.registry import RESET_LITERALS, Reference, Shape, check_identifiers
 ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
 REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
 
-# Keyset cursor start: every uuid sorts after it.
+# Keyset cursor bounds: every uuid sorts after the first and not after the last.
 FIRST_KEY = uuid.UUID(int=0)
+LAST_KEY = uuid.UUID(int=2**128 - 1)
 
 _COUNT_MOVED = """
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
@@ -119,11 +120,42 @@ moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
         for column, literal in ref.reset_on_move:
             assignment += f", {column} = {RESET_LITERALS[literal]}"
 
-    return text(
-        f"""{batch}
+    if ref.shape is Shape.JSON_NODES:
+        return text(
+            f"""{batch}
 moved AS (UPDATE {ref.table} t SET {assignment} WHERE {in_batch} RETURNING {returning}),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
 {count}"""
+        )
+    # A plain column: find the batch's last key with an index-only probe, then update the
+    # whole key range in one index range scan (each row is visited once, as a single
+    # UPDATE would). No bound means fewer than :limit rows are left: take them all.
+    return text(
+        f"""
+WITH bound AS (
+    SELECT t.{key} FROM {ref.table} t
+    WHERE {match} AND {live} AND t.{key} > CAST(:after AS uuid)
+    ORDER BY {order} OFFSET :limit - 1 LIMIT 1
+),
+moved AS (
+    UPDATE {ref.table} t SET {assignment}
+    WHERE {match} AND {live} AND t.{key} > CAST(:after AS uuid)
+      AND t.{key} <= COALESCE((SELECT {key} FROM bound), CAST(:last_uuid AS uuid))
+    RETURNING {returning}
+),
+moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
+counted AS (
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT CAST(:migration_id AS uuid), CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
+)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit
+            ELSE (SELECT COALESCE(sum(n), 0) FROM per_team) END AS selected,
+       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT {key} FROM bound) AS last_key
+"""
     )
 
 
@@ -152,10 +184,22 @@ async def move_batch(
         "limit": limit,
         "after": after,
     }
+    if ref.shape is Shape.COLUMN:
+        params["last_uuid"] = LAST_KEY
     if target is not None:
         params["target"] = target
     row = (await session.execute(move_batch_statement(ref, clear=target is None), params)).one()
     return BatchOutcome(int(row.selected), int(row.moved), row.last_key)
+
+
+async def relax_commit_durability(session: AsyncSession) -> None:
+    """Let this transaction's commit return before its WAL reaches disk.
+
+    Safe for a batch: its rows, counts and progress commit (or vanish, on a server crash)
+    together, and a resumed request redoes whatever vanished. Final transactions keep
+    full durability.
+    """
+    await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 async def record_batch_progress(
@@ -174,7 +218,9 @@ UPDATE model_migrations SET progress = jsonb_set(jsonb_set(jsonb_set(
         ARRAY['done', CAST(:label AS text)],
         to_jsonb(COALESCE((progress #>> ARRAY['done', CAST(:label AS text)])::bigint, 0) + :rows)),
     '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1)),
-    ARRAY['cursor', CAST(:label AS text)], to_jsonb(CAST(:cursor AS text)))
+    ARRAY['cursor', CAST(:label AS text)],
+    COALESCE(to_jsonb(CAST(:cursor AS text)), progress #> ARRAY['cursor', CAST(:label AS text)],
+             'null'::jsonb))
 WHERE id = :id"""
         ),
         {
