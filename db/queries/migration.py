@@ -7,6 +7,7 @@ model ids, limits and labels are bound parameters.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import TextClause, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LlmModel, ModelMigration
+from db.models import LlmModel, ModelMigration, ModelMigrationBatch
 from db.queries.references import live_row_sql, match_sql, team_sql
 from db.registry import RESET_LITERALS, Reference, Shape, check_identifiers
 
@@ -331,16 +332,23 @@ async def retire_source(
 async def counts_by_label_and_team(
     session: AsyncSession, migration_id: uuid.UUID
 ) -> list[tuple[str, uuid.UUID | None, int]]:
-    """Rows changed so far, per (label, team), summed over the request's batches."""
+    """Rows changed so far, per (label, team), summed over the request's batches.
+
+    The per-batch maps are summed here rather than with ``jsonb_each`` in SQL: a few
+    hundred rows of maps add up faster than a GROUP BY over every (batch, team) pair.
+    """
     rows = await session.execute(
-        text(
-            "SELECT b.label, NULLIF(e.key, '') AS team, sum(CAST(e.value AS bigint)) AS n "
-            "FROM model_migration_batches b, jsonb_each_text(b.teams) e "
-            "WHERE b.migration_id = :id GROUP BY 1, 2 ORDER BY 1, 2"
-        ),
-        {"id": migration_id},
+        select(ModelMigrationBatch.label, ModelMigrationBatch.teams).where(
+            ModelMigrationBatch.migration_id == migration_id
+        )
     )
-    return [(label, uuid.UUID(team) if team else None, int(n)) for label, team, n in rows]
+    totals: Counter[tuple[str, str]] = Counter()
+    for label, teams in rows:
+        for team, n in teams.items():
+            totals[(label, team)] += int(n)
+    return [
+        (label, uuid.UUID(team) if team else None, n) for (label, team), n in sorted(totals.items())
+    ]
 
 
 async def get_request(
