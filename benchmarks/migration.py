@@ -4,7 +4,7 @@ One model is referenced by ``--refs`` live rows (default 500,000: 40 % assistant
 apps, 20 % services, 10 % templates, 10 % pipeline nodes) across ``--teams`` teams
 (default 10,000), plus ``--questions`` history rows (default 2,000,000). The seeded
 database is cloned (``CREATE DATABASE … TEMPLATE``) so both contenders start from
-identical data:
+identical data (each repetition on fresh clones; medians are reported):
 
 - *job*: the real worker — the job is enqueued with the client and run by an arq
   ``Worker`` in a child process (so its peak RSS is its own), batches of
@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -226,11 +227,14 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
-async def measure(refs: int, teams: int, questions: int) -> dict[str, Any]:
+async def measure(refs: int, teams: int, questions: int, repeat: int) -> dict[str, Any]:
+    """Seed once, then ``repeat`` times: clone twice, run the job on one clone and the raw
+    baseline on the other. Medians of the repetitions are reported."""
     settings = load_settings()
     base = settings.database_url.get_secret_value()
     tag = uuid.uuid4().hex[:8]
-    src, copy = f"lifecycle_bench_mig_{tag}", f"lifecycle_bench_mig_{tag}_raw"
+    src = f"lifecycle_bench_mig_{tag}"
+    clones = [f"{src}_job", f"{src}_raw"]
     await admin(f'CREATE DATABASE "{src}"')
     try:
         url = with_database(base, src)
@@ -238,26 +242,35 @@ async def measure(refs: int, teams: int, questions: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         a, b = await seed(asyncpg_dsn(url), refs, teams, questions)
         seed_s = time.perf_counter() - t0
-        await admin(f'CREATE DATABASE "{copy}" TEMPLATE "{src}"')
-        job = await asyncio.to_thread(run_child, url, a, b)
-        raw_s = await raw_migration(asyncpg_dsn(with_database(base, copy)), a, b)
-        job_state = await end_state(asyncpg_dsn(url), b)
-        raw_state = await end_state(asyncpg_dsn(with_database(base, copy)), b)
-        if job_state != raw_state:
-            raise SystemExit(f"end states differ: job {job_state} vs raw {raw_state}")
+        job_s, raw_s, rss, moved = [], [], [], 0
+        for _ in range(repeat):
+            for clone in clones:
+                await admin(f'DROP DATABASE IF EXISTS "{clone}" WITH (FORCE)')
+                await admin(f'CREATE DATABASE "{clone}" TEMPLATE "{src}"')
+            job_url, raw_url = (with_database(base, c) for c in clones)
+            job = await asyncio.to_thread(run_child, job_url, a, b)
+            raw_s.append(await raw_migration(asyncpg_dsn(raw_url), a, b))
+            job_s.append(job["seconds"])
+            rss.append(job["max_rss_mb"])
+            moved = sum(job["counts"].values())
+            job_state = await end_state(asyncpg_dsn(job_url), b)
+            raw_state = await end_state(asyncpg_dsn(raw_url), b)
+            if job_state != raw_state:
+                raise SystemExit(f"end states differ: job {job_state} vs raw {raw_state}")
+        job_med, raw_med = statistics.median(job_s), statistics.median(raw_s)
         return {
             "refs": refs,
             "seed_s": seed_s,
-            "job_s": job["seconds"],
-            "raw_s": raw_s,
-            "ratio": job["seconds"] / raw_s,
-            "max_rss_mb": job["max_rss_mb"],
-            "rows_moved": sum(job["counts"].values()),
-            "end_state": job_state,
+            "job_s": job_med,
+            "raw_s": raw_med,
+            "ratio": job_med / raw_med,
+            "ratios": [j / r for j, r in zip(job_s, raw_s, strict=True)],
+            "max_rss_mb": max(rss),
+            "rows_moved": moved,
         }
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
-        await admin(f'DROP DATABASE IF EXISTS "{src}" WITH (FORCE)')
+        for name in (*clones, src):
+            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -269,11 +282,12 @@ async def main(args: argparse.Namespace) -> None:
     sizes = sorted({*args.memory_sizes, args.refs})
     results = []
     for refs in sizes:
-        r = await measure(refs, args.teams, args.questions)
+        r = await measure(refs, args.teams, args.questions, args.repeat)
         results.append(r)
         print(
             f"  {r['refs']:>8} refs: job {r['job_s']:7.2f} s  raw {r['raw_s']:7.2f} s  "
-            f"ratio {r['ratio']:5.2f}  worker peak RSS {r['max_rss_mb']:6.1f} MB  "
+            f"ratio {r['ratio']:5.2f} (each run: {', '.join(f'{x:.2f}' for x in r['ratios'])})  "
+            f"worker peak RSS {r['max_rss_mb']:6.1f} MB  "
             f"(moved {r['rows_moved']}, seeded in {r['seed_s']:.0f} s)"
         )
     full = results[-1]
@@ -294,4 +308,5 @@ if __name__ == "__main__":
     parser.add_argument("--teams", type=int, default=10_000)
     parser.add_argument("--questions", type=int, default=2_000_000)
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (medians shown)")
     asyncio.run(main(parser.parse_args()))

@@ -337,13 +337,15 @@ async def counts_by_label_and_team(
     The per-batch maps are summed here rather than with ``jsonb_each`` in SQL: a few
     hundred rows of maps add up faster than a GROUP BY over every (batch, team) pair.
     """
-    rows = await session.execute(
-        select(ModelMigrationBatch.label, ModelMigrationBatch.teams).where(
-            ModelMigrationBatch.migration_id == migration_id
-        )
+    rows = await session.stream(
+        select(ModelMigrationBatch.label, ModelMigrationBatch.teams)
+        .where(ModelMigrationBatch.migration_id == migration_id)
+        .execution_options(yield_per=8)
     )
+    # Streamed a few batches at a time: memory holds one total per (label, team), never
+    # every batch's map at once.
     totals: Counter[tuple[str, str]] = Counter()
-    for label, teams in rows:
+    async for label, teams in rows:
         for team, n in teams.items():
             totals[(label, team)] += int(n)
     return [
