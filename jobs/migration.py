@@ -173,6 +173,27 @@ def _snapshot_columns(
     }
 
 
+async def _insert_request(
+    runtime: Runtime,
+    request: Request,
+    source: LlmModel | None,
+    target: LlmModel | None,
+    verdict: Verdict,
+    **values: Any,
+) -> uuid.UUID:
+    """Record the request with its codes and name snapshots, in its own transaction."""
+    async with runtime.sessions() as session, session.begin():
+        return await q.insert_request(
+            session,
+            kind=request.kind,
+            request_key=request.request_key,
+            requested_by=request.requested_by,
+            warnings=verdict.all_codes(),
+            **_snapshot_columns(source, target, request),
+            **values,
+        )
+
+
 async def _record_rejection(
     runtime: Runtime,
     request: Request,
@@ -180,20 +201,18 @@ async def _record_rejection(
     target: LlmModel | None,
     verdict: Verdict,
 ) -> dict[str, Any]:
-    columns = _snapshot_columns(source, target, request)
-    async with runtime.sessions() as session, session.begin():
-        request_id = await q.insert_request(
-            session,
-            kind=request.kind,
-            request_key=request.request_key,
-            status="rejected",
-            requested_by=request.requested_by,
-            warnings=verdict.all_codes(),
-            counts=verdict.plan()["counts"],
-            error="; ".join(verdict.messages()),
-            finished_at=func.now(),
-            **columns,
-        )
+    request_id = await _insert_request(
+        runtime,
+        request,
+        source,
+        target,
+        verdict,
+        status="rejected",
+        counts=verdict.plan()["counts"],
+        error="; ".join(verdict.messages()),
+        finished_at=func.now(),
+    )
+    async with runtime.sessions() as session:
         row = await q.get_request(session, request_id=request_id)
     assert row is not None
     return _result(
@@ -204,33 +223,32 @@ async def _record_rejection(
 async def admit_request(
     runtime: Runtime, request: Request, *, today: date | None = None
 ) -> tuple[uuid.UUID | None, dict[str, Any] | None]:
-    """Validate and record a new request: (id to execute, None) or (None, rejection)."""
+    """Validate and record a new request: (id to execute, None) or (None, rejection).
+
+    (None, None) means the same key was recorded concurrently: the caller reloads it.
+    """
     async with runtime.sessions() as session, session.begin():
         source, target, verdict = await plan_request(session, request, today=today)
-    if verdict.refused(request.confirm_warnings):
-        return None, await _record_rejection(runtime, request, source, target, verdict)
-    assert source is not None
-    plan = verdict.plan()
     try:
-        async with runtime.sessions() as session, session.begin():
-            request_id = await q.insert_request(
-                session,
-                kind=request.kind,
-                request_key=request.request_key,
-                status="pending",
-                requested_by=request.requested_by,
-                warnings=verdict.all_codes(),
-                progress={"phase": "pending", "planned": plan["counts"], "done": {}, "batches": 0},
-                **_snapshot_columns(source, target, request),
+        if verdict.refused(request.confirm_warnings):
+            return None, await _record_rejection(runtime, request, source, target, verdict)
+        assert source is not None
+        planned = verdict.plan()["counts"]
+        progress = {"phase": "pending", "planned": planned, "done": {}, "batches": 0}
+        try:
+            request_id = await _insert_request(
+                runtime, request, source, target, verdict, status="pending", progress=progress
             )
-    except IntegrityError as exc:
-        if q.ACTIVE_SOURCE_INDEX in str(exc.orig):
+        except IntegrityError as exc:
+            if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+                raise
             verdict.add(
                 "migration_in_progress", f"another request for {describe(source)} is running"
             )
             return None, await _record_rejection(runtime, request, source, target, verdict)
+    except IntegrityError as exc:
         if q.REQUEST_KEY_CONSTRAINT in str(exc.orig):
-            return None, None  # the same key was admitted concurrently: caller reloads it
+            return None, None
         raise
     return request_id, None
 

@@ -26,6 +26,7 @@ REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
 FIRST_KEY = uuid.UUID(int=0)
 LAST_KEY = uuid.UUID(int=2**128 - 1)
 
+# Records the rows a batch changed, per team, in the statement that changes them.
 _COUNT_MOVED = """
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
 counted AS (
@@ -33,10 +34,15 @@ counted AS (
     SELECT CAST(:migration_id AS uuid), CAST(:label AS text), sum(n),
            jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
     FROM per_team HAVING sum(n) > 0
-)
-SELECT (SELECT count(*) FROM batch) AS selected,
-       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
-       (SELECT {key} FROM batch ORDER BY {key} DESC LIMIT 1) AS last_key
+)"""
+_MOVED = "(SELECT COALESCE(sum(n), 0) FROM per_team)"
+_BATCH_OUTCOME = f"""
+SELECT (SELECT count(*) FROM batch) AS selected, {_MOVED} AS moved,
+       (SELECT {{key}} FROM batch ORDER BY {{key}} DESC LIMIT 1) AS last_key
+"""
+_RANGE_OUTCOME = f"""
+SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE {_MOVED} END AS selected,
+       {_MOVED} AS moved, (SELECT {{key}} FROM bound) AS last_key
 """
 
 
@@ -85,7 +91,7 @@ WITH batch AS (
     ORDER BY {order} LIMIT :limit
 ),"""
     in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch)) AND {match}"
-    count = _COUNT_MOVED.format(key=key)
+    count = _COUNT_MOVED + _BATCH_OUTCOME.format(key=key)
 
     if ref.shape is Shape.LINK:
         add = (
@@ -145,18 +151,8 @@ moved AS (
     RETURNING {returning}
 ),
 moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
-per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
-counted AS (
-    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
-    SELECT CAST(:migration_id AS uuid), CAST(:label AS text), sum(n),
-           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
-    FROM per_team HAVING sum(n) > 0
-)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit
-            ELSE (SELECT COALESCE(sum(n), 0) FROM per_team) END AS selected,
-       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
-       (SELECT {key} FROM bound) AS last_key
-"""
+{_COUNT_MOVED}
+{_RANGE_OUTCOME.format(key=key)}"""
     )
 
 

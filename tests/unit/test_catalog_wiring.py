@@ -1,18 +1,11 @@
 """How the catalog and enrichment jobs are wired: cron schedule, client helpers (no services)."""
 
-from collections.abc import AsyncIterator
 from datetime import time
-
-import pytest
-from arq.connections import ArqRedis
-from fakeredis import FakeServer
-from fakeredis.aioredis import FakeAsyncRedisConnection
-from redis.asyncio import ConnectionPool
 
 from jobs.deprecation import CRONS
 from worker.app import worker_kwargs
 from worker.client import LifecycleClient
-from worker.serialization import deserialize, serialize
+from worker.serialization import deserialize
 from worker.settings import load_settings
 
 
@@ -25,20 +18,6 @@ def test_enrichment_runs_daily_at_the_configured_time_in_the_configured_zone() -
     [cron] = [c for c in kwargs["cron_jobs"] if c.name == "cron:enrich_deprecations"]
     assert (cron.hour, cron.minute, cron.second) == (4, 30, 0)
     assert str(kwargs["timezone"]) == "Europe/Berlin"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LifecycleClient]:
-    pool = ConnectionPool(server=FakeServer(), connection_class=FakeAsyncRedisConnection)
-    redis = ArqRedis(
-        connection_pool=pool,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name="lifecycle-unit",
-    )
-    async with LifecycleClient(load_settings(queue_name="lifecycle-unit"), redis=redis) as c:
-        yield c
-    await redis.aclose()
 
 
 async def test_client_helpers_queue_typed_payloads(client: LifecycleClient) -> None:

@@ -1,30 +1,9 @@
 """The client against an in-memory Redis (fakeredis): no services needed."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-from arq.connections import ArqRedis
-from fakeredis import FakeServer
-from fakeredis.aioredis import FakeAsyncRedisConnection
-from redis.asyncio import ConnectionPool
 
 from worker.client import ClientError, LifecycleClient
-from worker.serialization import deserialize, serialize
-from worker.settings import load_settings
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[LifecycleClient]:
-    pool = ConnectionPool(server=FakeServer(), connection_class=FakeAsyncRedisConnection)
-    redis = ArqRedis(
-        connection_pool=pool,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        default_queue_name="lifecycle-unit",
-    )
-    async with LifecycleClient(load_settings(queue_name="lifecycle-unit"), redis=redis) as c:
-        yield c
-    await redis.aclose()
+from worker.serialization import deserialize
 
 
 async def test_same_key_enqueues_once(client: LifecycleClient) -> None:

@@ -3,6 +3,8 @@ an undisturbed run of the same request on a clone of the same data to compare ag
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -10,7 +12,7 @@ from sqlalchemy import text
 from jobs.migration import MigrateModelPayload, migrate_model
 from jobs.notifications import FanoutPayload, fanout_event
 from jobs.runtime import Runtime
-from tests.e2e.faults.harness import Fleet, WorkerPool, table_contents, wait_for
+from tests.e2e.faults.harness import Fleet, WorkerPool, seed_fleet, table_contents, wait_for
 from worker.client import LifecycleClient
 
 BATCH_SIZE = "5"
@@ -30,6 +32,26 @@ async def batches(runtime: Runtime, key: str) -> int:
         k=key,
     )
     return int(n or 0)
+
+
+async def wait_first_batch(runtime: Runtime, key: str, pool: WorkerPool) -> None:
+    """Until the request under ``key`` has committed at least one batch."""
+    await wait_for(
+        lambda: batches(runtime, key),
+        timeout_s=60,
+        poll_s=0.01,
+        what="the first committed batch",
+        diagnostics=pool.logs,
+    )
+
+
+async def prepare_scenario(
+    runtime: Runtime, clone_of_test_db: Callable[..., Awaitable[Runtime]], prefix: str
+) -> tuple[Fleet, Runtime, str]:
+    """Seed the fleet, clone it for the undisturbed run, and pick a fresh request key."""
+    fleet = await seed_fleet(runtime.engine)
+    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
+    return fleet, undisturbed, f"{prefix}-{uuid.uuid4()}"
 
 
 async def run_undisturbed(clone: Runtime, fleet: Fleet, key: str) -> None:

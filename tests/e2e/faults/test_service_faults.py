@@ -14,15 +14,16 @@ from arq.constants import in_progress_key_prefix
 from sqlalchemy import text
 
 from jobs.runtime import Runtime
-from tests.e2e.faults.harness import RedisServer, WorkerPool, seed_fleet, wait_for
+from tests.e2e.faults.harness import RedisServer, WorkerPool, wait_for
 from tests.e2e.faults.scenario import (
     BATCH_SIZE,
     assert_same_end_state,
-    batches,
+    prepare_scenario,
     request_statuses,
     run_undisturbed,
     start_migration,
     wait_fanned_out,
+    wait_first_batch,
 )
 from worker.app import _renew_lease
 from worker.client import LifecycleClient
@@ -39,9 +40,7 @@ async def test_redis_killed_and_restarted_mid_migration(
     clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
     settings = test_settings(redis_url=own_redis.url, health_check_interval_seconds=1)
-    fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
-    key = f"redis-{uuid.uuid4()}"
+    fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "redis")
     # A lease longer than the outage: the running job keeps its claim across the restart.
     pool = worker_pool(settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE, LIFECYCLE_JOB_LEASE_SECONDS="10")
     workers = [pool.start(), pool.start()]
@@ -52,13 +51,7 @@ async def test_redis_killed_and_restarted_mid_migration(
     await wait_for(both_polling, timeout_s=60, what="two workers polling", diagnostics=pool.logs)
     async with LifecycleClient(settings) as client:
         job_id = await start_migration(client, fleet, key)
-    await wait_for(
-        lambda: batches(runtime, key),
-        timeout_s=60,
-        poll_s=0.01,
-        what="the first committed batch",
-        diagnostics=pool.logs,
-    )
+    await wait_first_batch(runtime, key, pool)
     own_redis.kill()
     await asyncio.sleep(2)
     own_redis.start()
@@ -117,9 +110,7 @@ async def test_postgres_backends_terminated_mid_batch(
     worker_pool: Callable[..., WorkerPool],
     clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
-    fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
-    key = f"pgterm-{uuid.uuid4()}"
+    fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "pgterm")
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     pool.start()
     job_id = await start_migration(client, fleet, key)

@@ -12,16 +12,18 @@ import pytest
 from sqlalchemy import text
 
 from jobs.runtime import Runtime
-from tests.e2e.faults.harness import LEASE_SECONDS, WorkerPool, seed_fleet, wait_for
+from tests.e2e.faults.harness import LEASE_SECONDS, WorkerPool, wait_for
 from tests.e2e.faults.scenario import (
     BATCH_SIZE,
     assert_same_end_state,
     batches,
+    prepare_scenario,
     request_statuses,
     run_undisturbed,
     scalar,
     start_migration,
     wait_fanned_out,
+    wait_first_batch,
 )
 from worker.client import LifecycleClient
 from worker.settings import Settings
@@ -36,20 +38,12 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     worker_pool: Callable[..., WorkerPool],
     clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
-    fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
-    key = f"kill-{uuid.uuid4()}"
+    fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "kill")
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     first = pool.start()
     job_id = await start_migration(client, fleet, key)
 
-    await wait_for(
-        lambda: batches(runtime, key),
-        timeout_s=60,
-        poll_s=0.01,
-        what="the first committed batch",
-        diagnostics=pool.logs,
-    )
+    await wait_first_batch(runtime, key, pool)
     first.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     assert first.wait(timeout=10) == -signal.SIGKILL
@@ -96,19 +90,11 @@ async def test_sigterm_mid_migration_hands_the_job_over(
     worker_pool: Callable[..., WorkerPool],
     clone_of_test_db: Callable[..., Awaitable[Runtime]],
 ) -> None:
-    fleet = await seed_fleet(runtime.engine)
-    undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
-    key = f"term-{uuid.uuid4()}"
+    fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "term")
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     first = pool.start()
     job_id = await start_migration(client, fleet, key)
-    await wait_for(
-        lambda: batches(runtime, key),
-        timeout_s=60,
-        poll_s=0.01,
-        what="the first committed batch",
-        diagnostics=pool.logs,
-    )
+    await wait_first_batch(runtime, key, pool)
     first.signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0, first.log()
     state = await client.status(job_id)
