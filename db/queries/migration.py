@@ -25,6 +25,8 @@ REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
 # Keyset cursor bounds: every uuid sorts after the first and not after the last.
 FIRST_KEY = uuid.UUID(int=0)
 LAST_KEY = uuid.UUID(int=2**128 - 1)
+# Batch rows summed per read when totalling a request's counts.
+COUNT_PAGE = 8
 
 # Records the rows a batch changed, per team, in the statement that changes them.
 _COUNT_MOVED = """
@@ -333,17 +335,28 @@ async def counts_by_label_and_team(
     The per-batch maps are summed here rather than with ``jsonb_each`` in SQL: a few
     hundred rows of maps add up faster than a GROUP BY over every (batch, team) pair.
     """
-    rows = await session.stream(
-        select(ModelMigrationBatch.label, ModelMigrationBatch.teams)
-        .where(ModelMigrationBatch.migration_id == migration_id)
-        .execution_options(yield_per=8)
-    )
-    # Streamed a few batches at a time: memory holds one total per (label, team), never
-    # every batch's map at once.
+    # Read a few batch rows at a time (a driver-side stream would prefetch dozens of
+    # maps): memory holds one total per (label, team), never every batch's map.
     totals: Counter[tuple[str, str]] = Counter()
-    async for label, teams in rows:
-        for team, n in teams.items():
-            totals[(label, team)] += int(n)
+    after = FIRST_KEY
+    while True:
+        page = (
+            await session.execute(
+                select(ModelMigrationBatch.id, ModelMigrationBatch.label, ModelMigrationBatch.teams)
+                .where(
+                    ModelMigrationBatch.migration_id == migration_id,
+                    ModelMigrationBatch.id > after,
+                )
+                .order_by(ModelMigrationBatch.id)
+                .limit(COUNT_PAGE)
+            )
+        ).all()
+        for _, label, teams in page:
+            for team, n in teams.items():
+                totals[(label, team)] += int(n)
+        if len(page) < COUNT_PAGE:
+            break
+        after = page[-1].id
     return [
         (label, uuid.UUID(team) if team else None, n) for (label, team), n in sorted(totals.items())
     ]
