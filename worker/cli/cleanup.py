@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from db.queries.cleanup import CLEANUP_JOB
 from jobs.cleanup import CleanupPayload, cleanup_retired_models
-from worker.cli.common import add_wait_options, local_runtime, new_request_key, submit_and_wait
-from worker.cli.output import EXIT_FAILED, EXIT_OK, print_json, table
+from worker.cli.common import add_wait_options, run_now
+from worker.cli.output import EXIT_FAILED, EXIT_OK, table
 from worker.settings import Settings
 
 
@@ -36,36 +35,16 @@ def register(
     p.set_defaults(handler=cmd_cleanup)
 
 
-async def _dry_run(settings: Settings) -> dict[str, Any]:
-    async with local_runtime(settings) as runtime:
-        return await cleanup_retired_models(runtime, CleanupPayload(dry_run=True))
-
-
 def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dry_run:
-        report = asyncio.run(_dry_run(settings))
-    else:
-        report = asyncio.run(
-            submit_and_wait(
-                settings,
-                CLEANUP_JOB,
-                CleanupPayload().model_dump(mode="json"),
-                key=new_request_key("cleanup"),
-                wait=not args.no_wait,
-                timeout_s=args.timeout,
-            )
-        )
-        if args.no_wait:
-            if args.json:
-                print_json(report)
-            else:
-                print(f"queued {report['job_id']}")
-            return EXIT_OK
-    if args.json:
-        print_json(report)
-    else:
-        print(render_report(report))
-    return EXIT_FAILED if report.get("errors") else EXIT_OK
+    report = run_now(
+        args,
+        settings,
+        job=CLEANUP_JOB,
+        payload=CleanupPayload(),
+        run=cleanup_retired_models,
+        render=render_report,
+    )
+    return EXIT_FAILED if report and report.get("errors") else EXIT_OK
 
 
 def render_report(report: dict[str, Any]) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref
 from jobs.runtime import Runtime
+from jobs.spec import Payload
 from worker.app import build_runtime
-from worker.cli.output import CommandFailed
+from worker.cli.output import CommandFailed, print_json
 from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
 
@@ -114,3 +115,43 @@ async def submit_and_wait(
     if not isinstance(result, dict):
         return {"job_id": handle.job_id, "result": result}
     return {"job_id": handle.job_id, **result}
+
+
+def run_now(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    job: str,
+    payload: Payload,
+    run: Callable[[Runtime, Any], Awaitable[dict[str, Any]]],
+    render: Callable[[dict[str, Any]], str],
+) -> dict[str, Any] | None:
+    """What a "run the periodic job now" command does, and prints.
+
+    ``--dry-run`` calls the job's function in-process on a dry copy of ``payload``;
+    otherwise the job is queued and waited for (``--no-wait`` prints its id). Returns the
+    report, or ``None`` when it was not waited for.
+    """
+    if args.dry_run:
+
+        async def dry() -> dict[str, Any]:
+            async with local_runtime(settings) as runtime:
+                return await run(runtime, payload.model_copy(update={"dry_run": True}))
+
+        report = asyncio.run(dry())
+    else:
+        report = asyncio.run(
+            submit_and_wait(
+                settings,
+                job,
+                payload.model_dump(mode="json"),
+                key=new_request_key(job),
+                wait=not args.no_wait,
+                timeout_s=args.timeout,
+            )
+        )
+        if args.no_wait:
+            print_json(report) if args.json else print(f"queued {report['job_id']}")
+            return None
+    print_json(report) if args.json else print(render(report))
+    return report

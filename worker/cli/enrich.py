@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from jobs.deprecation import JOB, EnrichPayload, enrich_deprecations
-from worker.cli.common import add_wait_options, local_runtime, new_request_key, submit_and_wait
-from worker.cli.output import EXIT_OK, print_json, table
+from worker.cli.common import add_wait_options, run_now
+from worker.cli.output import EXIT_OK, table
 from worker.settings import Settings
 
 
@@ -33,35 +32,15 @@ def register(
     p.set_defaults(handler=cmd_enrich)
 
 
-async def _dry_run(settings: Settings) -> dict[str, Any]:
-    async with local_runtime(settings) as runtime:
-        return await enrich_deprecations(runtime, EnrichPayload(dry_run=True))
-
-
 def cmd_enrich(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dry_run:
-        report = asyncio.run(_dry_run(settings))
-    else:
-        report = asyncio.run(
-            submit_and_wait(
-                settings,
-                JOB,
-                EnrichPayload(trigger="manual").model_dump(mode="json"),
-                key=new_request_key("enrich"),
-                wait=not args.no_wait,
-                timeout_s=args.timeout,
-            )
-        )
-        if args.no_wait:
-            if args.json:
-                print_json(report)
-            else:
-                print(f"queued {report['job_id']}")
-            return EXIT_OK
-    if args.json:
-        print_json(report)
-    else:
-        print(render_report(report))
+    run_now(
+        args,
+        settings,
+        job=JOB,
+        payload=EnrichPayload(trigger="manual"),
+        run=enrich_deprecations,
+        render=render_report,
+    )
     return EXIT_OK
 
 
