@@ -44,7 +44,7 @@ from db.queries.cleanup import (
 )
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
-from worker.faults import is_transient
+from worker.faults import is_transient, sqlstate
 from worker.serialization import serialize
 from worker.settings import Settings
 
@@ -145,11 +145,6 @@ def blocking_reason(holders: Holders, gone: set[uuid.UUID]) -> tuple[str, dict[s
     return None
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    code = getattr(exc.orig, "sqlstate", None)
-    return code if isinstance(code, str) else None
-
-
 async def remove_model(
     conn: AsyncConnection,
     model: RetiredModel,
@@ -189,7 +184,7 @@ async def remove_model(
             )
         return Outcome(locked, detail={"repointed": repointed})
     except DBAPIError as exc:
-        state = _sqlstate(exc)
+        state = sqlstate(exc)
         if state == FOREIGN_KEY_VIOLATION and locked is not None:
             constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
             return Outcome(locked, DB_RESTRICT, {"constraint": constraint})

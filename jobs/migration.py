@@ -31,6 +31,7 @@ from jobs.model_ref import ModelRefError, parse_model_ref, resolve_model_ref
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 from jobs.validation import Verdict, describe, snapshot, validate_request
+from worker.faults import is_transient
 
 log = logging.getLogger("lifecycle.migration")
 
@@ -260,6 +261,23 @@ def _movable(row: ModelMigration) -> tuple[Reference, ...]:
     return live_references()
 
 
+async def _drain(
+    step: Callable[[uuid.UUID], Awaitable[q.BatchOutcome]], after: uuid.UUID, limit: int
+) -> int:
+    """Run ``step`` from keyset cursor ``after`` until a short batch; total rows changed.
+
+    A short batch means the backlog is gone: whatever the main application writes later is
+    swept under the source row lock at the end, so a busy writer cannot keep this chasing it.
+    """
+    total = 0
+    while True:
+        batch = await step(after)
+        total += batch.moved
+        if batch.selected < limit or batch.last_key is None:
+            return total
+        after = batch.last_key
+
+
 async def _move_all(
     runtime: Runtime,
     row: ModelMigration,
@@ -270,13 +288,13 @@ async def _move_all(
 
     Each label resumes from the keyset cursor saved with the last committed batch.
     """
-    assert row.from_model_id is not None
+    source = row.from_model_id
+    assert source is not None
     limit = runtime.settings.batch_size
     cursors = dict((row.progress or {}).get("cursor") or {})
     for ref in _movable(row):
-        saved = cursors.get(ref.label)
-        after = uuid.UUID(saved) if saved else q.FIRST_KEY
-        while True:
+
+        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -287,7 +305,7 @@ async def _move_all(
                     session,
                     ref,
                     migration_id=row.id,
-                    source=row.from_model_id,
+                    source=source,
                     target=row.to_model_id,
                     limit=limit,
                     after=after,
@@ -298,34 +316,31 @@ async def _move_all(
                     )
             if batch.moved and after_batch is not None:
                 await after_batch(ref.label, batch.moved)
-            # A short batch means the backlog is gone; whatever the main application
-            # writes from now on is swept under the source row lock at the end, so a
-            # busy writer cannot keep this loop chasing it.
-            if batch.selected < limit or batch.last_key is None:
-                break
-            after = batch.last_key
+            return batch
+
+        saved = cursors.get(ref.label)
+        await _drain(step, uuid.UUID(saved) if saved else q.FIRST_KEY, limit)
 
 
 async def _sweep(session: AsyncSession, row: ModelMigration) -> int:
     """Move whatever is left (references written while the batches ran), from the start."""
-    assert row.from_model_id is not None
+    source = row.from_model_id
+    assert source is not None
     total = 0
     for ref in _movable(row):
-        after = q.FIRST_KEY
-        while True:
-            batch = await q.move_batch(
+
+        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+            return await q.move_batch(
                 session,
                 ref,
                 migration_id=row.id,
-                source=row.from_model_id,
+                source=source,
                 target=row.to_model_id,
                 limit=SWEEP_LIMIT,
                 after=after,
             )
-            total += batch.moved
-            if batch.selected < SWEEP_LIMIT or batch.last_key is None:
-                break
-            after = batch.last_key
+
+        total += await _drain(step, q.FIRST_KEY, SWEEP_LIMIT)
     return total
 
 
@@ -454,8 +469,6 @@ async def execute_request(
         await _mark_failed(runtime, request_id, str(exc))
         raise
     except Exception as exc:
-        from worker.faults import is_transient
-
         if not is_transient(exc) or runtime.job_try >= runtime.settings.max_tries:
             await _mark_failed(runtime, request_id, f"{type(exc).__name__}: {exc}")
         raise

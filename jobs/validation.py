@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -228,8 +227,3 @@ async def validate_request(
         n = sum(verdict.impact[label].total for label in resets)
         verdict.add("parameters_reset", f"model parameters of {n} {'/'.join(resets)} reset to {{}}")
     return verdict
-
-
-def as_uuid_or_none(value: str | None) -> uuid.UUID | None:
-    """Parse a stored id string."""
-    return uuid.UUID(value) if value else None

@@ -16,7 +16,8 @@ _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "5
 _TRANSIENT_SQLSTATE_CLASSES = ("08",)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind ``exc`` (driver or SQLAlchemy wrapper), if any."""
     orig = getattr(exc, "orig", None)
     for candidate in (orig, getattr(orig, "__cause__", None), exc):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
@@ -36,7 +37,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        state = _sqlstate(exc)
+        state = sqlstate(exc)
         if state is not None:
             return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_CLASSES)
         return isinstance(exc, OperationalError | InterfaceError)

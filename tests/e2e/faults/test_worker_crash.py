@@ -48,9 +48,7 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     killed_at = time.monotonic()
     assert first.wait(timeout=10) == -signal.SIGKILL
     at_kill = await batches(runtime, key)
-    status = await scalar(
-        runtime, "SELECT status FROM model_migrations WHERE request_key = :k", k=key
-    )
+    status = await request_statuses(runtime, key)
     assert status == "running", "the kill must land in the middle of the migration"
 
     pool.start()
@@ -98,9 +96,7 @@ async def test_sigterm_mid_migration_hands_the_job_over(
     first.signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0, first.log()
     state = await client.status(job_id)
-    status = await scalar(
-        runtime, "SELECT status FROM model_migrations WHERE request_key = :k", k=key
-    )
+    status = await request_statuses(runtime, key)
     # arq cancels the running job on SIGTERM and leaves it queued; its in-progress key is
     # removed at once, so the next worker starts it without waiting for the lease.
     assert state.status in ("queued", "deferred"), state
