@@ -11,18 +11,17 @@ from typing import Any
 
 import asyncpg
 from pydantic import SecretStr
-from sqlalchemy import func, select, text
 
 from db.demo_seed import DEMO_CATALOG, DemoIds, is_seeded, seed_demo
 from db.migrate import upgrade
-from db.models import LifecycleEvent
+from db.queries.notifications import pending_events, recent_notifications
 from jobs.catalog_file import read_catalog_file
 from worker.app import build_runtime, make_worker
 from worker.cli.catalog import render_plan
 from worker.cli.cleanup import render_report as render_cleanup
 from worker.cli.enrich import render_report as render_enrichment
 from worker.cli.migrate import history_rows, render_history, render_request
-from worker.cli.output import table
+from worker.cli.notifications import render_notifications
 from worker.client import JobFailed, LifecycleClient
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
@@ -174,29 +173,19 @@ async def _steps(demo: Demo, ids: DemoIds, runtime_settings: Settings) -> None:
 
 
 async def _notifications(settings: Settings) -> str:
+    """Once every outbox event is fanned out, the notifications as the CLI lists them."""
     runtime = build_runtime(settings)
     try:
         for _ in range(int(STEP_TIMEOUT_S * 5)):
             async with runtime.sessions() as session:
-                pending = await session.scalar(
-                    select(func.count()).where(LifecycleEvent.fanned_out_at.is_(None))
-                )
-            if not pending:
-                break
+                if not await pending_events(session, min_age_seconds=0, limit=1):
+                    break
             await asyncio.sleep(0.2)
-        async with runtime.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT t.slug AS team, u.email, n.level, n.title FROM notifications n "
-                        "JOIN teams t ON t.id = n.team_id JOIN users u ON u.id = n.user_id "
-                        "ORDER BY n.created_at, t.slug, u.email"
-                    )
-                )
-            ).all()
+        async with runtime.sessions() as session:
+            rows = await recent_notifications(session, limit=100)
     finally:
         await runtime.engine.dispose()
-    return table(["team", "recipient", "level", "title"], rows)
+    return render_notifications(rows)
 
 
 async def run_demo(

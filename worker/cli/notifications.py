@@ -71,24 +71,26 @@ def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json({"ok": True, "notifications": [asdict(r) for r in rows]})
         return EXIT_OK
-    if not rows:
-        print("no notifications")
-        return EXIT_OK
-    print(
-        table(
-            ["created (UTC)", "team", "user", "level", "slug", "title", "read"],
-            [
-                (
-                    r.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-                    r.team_slug or r.team_id,
-                    r.user_email or r.user_id,
-                    r.level,
-                    r.slug,
-                    r.title,
-                    "yes" if r.read_at else "no",
-                )
-                for r in rows
-            ],
-        )
-    )
+    print(render_notifications(rows))
     return EXIT_OK
+
+
+def render_notifications(rows: list[NotificationRow]) -> str:
+    """Notifications as a table (newest first, as listed)."""
+    if not rows:
+        return "no notifications"
+    return table(
+        ["created (UTC)", "team", "user", "level", "slug", "title", "read"],
+        [
+            (
+                r.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                r.team_slug or r.team_id,
+                r.user_email or r.user_id,
+                r.level,
+                r.slug,
+                r.title,
+                "yes" if r.read_at else "no",
+            )
+            for r in rows
+        ],
+    )
