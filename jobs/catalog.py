@@ -37,9 +37,10 @@ from jobs.catalog_file import (
 from jobs.catalog_plan import Plan, Snapshot, counts, delete_request_key, plan_sync, take_snapshot
 from jobs.errors import InvalidPayload
 from jobs.events import Slug, deprecated_key, emit_model_event, publish_events
-from jobs.run_log import as_json, record_unsuccessful_run, utc_today
+from jobs.run_log import record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
+from worker.serialization import to_json_types
 
 JOB = "sync_catalog"
 DELETE_JOB = "delete_model"
@@ -186,7 +187,7 @@ async def sync_catalog(
                 actor=payload.requested_by,
                 details={"run_id": str(run_id), "digest": digest, "counts": summary["counts"]},
             )
-            await finish_run(session, run_id, status="succeeded", summary=as_json(summary))
+            await finish_run(session, run_id, status="succeeded", summary=to_json_types(summary))
     except CatalogError as exc:
         summary = {"digest": digest, "requested_by": payload.requested_by, "errors": exc.errors}
         await record_unsuccessful_run(runtime, JOB, "manual", "rejected", summary)

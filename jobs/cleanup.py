@@ -11,7 +11,6 @@ models it would remove as gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections import deque
@@ -45,7 +44,7 @@ from db.queries.cleanup import (
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
 from worker.faults import is_transient, sqlstate
-from worker.serialization import serialize
+from worker.serialization import to_json_types
 from worker.settings import Settings
 
 Trigger = Literal["cron", "manual", "catch_up"]
@@ -106,7 +105,7 @@ class CleanupReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (ids and times as strings)."""
-        return jsonable(
+        report: dict[str, Any] = to_json_types(
             {
                 "dry_run": self.dry_run,
                 "trigger": self.trigger,
@@ -118,16 +117,11 @@ class CleanupReport:
                 "duration_s": round(self.duration_s, 3),
             }
         )
+        return report
 
 
 BeforeCandidate = Callable[[RetiredModel], Awaitable[None]]
 Attempt = Callable[[RetiredModel], Awaitable[Outcome]]
-
-
-def jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with UUIDs, times and sets turned into JSON types (for JSONB columns)."""
-    loaded: dict[str, Any] = json.loads(serialize(data))
-    return loaded
 
 
 def blocking_reason(holders: Holders, gone: set[uuid.UUID]) -> tuple[str, dict[str, Any]] | None:
@@ -173,7 +167,7 @@ async def remove_model(
                 "model.hard_deleted",
                 actor=ACTOR,
                 model_id=locked.id,
-                details=jsonable(
+                details=to_json_types(
                     {
                         **locked.snapshot(),
                         "repointed": repointed,

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -28,6 +28,7 @@ from db.registry import Reference, live_references
 from jobs.errors import InvalidPayload, PermanentJobError
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.model_ref import ModelRefError, parse_model_ref, resolve_model_ref
+from jobs.run_log import utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 from jobs.validation import Verdict, describe, snapshot, validate_request
@@ -103,10 +104,6 @@ class Request:
         )
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 async def resolve_request(
     session: AsyncSession, request: Request
 ) -> tuple[LlmModel | None, LlmModel | None]:
@@ -129,7 +126,7 @@ async def plan_request(
         source=source,
         target=target,
         target_named=request.target is not None,
-        today=today or _today(),
+        today=today or utc_today(),
     )
     return source, target, verdict
 

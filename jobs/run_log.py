@@ -7,22 +7,15 @@ it stays visible although its transaction rolled back.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
 from db.queries.audit import finish_run, start_run
 from jobs.runtime import Runtime
-from worker.serialization import serialize
+from worker.serialization import to_json_types
 
 log = logging.getLogger("lifecycle.runs")
-
-
-def as_json(value: dict[str, Any]) -> dict[str, Any]:
-    """``value`` with UUIDs and dates turned into strings, ready for a ``jsonb`` column."""
-    converted: dict[str, Any] = json.loads(serialize({"v": value}))["v"]
-    return converted
 
 
 def utc_today() -> date:
@@ -39,6 +32,6 @@ async def record_unsuccessful_run(
             run_id = await start_run(
                 session, job, job_id=runtime.job_id, trigger=trigger, dry_run=False
             )
-            await finish_run(session, run_id, status=status, summary=as_json(summary))
+            await finish_run(session, run_id, status=status, summary=to_json_types(summary))
     except Exception:
         log.exception("could not record the %s run of %s", status, job)

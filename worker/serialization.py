@@ -39,6 +39,12 @@ def serialize(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, default=_default, separators=(",", ":")).encode()
 
 
+def to_json_types(value: Any) -> Any:
+    """``value`` with UUIDs, dates, sets and exceptions turned into plain JSON types
+    (for ``jsonb`` columns and printed reports)."""
+    return json.loads(serialize({"v": value}))["v"]
+
+
 def deserialize(data: bytes) -> dict[str, Any]:
     """Parse a job or result; anything but a JSON object is refused."""
     if len(data) > MAX_JOB_BYTES:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from worker.serialization import serialize
+from worker.serialization import to_json_types
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,7 +28,7 @@ class CommandFailed(Exception):
 
 def print_json(data: Any) -> None:
     """Print ``data`` as one JSON document (UUIDs, dates and exceptions included)."""
-    sys.stdout.write(json.dumps(json.loads(serialize({"v": data}))["v"], indent=2) + "\n")
+    sys.stdout.write(json.dumps(to_json_types(data), indent=2) + "\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
