@@ -202,7 +202,8 @@ async def child(url: str, source: str, target: str) -> dict[str, Any]:
             while pending:
                 await asyncio.sleep(0.1)
                 pending = await conn.fetchval(
-                    "SELECT count(*) > 0 FROM lifecycle_events WHERE fanned_out_at IS NULL"
+                    "SELECT count(*) > 0 FROM lifecycle.lifecycle_events "
+                    "WHERE fanned_out_at IS NULL"
                 )
         finally:
             await conn.close()

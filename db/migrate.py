@@ -4,27 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.schema_layout import Layout
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str | None = None, layout: Layout | None = None) -> Config:
     """An Alembic config pointing at ``db/migrations`` (no ini file needed)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
         cfg.attributes["url"] = url
+    cfg.attributes["layout"] = layout or Layout()
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def migration_layout() -> Layout:
+    """The layout of the migration run in progress (for the revision files)."""
+    layout = context.config.attributes.get("layout")
+    return layout if isinstance(layout, Layout) else Layout()
+
+
+def upgrade(url: str, revision: str = "head", layout: Layout | None = None) -> None:
     """Bring the database at ``url`` to ``revision``; safe to run on every deploy."""
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, layout), revision)
 
 
 def head_revision() -> str:
@@ -35,10 +45,16 @@ def head_revision() -> str:
     return head
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
-    """The revision the database is at, or ``None`` when it was never migrated."""
-    exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+def version_table_sql(schema: str) -> str:
+    """The worker's Alembic version table, qualified (``schema`` is a checked identifier)."""
+    return f'"{schema}".{VERSION_TABLE}'
+
+
+async def current_revision(conn: AsyncConnection, schema: str = Layout.worker_schema) -> str | None:
+    """The revision the worker's schema is at, or ``None`` when it was never migrated."""
+    table = version_table_sql(schema)
+    exists = await conn.scalar(text(f"SELECT to_regclass('{table}') IS NOT NULL"))
     if not exists:
         return None
-    rev: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    rev: str | None = await conn.scalar(text(f"SELECT version_num FROM {table}"))
     return rev

@@ -1,147 +1,45 @@
 """The reference registry: every place in the schema that refers to an LLM model.
 
 Migration, deletion, impact counts, notification counts and cleanup eligibility all
-iterate :data:`REFERENCES`; none of them names a referencing table itself. Adding a
-referencing table is one entry here plus its Alembic migration.
+iterate :data:`REFERENCES`; none of them names a referencing table itself. The entries
+come from the platform mapping (for the built-in reference platform,
+``db/platform/reference.toml``): adding a referencing table is one ``[[references]]``
+entry there plus, on the reference platform, its Alembic migration.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from enum import StrEnum
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-class Role(StrEnum):
-    """Whether a migration moves the reference (live) or leaves it alone (history)."""
-
-    LIVE = "live"
-    HISTORY = "history"
-
-
-class Shape(StrEnum):
-    """How the reference is stored."""
-
-    COLUMN = "column"  # a uuid column holding the model id
-    LINK = "link"  # a row of a many-to-many table keyed on the model id
-    JSON_NODES = "json_nodes"  # definition.nodes[*].params.<key> holds the id as a string
-
-
-@dataclass(frozen=True)
-class TeamVia:
-    """The team of a reference reached through a parent table (``link.fk → parent.id``).
-
-    ``level_column`` (on the parent) holds a minimum security level the model must meet.
-    """
-
-    parent_table: str
-    fk_column: str
-    team_column: str
-    level_column: str | None = None
-
-
-# Values a row gets when its model changes: (column, SQL literal). Literals come from this
-# module only, never from configuration.
-RESET_LITERALS = {"empty_object": "'{}'::jsonb"}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One place that refers to a model."""
-
-    label: str
-    table: str
-    column: str
-    role: Role
-    shape: Shape = Shape.COLUMN
-    team_column: str | None = "team_id"
-    team_via: TeamVia | None = None
-    soft_delete_column: str | None = None
-    clearable: bool = False
-    json_key: str | None = None
-    key_column: str = "id"
-    reset_on_move: tuple[tuple[str, str], ...] = ()
-
-    def identifiers(self) -> list[str]:
-        """Every SQL identifier this entry will put into a statement."""
-        names = [self.table, self.column, self.key_column]
-        names += [n for n in (self.team_column, self.soft_delete_column, self.json_key) if n]
-        names += [column for column, _ in self.reset_on_move]
-        if self.team_via:
-            via = self.team_via
-            names += [via.parent_table, via.fk_column, via.team_column]
-            names += [via.level_column] if via.level_column else []
-        return names
-
-    def columns(self) -> dict[str, list[str]]:
-        """Table → columns this entry expects to exist in the database."""
-        cols: dict[str, list[str]] = {self.table: [self.column]}
-        if self.shape is not Shape.LINK:
-            cols[self.table].append(self.key_column)
-        if self.team_column:
-            cols[self.table].append(self.team_column)
-        if self.soft_delete_column:
-            cols[self.table].append(self.soft_delete_column)
-        cols[self.table].extend(column for column, _ in self.reset_on_move)
-        if self.team_via:
-            via = self.team_via
-            cols[self.table].append(via.fk_column)
-            cols.setdefault(via.parent_table, []).extend(["id", via.team_column])
-            if via.level_column:
-                cols[via.parent_table].append(via.level_column)
-        return cols
-
-
-REFERENCES: tuple[Reference, ...] = (
-    Reference(
-        "assistants",
-        "assistants",
-        "llm_model_id",
-        Role.LIVE,
-        reset_on_move=(("model_parameters", "empty_object"),),
-    ),
-    Reference("apps", "apps", "llm_model_id", Role.LIVE, clearable=True),
-    Reference("services", "services", "llm_model_id", Role.LIVE, clearable=True),
-    Reference(
-        "templates",
-        "templates",
-        "llm_model_id",
-        Role.LIVE,
-        soft_delete_column="deleted_at",
-        clearable=True,
-    ),
-    Reference(
-        "spaces",
-        "space_models",
-        "llm_model_id",
-        Role.LIVE,
-        shape=Shape.LINK,
-        team_column=None,
-        team_via=TeamVia("spaces", "space_id", "team_id", level_column="required_security_level"),
-        clearable=True,
-        key_column="space_id",
-    ),
-    Reference(
-        "pipelines",
-        "pipelines",
-        "definition",
-        Role.LIVE,
-        shape=Shape.JSON_NODES,
-        json_key="llm_model_id",
-        clearable=True,
-    ),
-    Reference("questions", "questions", "llm_model_id", Role.HISTORY),
-    Reference("app_runs", "app_runs", "llm_model_id", Role.HISTORY),
+from db.platform.mapping import reference_platform
+from db.reference import (
+    RESET_LITERALS,
+    Reference,
+    RegistryError,
+    Role,
+    Shape,
+    TeamVia,
+    check_identifiers,
 )
+from db.schema_layout import HOST_SCHEMA
 
+__all__ = [
+    "REFERENCES",
+    "RESET_LITERALS",
+    "Reference",
+    "RegistryError",
+    "Role",
+    "Shape",
+    "TeamVia",
+    "check_identifiers",
+    "history_references",
+    "live_references",
+    "verify_registry",
+]
 
-class RegistryError(RuntimeError):
-    """The registry does not match the database (or names an unsafe identifier)."""
+# The reference platform's entries, read from its mapping (db/platform/reference.toml).
+REFERENCES: tuple[Reference, ...] = reference_platform().registry_references()
 
 
 def live_references() -> tuple[Reference, ...]:
@@ -154,29 +52,20 @@ def history_references() -> tuple[Reference, ...]:
     return tuple(r for r in REFERENCES if r.role is Role.HISTORY)
 
 
-def check_identifiers(references: tuple[Reference, ...] = REFERENCES) -> None:
-    """Refuse any identifier that is not a plain lower-case SQL name."""
-    bad = sorted({n for r in references for n in r.identifiers() if not _IDENTIFIER.match(n)})
-    if bad:
-        raise RegistryError(f"reference registry holds unsafe identifier(s): {', '.join(bad)}")
-    unknown = sorted({v for r in references for _, v in r.reset_on_move} - set(RESET_LITERALS))
-    if unknown:
-        raise RegistryError(f"reference registry names unknown reset value(s): {unknown}")
-    labels = [r.label for r in references]
-    if len(labels) != len(set(labels)):
-        raise RegistryError("reference registry labels must be unique")
-
-
 async def verify_registry(
-    conn: AsyncConnection, references: tuple[Reference, ...] = REFERENCES
+    conn: AsyncConnection,
+    references: tuple[Reference, ...] = REFERENCES,
+    *,
+    host_schema: str = HOST_SCHEMA,
 ) -> None:
-    """Check every registry entry against the live schema; raise naming what is missing."""
+    """Check every registry entry against the host's schema; raise naming what is missing."""
     check_identifiers(references)
     rows = await conn.execute(
         text(
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema()"
-        )
+            "WHERE table_schema = :schema"
+        ),
+        {"schema": host_schema},
     )
     present: dict[str, set[str]] = {}
     for table, column in rows:

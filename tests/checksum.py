@@ -12,14 +12,14 @@ async def table_checksums(engine: AsyncEngine, *, exclude: tuple[str, ...] = ())
     """``{table: md5 of all its rows}`` for every table in the schema."""
     sums: dict[str, str] = {}
     async with engine.connect() as conn:
-        for table in sorted(Base.metadata.tables):
-            if table in exclude:
+        for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+            if table.name in exclude:
                 continue
             digest = await conn.scalar(
                 text(
                     "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
-                    f"FROM {table} t"
+                    f"FROM {table.fullname} t"
                 )
             )
-            sums[table] = str(digest)
+            sums[table.name] = str(digest)
     return sums

@@ -66,7 +66,11 @@ def redis_settings(settings: Settings, *, ride_out_outages: bool = False) -> Red
 
 def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
     """Engine, sessions and an enqueue function that sends follow-up jobs to ``redis``."""
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=settings.db_pool_size)
+    engine = make_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        layout=settings.layout,
+    )
 
     async def enqueue(job: str, payload: dict[str, Any], key: str) -> None:
         if redis is None:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from db.migrate import head_revision
+from db.migrate import head_revision, version_table_sql
 from worker.settings import Settings
 
 CHECK_TIMEOUT_S = 1.5
@@ -80,8 +80,9 @@ async def _postgres_checks(settings: Settings) -> list[Check]:
     )
     try:
         await conn.execute("SELECT 1")
-        exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
-        current = await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
+        table = version_table_sql(settings.worker_schema)
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+        current = await conn.fetchval(f"SELECT version_num FROM {table}") if exists else None
     finally:
         await conn.close()
     head = head_revision()

@@ -6,11 +6,14 @@ import os
 import re
 from datetime import time
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
 
 ENV_PREFIX = "LIFECYCLE_"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
@@ -29,10 +32,16 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Everything the worker, the CLI and the client read from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, populate_by_name=True
+    )
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     redis_url: SecretStr = SecretStr(DEFAULT_REDIS_URL)
+    # LIFECYCLE_SCHEMA: the PostgreSQL schema of the worker's own tables.
+    worker_schema: str = Field(default=WORKER_SCHEMA, alias="schema")
+    # LIFECYCLE_PLATFORM_FILE: the host platform mapping (none: the reference platform).
+    platform_file: Path | None = None
     queue_name: str = "lifecycle:queue"
     timezone: str = "UTC"
     batch_size: int = Field(default=5000, ge=1, le=100_000)
@@ -65,6 +74,11 @@ class Settings(BaseSettings):
             raise ValueError(f"invalid permission name {value!r}")
         return value
 
+    @field_validator("worker_schema")
+    @classmethod
+    def _check_worker_schema(cls, value: str) -> str:
+        return check_schema_name(value)
+
     @field_validator("queue_name")
     @classmethod
     def _check_queue(cls, value: str) -> str:
@@ -90,6 +104,11 @@ class Settings(BaseSettings):
         return value
 
     @cached_property
+    def layout(self) -> Layout:
+        """Where the worker's tables live (the host's key types come from its mapping)."""
+        return Layout(worker_schema=self.worker_schema)
+
+    @cached_property
     def zone(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
@@ -98,7 +117,7 @@ class Settings(BaseSettings):
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from the environment, refusing misspelled ``LIFECYCLE_`` variables."""
     env = dict(os.environ if environ is None else environ)
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known = {ENV_PREFIX + env_name(name) for name in Settings.model_fields}
     unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
@@ -110,6 +129,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         return Settings.model_validate(values)
     except ValueError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def env_name(field: str) -> str:
+    """The variable (less its prefix) that sets ``field``: its alias where it has one."""
+    return (Settings.model_fields[field].alias or field).upper()
 
 
 def _describe(exc: ValueError) -> str:

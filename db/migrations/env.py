@@ -1,4 +1,9 @@
-"""Alembic environment: runs migrations over an asyncpg connection."""
+"""Alembic environment: runs migrations over an asyncpg connection.
+
+The version table lives in the worker's own schema. A database migrated before the
+worker had a schema of its own keeps its version table in the host's schema; it is moved
+over (once, under the migration lock) and revision 0003 moves the worker's tables after it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from db.migrate import VERSION_TABLE, migration_layout
 from db.models import Base
 
 # Serialises concurrent `lifecycle db upgrade` runs (several replicas deploying at once).
@@ -19,15 +25,30 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _adopt_legacy_version_table(connection: Connection, worker: str, host: str) -> None:
+    """Move a version table left in the host's schema by an older release into ours."""
+    ours = connection.scalar(text("SELECT to_regclass(:t)"), {"t": f'"{worker}".{VERSION_TABLE}'})
+    legacy = connection.scalar(text("SELECT to_regclass(:t)"), {"t": f'"{host}".{VERSION_TABLE}'})
+    if ours is None and legacy is not None:
+        connection.execute(text(f'ALTER TABLE "{host}".{VERSION_TABLE} SET SCHEMA "{worker}"'))
+
+
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        compare_type=True,
-        transaction_per_migration=True,
-    )
+    layout = migration_layout()
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     try:
+        # Unqualified names in revisions are the reference platform's host tables.
+        connection.execute(text(f'SET search_path TO "{layout.host_schema}"'))
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{layout.worker_schema}"'))
+        _adopt_legacy_version_table(connection, layout.worker_schema, layout.host_schema)
+        connection.commit()
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            transaction_per_migration=True,
+            version_table_schema=layout.worker_schema,
+        )
         with context.begin_transaction():
             context.run_migrations()
     finally:
@@ -60,6 +81,7 @@ if context.is_offline_mode():
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
+        version_table_schema=migration_layout().worker_schema,
     )
     with context.begin_transaction():
         context.run_migrations()

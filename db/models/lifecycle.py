@@ -22,6 +22,10 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import Base, created_at, uuid_pk
+from db.schema_layout import WORKER_SCHEMA
+
+# Every table here lives in the worker's own schema (translated to LIFECYCLE_SCHEMA).
+IN_WORKER_SCHEMA = {"schema": WORKER_SCHEMA}
 
 MIGRATION_KINDS = ("migration", "deletion")
 MIGRATION_STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
@@ -56,6 +60,7 @@ class ModelMigration(Base):
             unique=True,
             postgresql_where=text(_in("status", ACTIVE_MIGRATION_STATUSES)),
         ),
+        IN_WORKER_SCHEMA,
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -86,11 +91,12 @@ class ModelMigrationBatch(Base):
     """
 
     __tablename__ = "model_migration_batches"
+    __table_args__ = (IN_WORKER_SCHEMA,)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     migration_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True),
-        ForeignKey("model_migrations.id", ondelete="CASCADE"),
+        ForeignKey(f"{WORKER_SCHEMA}.model_migrations.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
     )
@@ -109,6 +115,7 @@ class LifecycleEvent(Base):
             "created_at",
             postgresql_where=text("fanned_out_at IS NULL"),
         ),
+        IN_WORKER_SCHEMA,
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -132,11 +139,14 @@ class Notification(Base):
         CheckConstraint(_in("level", NOTIFICATION_LEVELS), name="level"),
         Index(None, "team_id", "created_at"),
         Index(None, "user_id"),
+        IN_WORKER_SCHEMA,
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     event_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("lifecycle_events.id", ondelete="CASCADE"), nullable=False
+        UUID(as_uuid=True),
+        ForeignKey(f"{WORKER_SCHEMA}.lifecycle_events.id", ondelete="CASCADE"),
+        nullable=False,
     )
     team_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -153,7 +163,11 @@ class Notification(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    __table_args__ = (Index(None, "model_id"), Index(None, "action", "created_at"))
+    __table_args__ = (
+        Index(None, "model_id"),
+        Index(None, "action", "created_at"),
+        IN_WORKER_SCHEMA,
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     action: Mapped[str] = mapped_column(Text, nullable=False)
@@ -168,6 +182,7 @@ class LifecycleRun(Base):
     __table_args__ = (
         CheckConstraint(_in("trigger", RUN_TRIGGERS), name="trigger"),
         Index(None, "job", "started_at"),
+        IN_WORKER_SCHEMA,
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

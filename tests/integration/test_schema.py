@@ -7,22 +7,44 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import Base
+from db.schema_layout import HOST_SCHEMA, WORKER_SCHEMA
 from jobs.runtime import Runtime
 from tests.factories import Factory
 
 
-async def test_migrations_match_models(runtime: Runtime) -> None:
+def _our_schemas(name: str | None, type_: str, parent_names: object) -> bool:
+    return type_ != "schema" or name in (None, WORKER_SCHEMA)
+
+
+async def test_migrations_match_models(runtime: Runtime, database_url: str) -> None:
     def diff(sync_conn):  # type: ignore[no-untyped-def]
         ctx = MigrationContext.configure(
-            sync_conn, opts={"compare_type": True, "compare_server_default": True}
+            sync_conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_schemas": True,
+                "include_name": _our_schemas,
+                "version_table_schema": WORKER_SCHEMA,
+            },
         )
         return compare_metadata(ctx, Base.metadata)
 
+    # Unqualified model tables are the host's: compare over a connection whose default
+    # schema is the host's (the worker's engines put their own schema first).
+    plain = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with plain.connect() as conn:
+            assert await conn.scalar(text("SELECT current_schema()")) == HOST_SCHEMA
+            assert await conn.run_sync(diff) == []
+    finally:
+        await plain.dispose()
     async with runtime.engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
         assert await current_revision(conn) == head_revision()
 
 

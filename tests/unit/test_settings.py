@@ -26,6 +26,8 @@ def test_misspelled_setting_is_refused_not_ignored() -> None:
         ({"LIFECYCLE_DATABASE_URL": "mysql://root@localhost/x"}, "postgresql"),
         ({"LIFECYCLE_REDIS_URL": "http://localhost"}, "redis://"),
         ({"LIFECYCLE_HEALTH_CHECK_INTERVAL_SECONDS": "3600"}, "HEALTH_CHECK_INTERVAL"),
+        ({"LIFECYCLE_SCHEMA": 'x"; drop schema public; --'}, "LIFECYCLE_SCHEMA: .*invalid schema"),
+        ({"LIFECYCLE_SCHEMA": "pg_catalog"}, "LIFECYCLE_SCHEMA"),
     ],
 )
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -49,3 +51,11 @@ def test_secrets_never_appear_in_repr_or_redacted_urls() -> None:
     assert "hunter2" not in str(s.model_dump())
     assert redact_url("postgresql://u:hunter2@db/app") == "postgresql://u:***@db/app"
     assert redact_url("redis://:hunter3@cache:6379/0") == "redis://:***@cache:6379/0"
+
+
+def test_worker_schema_is_set_by_lifecycle_schema() -> None:
+    assert load_settings({}).worker_schema == "lifecycle"
+    assert load_settings({"LIFECYCLE_SCHEMA": "llm_lifecycle"}).worker_schema == "llm_lifecycle"
+    assert load_settings({"LIFECYCLE_SCHEMA": "llm_lifecycle"}).layout.search_path() == (
+        '"llm_lifecycle", "public"'
+    )

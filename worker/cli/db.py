@@ -24,7 +24,7 @@ def register(
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.database_url.get_secret_value()
-    upgrade(url)
+    upgrade(url, layout=settings.layout)
     head = head_revision()
     if args.json:
         print_json({"upgraded": True, "revision": head, "database": redact_url(url)})

@@ -1,5 +1,9 @@
 """initial schema
 
+The reference platform's tables are built only when no platform mapping is configured;
+the worker's own tables go into its schema, their id columns typed like the host's keys
+(databases migrated before the worker had a schema of its own get there through 0003).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-21 05:39:38.650876
@@ -11,6 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from db.migrate import migration_layout
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -18,59 +24,34 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "audit_events",
-        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("action", sa.Text(), nullable=False),
-        sa.Column("actor", sa.Text(), nullable=True),
-        sa.Column("model_id", sa.UUID(), nullable=True),
-        sa.Column(
-            "details",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
-    )
-    op.create_index(
-        op.f("ix_audit_events_action"), "audit_events", ["action", "created_at"], unique=False
-    )
-    op.create_index(op.f("ix_audit_events_model_id"), "audit_events", ["model_id"], unique=False)
-    op.create_table(
-        "lifecycle_runs",
-        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("job", sa.Text(), nullable=False),
-        sa.Column("job_id", sa.Text(), nullable=True),
-        sa.Column("trigger", sa.Text(), nullable=False),
-        sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("dry_run", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column(
-            "started_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "summary",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.CheckConstraint(
-            "trigger IN ('cron', 'manual', 'catch_up')", name=op.f("ck_lifecycle_runs_trigger")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_lifecycle_runs")),
-    )
-    op.create_index(
-        op.f("ix_lifecycle_runs_job"), "lifecycle_runs", ["job", "started_at"], unique=False
-    )
+    layout = migration_layout()
+    if layout.reference_platform:
+        _create_reference_platform()
+    _create_worker_tables()
+
+
+def downgrade() -> None:
+    layout = migration_layout()
+    _drop_worker_tables()
+    if layout.reference_platform:
+        _drop_reference_platform()
+
+
+def host_fk(
+    columns: list[str], table: str, name: str, ondelete: str
+) -> list[sa.ForeignKeyConstraint]:
+    """A foreign key into a reference-platform table; none on an adopted host's."""
+    layout = migration_layout()
+    if not layout.reference_platform:
+        return []
+    return [
+        sa.ForeignKeyConstraint(
+            columns, [layout.host_table(f"{table}.id")], name=name, ondelete=ondelete
+        )
+    ]
+
+
+def _create_reference_platform() -> None:
     op.create_table(
         "teams",
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
@@ -270,127 +251,6 @@ def upgrade() -> None:
         op.f("ix_assistants_llm_model_id"), "assistants", ["llm_model_id", "id"], unique=False
     )
     op.create_table(
-        "lifecycle_events",
-        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("slug", sa.Text(), nullable=False),
-        sa.Column("model_id", sa.UUID(), nullable=True),
-        sa.Column("model_provider", sa.Text(), nullable=False),
-        sa.Column("model_name", sa.Text(), nullable=False),
-        sa.Column("replacement_provider", sa.Text(), nullable=True),
-        sa.Column("replacement_model_name", sa.Text(), nullable=True),
-        sa.Column("deprecation_date", sa.Date(), nullable=True),
-        sa.Column(
-            "payload",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column("dedup_key", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("fanned_out_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["model_id"],
-            ["llm_models.id"],
-            name=op.f("fk_lifecycle_events_model_id_llm_models"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_lifecycle_events")),
-        sa.UniqueConstraint("dedup_key", name=op.f("uq_lifecycle_events_dedup_key")),
-    )
-    op.create_index(
-        op.f("ix_lifecycle_events_model_id"), "lifecycle_events", ["model_id"], unique=False
-    )
-    op.create_index(
-        "ix_lifecycle_events_pending",
-        "lifecycle_events",
-        ["created_at"],
-        unique=False,
-        postgresql_where=sa.text("fanned_out_at IS NULL"),
-    )
-    op.create_table(
-        "model_migrations",
-        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("request_key", sa.Text(), nullable=False),
-        sa.Column("from_model_id", sa.UUID(), nullable=True),
-        sa.Column("to_model_id", sa.UUID(), nullable=True),
-        sa.Column("from_provider", sa.Text(), nullable=True),
-        sa.Column("from_model_name", sa.Text(), nullable=True),
-        sa.Column("to_provider", sa.Text(), nullable=True),
-        sa.Column("to_model_name", sa.Text(), nullable=True),
-        sa.Column("status", sa.Text(), server_default=sa.text("'pending'"), nullable=False),
-        sa.Column("requested_by", sa.Text(), nullable=True),
-        sa.Column(
-            "warnings",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "counts",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "progress",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "kind IN ('migration', 'deletion')", name=op.f("ck_model_migrations_kind")
-        ),
-        sa.CheckConstraint(
-            "status IN ('pending', 'running', 'succeeded', 'failed', 'rejected')",
-            name=op.f("ck_model_migrations_status"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["from_model_id"],
-            ["llm_models.id"],
-            name=op.f("fk_model_migrations_from_model_id_llm_models"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["to_model_id"],
-            ["llm_models.id"],
-            name=op.f("fk_model_migrations_to_model_id_llm_models"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_migrations")),
-        sa.UniqueConstraint("request_key", name=op.f("uq_model_migrations_request_key")),
-    )
-    op.create_index(
-        op.f("ix_model_migrations_from_model_id"),
-        "model_migrations",
-        ["from_model_id"],
-        unique=False,
-    )
-    op.create_index(
-        op.f("ix_model_migrations_to_model_id"), "model_migrations", ["to_model_id"], unique=False
-    )
-    op.create_index(
-        "uq_model_migrations_active_source",
-        "model_migrations",
-        ["from_model_id"],
-        unique=True,
-        postgresql_where=sa.text("status IN ('pending', 'running')"),
-    )
-    op.create_table(
         "services",
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("team_id", sa.UUID(), nullable=False),
@@ -480,53 +340,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_app_runs_llm_model_id"), "app_runs", ["llm_model_id"], unique=False)
     op.create_table(
-        "notifications",
-        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("event_id", sa.UUID(), nullable=False),
-        sa.Column("team_id", sa.UUID(), nullable=False),
-        sa.Column("user_id", sa.UUID(), nullable=False),
-        sa.Column("slug", sa.Text(), nullable=False),
-        sa.Column("level", sa.Text(), nullable=False),
-        sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column(
-            "data",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "level IN ('info', 'warning', 'error')", name=op.f("ck_notifications_level")
-        ),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["lifecycle_events.id"],
-            name=op.f("fk_notifications_event_id_lifecycle_events"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_notifications_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
-        sa.UniqueConstraint(
-            "event_id", "team_id", "user_id", name=op.f("uq_notifications_event_id_team_id_user_id")
-        ),
-    )
-    op.create_index(
-        op.f("ix_notifications_team_id"), "notifications", ["team_id", "created_at"], unique=False
-    )
-    op.create_index(op.f("ix_notifications_user_id"), "notifications", ["user_id"], unique=False)
-    op.create_table(
         "questions",
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("team_id", sa.UUID(), nullable=False),
@@ -560,12 +373,315 @@ def upgrade() -> None:
     op.create_index(op.f("ix_questions_llm_model_id"), "questions", ["llm_model_id"], unique=False)
 
 
-def downgrade() -> None:
+def _create_worker_tables() -> None:
+    layout = migration_layout()
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=True),
+        sa.Column("model_id", layout.key_type("model"), nullable=True),
+        sa.Column(
+            "details",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_audit_events_action"),
+        "audit_events",
+        ["action", "created_at"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_audit_events_model_id"),
+        "audit_events",
+        ["model_id"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_table(
+        "lifecycle_runs",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("job", sa.Text(), nullable=False),
+        sa.Column("job_id", sa.Text(), nullable=True),
+        sa.Column("trigger", sa.Text(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column(
+            "started_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "summary",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "trigger IN ('cron', 'manual', 'catch_up')", name=op.f("ck_lifecycle_runs_trigger")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lifecycle_runs")),
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_lifecycle_runs_job"),
+        "lifecycle_runs",
+        ["job", "started_at"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_table(
+        "lifecycle_events",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("slug", sa.Text(), nullable=False),
+        sa.Column("model_id", layout.key_type("model"), nullable=True),
+        sa.Column("model_provider", sa.Text(), nullable=False),
+        sa.Column("model_name", sa.Text(), nullable=False),
+        sa.Column("replacement_provider", sa.Text(), nullable=True),
+        sa.Column("replacement_model_name", sa.Text(), nullable=True),
+        sa.Column("deprecation_date", sa.Date(), nullable=True),
+        sa.Column(
+            "payload",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("dedup_key", sa.Text(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("fanned_out_at", sa.DateTime(timezone=True), nullable=True),
+        *host_fk(
+            ["model_id"], "llm_models", op.f("fk_lifecycle_events_model_id_llm_models"), "SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lifecycle_events")),
+        sa.UniqueConstraint("dedup_key", name=op.f("uq_lifecycle_events_dedup_key")),
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_lifecycle_events_model_id"),
+        "lifecycle_events",
+        ["model_id"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        "ix_lifecycle_events_pending",
+        "lifecycle_events",
+        ["created_at"],
+        unique=False,
+        schema=layout.worker_schema,
+        postgresql_where=sa.text("fanned_out_at IS NULL"),
+    )
+    op.create_table(
+        "model_migrations",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("request_key", sa.Text(), nullable=False),
+        sa.Column("from_model_id", layout.key_type("model"), nullable=True),
+        sa.Column("to_model_id", layout.key_type("model"), nullable=True),
+        sa.Column("from_provider", sa.Text(), nullable=True),
+        sa.Column("from_model_name", sa.Text(), nullable=True),
+        sa.Column("to_provider", sa.Text(), nullable=True),
+        sa.Column("to_model_name", sa.Text(), nullable=True),
+        sa.Column("status", sa.Text(), server_default=sa.text("'pending'"), nullable=False),
+        sa.Column("requested_by", sa.Text(), nullable=True),
+        sa.Column(
+            "warnings",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "counts",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "progress",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('migration', 'deletion')", name=op.f("ck_model_migrations_kind")
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'running', 'succeeded', 'failed', 'rejected')",
+            name=op.f("ck_model_migrations_status"),
+        ),
+        *host_fk(
+            ["from_model_id"],
+            "llm_models",
+            op.f("fk_model_migrations_from_model_id_llm_models"),
+            "SET NULL",
+        ),
+        *host_fk(
+            ["to_model_id"],
+            "llm_models",
+            op.f("fk_model_migrations_to_model_id_llm_models"),
+            "SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_migrations")),
+        sa.UniqueConstraint("request_key", name=op.f("uq_model_migrations_request_key")),
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_model_migrations_from_model_id"),
+        "model_migrations",
+        ["from_model_id"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_model_migrations_to_model_id"),
+        "model_migrations",
+        ["to_model_id"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        "uq_model_migrations_active_source",
+        "model_migrations",
+        ["from_model_id"],
+        unique=True,
+        schema=layout.worker_schema,
+        postgresql_where=sa.text("status IN ('pending', 'running')"),
+    )
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("team_id", layout.key_type("team"), nullable=False),
+        sa.Column("user_id", layout.key_type("user"), nullable=False),
+        sa.Column("slug", sa.Text(), nullable=False),
+        sa.Column("level", sa.Text(), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "data",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "level IN ('info', 'warning', 'error')", name=op.f("ck_notifications_level")
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            [f"{layout.worker_schema}.lifecycle_events.id"],
+            name=op.f("fk_notifications_event_id_lifecycle_events"),
+            ondelete="CASCADE",
+        ),
+        *host_fk(["user_id"], "users", op.f("fk_notifications_user_id_users"), "CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sa.UniqueConstraint(
+            "event_id", "team_id", "user_id", name=op.f("uq_notifications_event_id_team_id_user_id")
+        ),
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_notifications_team_id"),
+        "notifications",
+        ["team_id", "created_at"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+    op.create_index(
+        op.f("ix_notifications_user_id"),
+        "notifications",
+        ["user_id"],
+        unique=False,
+        schema=layout.worker_schema,
+    )
+
+
+def _drop_worker_tables() -> None:
+    layout = migration_layout()
+    op.drop_index(
+        op.f("ix_notifications_user_id"), table_name="notifications", schema=layout.worker_schema
+    )
+    op.drop_index(
+        op.f("ix_notifications_team_id"), table_name="notifications", schema=layout.worker_schema
+    )
+    op.drop_table("notifications", schema=layout.worker_schema)
+    op.drop_index(
+        "uq_model_migrations_active_source",
+        table_name="model_migrations",
+        postgresql_where=sa.text("status IN ('pending', 'running')"),
+    )
+    op.drop_index(
+        op.f("ix_model_migrations_to_model_id"),
+        table_name="model_migrations",
+        schema=layout.worker_schema,
+    )
+    op.drop_index(
+        op.f("ix_model_migrations_from_model_id"),
+        table_name="model_migrations",
+        schema=layout.worker_schema,
+    )
+    op.drop_table("model_migrations", schema=layout.worker_schema)
+    op.drop_index(
+        "ix_lifecycle_events_pending",
+        table_name="lifecycle_events",
+        postgresql_where=sa.text("fanned_out_at IS NULL"),
+    )
+    op.drop_index(
+        op.f("ix_lifecycle_events_model_id"),
+        table_name="lifecycle_events",
+        schema=layout.worker_schema,
+    )
+    op.drop_table("lifecycle_events", schema=layout.worker_schema)
+    op.drop_index(
+        op.f("ix_lifecycle_runs_job"), table_name="lifecycle_runs", schema=layout.worker_schema
+    )
+    op.drop_table("lifecycle_runs", schema=layout.worker_schema)
+    op.drop_index(
+        op.f("ix_audit_events_model_id"), table_name="audit_events", schema=layout.worker_schema
+    )
+    op.drop_index(
+        op.f("ix_audit_events_action"), table_name="audit_events", schema=layout.worker_schema
+    )
+    op.drop_table("audit_events", schema=layout.worker_schema)
+
+
+def _drop_reference_platform() -> None:
     op.drop_index(op.f("ix_questions_llm_model_id"), table_name="questions")
     op.drop_table("questions")
-    op.drop_index(op.f("ix_notifications_user_id"), table_name="notifications")
-    op.drop_index(op.f("ix_notifications_team_id"), table_name="notifications")
-    op.drop_table("notifications")
     op.drop_index(op.f("ix_app_runs_llm_model_id"), table_name="app_runs")
     op.drop_table("app_runs")
     op.drop_index(op.f("ix_templates_llm_model_id"), table_name="templates")
@@ -574,21 +690,6 @@ def downgrade() -> None:
     op.drop_table("space_models")
     op.drop_index(op.f("ix_services_llm_model_id"), table_name="services")
     op.drop_table("services")
-    op.drop_index(
-        "uq_model_migrations_active_source",
-        table_name="model_migrations",
-        postgresql_where=sa.text("status IN ('pending', 'running')"),
-    )
-    op.drop_index(op.f("ix_model_migrations_to_model_id"), table_name="model_migrations")
-    op.drop_index(op.f("ix_model_migrations_from_model_id"), table_name="model_migrations")
-    op.drop_table("model_migrations")
-    op.drop_index(
-        "ix_lifecycle_events_pending",
-        table_name="lifecycle_events",
-        postgresql_where=sa.text("fanned_out_at IS NULL"),
-    )
-    op.drop_index(op.f("ix_lifecycle_events_model_id"), table_name="lifecycle_events")
-    op.drop_table("lifecycle_events")
     op.drop_index(op.f("ix_assistants_llm_model_id"), table_name="assistants")
     op.drop_table("assistants")
     op.drop_index(op.f("ix_apps_llm_model_id"), table_name="apps")
@@ -615,8 +716,3 @@ def downgrade() -> None:
     op.drop_table("llm_models")
     op.drop_table("users")
     op.drop_table("teams")
-    op.drop_index(op.f("ix_lifecycle_runs_job"), table_name="lifecycle_runs")
-    op.drop_table("lifecycle_runs")
-    op.drop_index(op.f("ix_audit_events_model_id"), table_name="audit_events")
-    op.drop_index(op.f("ix_audit_events_action"), table_name="audit_events")
-    op.drop_table("audit_events")

@@ -335,7 +335,8 @@ async def table_contents(engine: AsyncEngine) -> dict[str, list[str]]:
     """Every table's rows as sorted text, volatile columns normalised (see above)."""
     contents: dict[str, list[str]] = {}
     async with engine.connect() as conn:
-        for name, table in sorted(Base.metadata.tables.items()):
+        for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+            name = table.name
             exprs = [e for c in table.columns if (e := _column_expr(name, c.name)) is not None]
             sql = _AGGREGATED.get(name) or (
                 f"SELECT ROW({', '.join(exprs)})::text AS r FROM {name} ORDER BY 1"

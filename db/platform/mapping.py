@@ -1,0 +1,357 @@
+"""The platform mapping: how the worker reads a host's own schema (a TOML file).
+
+A platform adopts the worker by describing its schema, never by changing it: the model
+table and its columns (or columns one foreign key away), the lifecycle state columns it
+has, teams, the recipients query, and every place that refers to a model. The built-in
+reference platform is one such mapping (``reference.toml`` beside this module), used when
+``LIFECYCLE_PLATFORM_FILE`` is not set.
+
+Loading validates the file whole: unknown keys are refused and every error is listed.
+Identifiers are plain lower-case SQL names, checked here before any reaches a statement.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from db.reference import RESET_LITERALS, Reference, Role, Shape, TeamVia
+
+REFERENCE_PLATFORM_FILE = Path(__file__).with_name("reference.toml")
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$", strict=True)]
+# A JSON path inside a jsonb column: keys joined by dots, ``[*]`` after a key for arrays.
+_PATH_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\[\*\])?$")
+# The recipients query's parameters: ``:team_ids`` (required) and ``:permission``.
+_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+RECIPIENT_PARAMS = {"team_ids", "permission"}
+RECIPIENT_COLUMNS = ("team_id", "user_id", "email")
+# The JSON form new ids are written in (either form is matched when reading).
+JsonId = Literal["string", "number"]
+
+
+class MappingError(ValueError):
+    """The mapping file is unreadable or invalid; ``problems`` lists every error."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Joined(_Strict):
+    """A column of a table the model table references through one foreign key."""
+
+    via: Identifier = Field(description="the model table's foreign-key column")
+    table: Identifier
+    column: Identifier
+    key: Identifier = "id"
+
+
+Column = Identifier | Joined
+
+
+class ModelState(_Strict):
+    """Lifecycle state columns the host has; the worker keeps the others in its schema."""
+
+    deprecated: Identifier | None = None
+    deprecation_date: Identifier | None = None
+    deprecation_source: Identifier | None = None
+    replacement: Identifier | None = None
+    migrated_to: Identifier | None = None
+    deleted_at: Identifier | None = None
+
+    def kept_by_worker(self) -> list[str]:
+        """State with no host column, which the worker keeps keyed by model id."""
+        return [name for name, value in self.model_dump().items() if value is None]
+
+
+class Models(_Strict):
+    table: Identifier
+    id: Identifier = "id"
+    provider: Column
+    name: Column
+    team: Identifier | None = Field(None, description="NULL = a global model")
+    token_limit: Column
+    display_name: Column | None = None
+    litellm_model: Column | None = None
+    vision: Column | None = None
+    tools: Column | None = None
+    reasoning: Column | None = None
+    security_level: Column | None = None
+    created_at: Identifier | None = None
+    updated_at: Identifier | None = None
+    state: ModelState = ModelState()
+
+    def joined(self) -> dict[str, Joined]:
+        """Fields read from a table one foreign key away."""
+        return {k: v for k, v in self._fields().items() if isinstance(v, Joined)}
+
+    def _fields(self) -> dict[str, Column]:
+        names = ["provider", "name", "token_limit", "display_name", "litellm_model"]
+        names += ["vision", "tools", "reasoning", "security_level"]
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def columns(self) -> dict[str, str]:
+        """Field → column of the model table itself (state and timestamps included)."""
+        own: dict[str, str] = {"id": self.id}
+        own.update({k: v for k, v in self._fields().items() if isinstance(v, str)})
+        own.update({k: v.via for k, v in self.joined().items()})
+        for name in ("team", "created_at", "updated_at"):
+            if getattr(self, name):
+                own[name] = getattr(self, name)
+        own.update({f"state.{k}": v for k, v in self.state.model_dump().items() if v})
+        return own
+
+
+class Teams(_Strict):
+    table: Identifier
+    id: Identifier = "id"
+    slug: Identifier | None = None
+    name: Identifier
+
+
+class Recipients(_Strict):
+    query: str = Field(min_length=1, max_length=20_000)
+
+
+class TeamThrough(_Strict):
+    """The team of a row reached through a parent table (``via → table.key``)."""
+
+    via: Identifier
+    table: Identifier
+    column: Identifier
+    key: Identifier = "id"
+    min_security_level: Identifier | None = None
+
+
+class JsonPlace(_Strict):
+    """A model id inside a jsonb column, at ``path``."""
+
+    column: Identifier
+    path: str = Field(min_length=1, max_length=300)
+    id_as: JsonId = "string"
+
+    def steps(self) -> list[tuple[str, bool]]:
+        """``[(key, is_array), …]`` along the path."""
+        return [(s.removesuffix("[*]"), s.endswith("[*]")) for s in self.path.split(".")]
+
+
+class ReferenceEntry(_Strict):
+    label: Identifier
+    table: Identifier
+    role: Literal["live", "history"]
+    column: Identifier | None = None
+    json_: JsonPlace | None = Field(None, alias="json")
+    json_copy: JsonPlace | None = None
+    key: Identifier = "id"
+    team: Identifier | TeamThrough | None = None
+    soft_delete: Identifier | None = None
+    archived: Identifier | None = None
+    clearable: bool = False
+    link: bool = False
+    reset: dict[Identifier, Literal["empty_object"]] = {}
+
+    def place(self) -> str:
+        """Where the id is kept, for messages: ``table.column`` or ``table.column -> path``."""
+        if self.json_ is not None:
+            return f"{self.table}.{self.json_.column} -> {self.json_.path}"
+        return f"{self.table}.{self.column}"
+
+
+class PlatformInfo(_Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    schema_: Identifier = Field("public", alias="schema")
+
+
+class PlatformMapping(_Strict):
+    """A whole mapping file, validated."""
+
+    platform: PlatformInfo
+    models: Models
+    teams: Teams
+    recipients: Recipients
+    references: list[ReferenceEntry] = Field(min_length=1)
+
+    @property
+    def name(self) -> str:
+        return self.platform.name
+
+    @property
+    def host_schema(self) -> str:
+        return self.platform.schema_
+
+    def live(self) -> list[ReferenceEntry]:
+        return [r for r in self.references if r.role == "live"]
+
+    def registry_references(self) -> tuple[Reference, ...]:
+        """The entries as the SQL builders take them.
+
+        Raises ``MappingError`` for shapes the builders of this release do not handle
+        (see ``unsupported_by_jobs``).
+        """
+        missing = self.unsupported_by_jobs()
+        if missing:
+            raise MappingError(self.name, missing)
+        return tuple(_to_reference(entry) for entry in self.references)
+
+    def unsupported_by_jobs(self) -> list[str]:
+        """What this mapping declares that the jobs cannot run on yet (empty: all of it)."""
+        gaps: list[str] = []
+        kept = self.models.state.kept_by_worker()
+        if kept:
+            gaps.append(f"models: lifecycle state kept by the worker ({', '.join(kept)})")
+        if self.models.joined():
+            gaps.append(f"models: joined columns ({', '.join(self.models.joined())})")
+        for ref in self.references:
+            where = f"references.{ref.label}"
+            if ref.json_ is not None and _nodes_key(ref.json_) is None:
+                gaps.append(f"{where}: JSON path {ref.json_.path!r}")
+            if ref.json_ is not None and ref.json_.id_as != "string":
+                gaps.append(f"{where}: ids written as JSON numbers")
+            if ref.json_copy is not None:
+                gaps.append(f"{where}: a JSON copy of the id")
+            if ref.archived is not None:
+                gaps.append(f"{where}: an archived (boolean) marker")
+        return gaps
+
+
+def _nodes_key(place: JsonPlace) -> str | None:
+    """The key of the one JSON shape today's builders move: ``nodes[*].params.<key>``."""
+    steps = place.steps()
+    if len(steps) == 3 and steps[0] == ("nodes", True) and steps[1] == ("params", False):
+        key, is_array = steps[2]
+        return None if is_array else key
+    return None
+
+
+def _to_reference(entry: ReferenceEntry) -> Reference:
+    team = entry.team
+    via = None
+    if isinstance(team, TeamThrough):
+        via = TeamVia(team.table, team.via, team.column, level_column=team.min_security_level)
+    shape = Shape.LINK if entry.link else Shape.COLUMN
+    column = entry.column or ""
+    json_key = None
+    if entry.json_ is not None:
+        shape, column, json_key = Shape.JSON_NODES, entry.json_.column, _nodes_key(entry.json_)
+    return Reference(
+        entry.label,
+        entry.table,
+        column,
+        Role(entry.role),
+        shape=shape,
+        team_column=team if isinstance(team, str) else None,
+        team_via=via,
+        soft_delete_column=entry.soft_delete,
+        clearable=entry.clearable,
+        json_key=json_key,
+        key_column=entry.key,
+        reset_on_move=tuple(entry.reset.items()),
+    )
+
+
+def _semantic_problems(mapping: PlatformMapping) -> list[str]:
+    """What the schema of the file cannot say: cross-field rules, all of them at once."""
+    problems: list[str] = []
+    labels = [r.label for r in mapping.references]
+    for label in sorted({x for x in labels if labels.count(x) > 1}):
+        problems.append(f"references: label {label!r} is used more than once")
+    for i, ref in enumerate(mapping.references):
+        where = f"references[{i}] ({ref.label})"
+        if (ref.column is None) == (ref.json_ is None):
+            problems.append(f"{where}: give exactly one of 'column' or 'json'")
+        for name, place in (("json", ref.json_), ("json_copy", ref.json_copy)):
+            if place is not None:
+                bad = [s for s in place.path.split(".") if not _PATH_STEP.match(s)]
+                if bad:
+                    problems.append(
+                        f"{where}: {name}.path {place.path!r} has invalid step(s) {bad} "
+                        "(keys joined by '.', '[*]' after a key that holds an array)"
+                    )
+        if ref.json_copy is not None and ref.column is None:
+            problems.append(f"{where}: 'json_copy' goes with 'column' (the id's JSON copy)")
+        if ref.link:
+            if ref.column is None:
+                problems.append(f"{where}: a link table keeps the id in a 'column'")
+            if not isinstance(ref.team, TeamThrough):
+                problems.append(f"{where}: a link table reaches its team through its parent")
+            if ref.key == "id":
+                problems.append(f"{where}: a link table's 'key' is its parent's column")
+        if ref.role == "history" and (ref.clearable or ref.reset):
+            problems.append(f"{where}: history is never moved: no 'clearable' or 'reset'")
+        unknown = set(ref.reset.values()) - set(RESET_LITERALS)
+        if unknown:
+            problems.append(f"{where}: unknown reset value(s) {sorted(unknown)}")
+    if not mapping.live():
+        problems.append("references: at least one 'live' reference is needed")
+    problems += _recipient_problems(mapping.recipients.query)
+    return problems
+
+
+def _recipient_problems(query: str) -> list[str]:
+    params = set(_BIND.findall(query))
+    problems = []
+    if "team_ids" not in params:
+        problems.append("recipients.query: must take the teams as ':team_ids' (an array)")
+    unknown = sorted(params - RECIPIENT_PARAMS)
+    if unknown:
+        problems.append(
+            f"recipients.query: unknown parameter(s) {', '.join(':' + p for p in unknown)} "
+            "(only :team_ids and :permission are bound)"
+        )
+    if ";" in query.strip().rstrip(";"):
+        problems.append("recipients.query: one statement only (no ';' inside)")
+    return problems
+
+
+def _describe(errors: list[Any]) -> list[str]:
+    out = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err["loc"]) or "file"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append(f"{loc}: {msg}")
+    return out
+
+
+def parse_mapping(data: dict[str, Any], source: str = "mapping") -> PlatformMapping:
+    """Validate an already-parsed mapping; raise ``MappingError`` listing every problem."""
+    try:
+        mapping = PlatformMapping.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError(source, _describe(exc.errors())) from None
+    problems = _semantic_problems(mapping)
+    if problems:
+        raise MappingError(source, problems)
+    return mapping
+
+
+def load_mapping(path: Path) -> PlatformMapping:
+    """Read and validate the mapping file at ``path``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MappingError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MappingError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_mapping(data, str(path))
+
+
+@cache
+def reference_platform() -> PlatformMapping:
+    """The built-in reference platform's mapping (shipped in the package)."""
+    return load_mapping(REFERENCE_PLATFORM_FILE)
+
+
+def platform_mapping(path: Path | None) -> PlatformMapping:
+    """The configured mapping, or the reference platform's when none is configured."""
+    return reference_platform() if path is None else load_mapping(path)

@@ -1,0 +1,115 @@
+"""The worker's tables live in their own schema, with their own Alembic version table."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, text
+
+from db.engine import make_engine
+from db.migrate import current_revision, head_revision, upgrade
+from db.models import LifecycleRun
+from db.schema_layout import WORKER_SCHEMA, Layout
+from tests.services import admin_connect, drop_database
+from worker.devservices import with_database
+from worker.settings import Settings
+
+WORKER_TABLES = {
+    "model_migrations",
+    "model_migration_batches",
+    "lifecycle_events",
+    "notifications",
+    "audit_events",
+    "lifecycle_runs",
+    "alembic_version",
+}
+
+
+@pytest.fixture
+async def empty_database_url(settings: Settings) -> AsyncIterator[str]:
+    name = f"lifecycle_e_{uuid.uuid4().hex[:12]}"
+    conn = await admin_connect(settings)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield with_database(settings.database_url.get_secret_value(), name)
+    finally:
+        await drop_database(settings, name)
+
+
+async def _tables(url: str, schema: str) -> set[str]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.scalars(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
+            )
+            return set(rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_fresh_database_keeps_worker_tables_in_their_schema(empty_database_url: str) -> None:
+    await asyncio.to_thread(upgrade, empty_database_url)
+    assert await _tables(empty_database_url, WORKER_SCHEMA) == WORKER_TABLES
+    assert not (await _tables(empty_database_url, "public")) & WORKER_TABLES
+
+
+async def test_database_of_an_older_release_moves_over_with_its_rows(
+    empty_database_url: str,
+) -> None:
+    """The layout before the worker had a schema: every table and the version in public."""
+    await asyncio.to_thread(upgrade, empty_database_url, "0002")
+    engine = make_engine(empty_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            for table in sorted(WORKER_TABLES):
+                await conn.execute(text(f"ALTER TABLE {WORKER_SCHEMA}.{table} SET SCHEMA public"))
+            await conn.execute(text(f"DROP SCHEMA {WORKER_SCHEMA}"))
+            await conn.execute(
+                text(
+                    "INSERT INTO public.lifecycle_runs (job, trigger, status) "
+                    "VALUES ('cleanup_retired_models', 'cron', 'succeeded')"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(upgrade, empty_database_url)
+
+    assert await _tables(empty_database_url, WORKER_SCHEMA) == WORKER_TABLES
+    assert not (await _tables(empty_database_url, "public")) & WORKER_TABLES
+    engine = make_engine(empty_database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            assert await current_revision(conn) == head_revision()
+            runs = (await conn.execute(select(LifecycleRun.job, LifecycleRun.status))).all()
+        assert [tuple(r) for r in runs] == [("cleanup_retired_models", "succeeded")]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_configured_schema_name_serves_orm_and_raw_sql(empty_database_url: str) -> None:
+    layout = Layout(worker_schema="lc_custom")
+    await asyncio.to_thread(upgrade, empty_database_url, "head", layout)
+    assert await _tables(empty_database_url, "lc_custom") == WORKER_TABLES
+    assert await _tables(empty_database_url, WORKER_SCHEMA) == set()
+
+    engine = make_engine(empty_database_url, pool_size=1, layout=layout)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                LifecycleRun.__table__.insert().values(job="enrich", trigger="manual", status="ok")
+            )
+        async with engine.connect() as conn:
+            raw = await conn.scalar(text("SELECT job FROM lifecycle_runs"))
+            orm = await conn.scalar(select(LifecycleRun.job))
+            assert await current_revision(conn, "lc_custom") == head_revision()
+        assert raw == orm == "enrich"
+    finally:
+        await engine.dispose()
