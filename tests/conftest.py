@@ -6,10 +6,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 
 from jobs.runtime import Runtime
+from tests.platforms import HostPlatform, seed_sql
 from tests.services import (
+    admin_connect,
     base_settings,
     create_test_database,
     drop_database,
@@ -18,6 +21,7 @@ from tests.services import (
 )
 from worker.app import build_runtime
 from worker.devservices import with_database
+from worker.health import asyncpg_dsn
 from worker.settings import Settings, load_settings
 
 
@@ -38,6 +42,34 @@ async def database_url(settings: Settings, template_db: str) -> AsyncIterator[st
     try:
         yield with_database(settings.database_url.get_secret_value(), name)
     finally:
+        await drop_database(settings, name)
+
+
+@pytest.fixture
+async def host_database(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Factory: a fresh database holding a mapped host's schema and seed rows (its URL)."""
+    made: list[str] = []
+
+    async def make(platform: HostPlatform, *, seed: bool = True) -> str:
+        name = f"lifecycle_h_{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        admin = await admin_connect(settings)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = with_database(settings.database_url.get_secret_value(), name)
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+        try:
+            await conn.execute(platform.schema_sql.read_text())
+            if seed:
+                await conn.execute(seed_sql(platform).read_text())
+        finally:
+            await conn.close()
+        return url
+
+    yield make
+    for name in made:
         await drop_database(settings, name)
 
 

@@ -22,12 +22,12 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from db.engine import make_engine, make_sessionmaker
-from db.registry import verify_registry
 from jobs.errors import InvalidPayload, PermanentJobError
 from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, job_id_for
 from worker.faults import backoff_seconds, is_transient
+from worker.platform import ensure_platform_ready
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
 
@@ -199,7 +199,7 @@ def worker_kwargs(
         redis = ctx.get("redis")
         runtime = build_runtime(settings, redis if isinstance(redis, ArqRedis) else None)
         async with runtime.engine.connect() as conn:
-            await verify_registry(conn)
+            await ensure_platform_ready(conn, settings)
         ctx[_RUNTIME_KEY] = runtime
         for hook in startup_hooks():
             await hook(runtime)

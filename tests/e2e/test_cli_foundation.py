@@ -1,4 +1,4 @@
-"""The CLI in a subprocess: db upgrade, health with and without a worker, registry check."""
+"""The CLI in a subprocess: db upgrade, health with and without a worker, platform check."""
 
 import json
 import subprocess
@@ -58,7 +58,7 @@ def test_health_names_an_unreachable_service_quickly(e2e_settings: Settings) -> 
     assert elapsed < 15
 
 
-async def test_worker_refuses_to_start_on_registry_mismatch(
+async def test_worker_refuses_to_start_on_platform_mismatch(
     e2e_settings: Settings, runtime: Runtime
 ) -> None:
     async with runtime.engine.begin() as conn:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from db.migrate import head_revision, upgrade
-from worker.cli.output import EXIT_OK, print_json
+from db.platform.mapping import MappingError
+from db.schema_layout import Layout
+from worker.cli.output import EXIT_OK, CommandFailed, UsageError, print_json
+from worker.platform import layout_from_report, run_platform_check
 from worker.settings import Settings, redact_url
 
 
@@ -18,16 +22,54 @@ def register(
         "upgrade",
         parents=[common],
         help="apply Alembic migrations up to head (safe to run on every deploy)",
+        description="Apply the worker's migrations up to head; safe to run on every deploy. "
+        "With no platform mapping it also builds the reference platform's tables. With "
+        "LIFECYCLE_PLATFORM_FILE set it first checks the mapping against the database, then "
+        "creates and migrates only the worker's own schema (LIFECYCLE_SCHEMA): no host table "
+        "is created, altered or dropped.",
     )
     up.set_defaults(handler=cmd_upgrade)
 
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.database_url.get_secret_value()
-    upgrade(url, layout=settings.layout)
+    layout = _layout(settings)
+    upgrade(url, layout=layout)
     head = head_revision()
     if args.json:
-        print_json({"upgraded": True, "revision": head, "database": redact_url(url)})
+        print_json(
+            {
+                "upgraded": True,
+                "revision": head,
+                "database": redact_url(url),
+                "schema": layout.worker_schema,
+                "reference_platform": layout.reference_platform,
+            }
+        )
     else:
-        print(f"database {redact_url(url)} is at revision {head}")
+        built = "" if layout.reference_platform else " (worker's schema only)"
+        print(
+            f"database {redact_url(url)}: schema {layout.worker_schema} is at revision "
+            f"{head}{built}"
+        )
     return EXIT_OK
+
+
+def _layout(settings: Settings) -> Layout:
+    """The reference platform's layout, or a mapped host's once its mapping checks out."""
+    if settings.platform_file is None:
+        return settings.layout
+    try:
+        report = asyncio.run(run_platform_check(settings))
+    except MappingError as exc:
+        raise UsageError(
+            f"invalid platform mapping {exc.source}: {'; '.join(exc.problems)}"
+        ) from None
+    if not report.ok:
+        problems = "; ".join(f"{f.subject}: {f.message}" for f in report.errors)
+        raise CommandFailed(
+            f"platform mapping {report.source} does not match the database "
+            f"(see `lifecycle platform check`): {problems}",
+            {"errors": [vars(f) for f in report.errors]},
+        )
+    return layout_from_report(settings, report)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from db.platform.mapping import MappingError
 from worker.cli import (
     catalog,
     cleanup,
@@ -15,6 +16,7 @@ from worker.cli import (
     health,
     migrate,
     notifications,
+    platform,
     run_worker,
 )
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
@@ -29,6 +31,7 @@ COMMAND_MODULES = (
     migrate,
     notifications,
     cleanup,
+    platform,
     demo,
 )
 
@@ -62,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args, settings)
     except UsageError as exc:
         _report(args, str(exc), {})
+        return EXIT_USAGE
+    except MappingError as exc:
+        _report(args, f"invalid platform mapping {exc}", {"mapping_errors": exc.problems})
         return EXIT_USAGE
     except CommandFailed as exc:
         _report(args, str(exc), exc.data)

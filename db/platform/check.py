@@ -1,0 +1,462 @@
+"""Hold a platform mapping against the live database (``lifecycle platform check``).
+
+Reads PostgreSQL's catalog (columns, foreign keys, indexes) in three statements, prepares
+the recipients query without running it, and optionally counts rows per reference. Every
+finding names the mapping entry and the table or column it concerns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.platform.mapping import (
+    RECIPIENT_COLUMNS,
+    Joined,
+    JsonPlace,
+    PlatformMapping,
+    ReferenceEntry,
+    TeamThrough,
+)
+
+Level = Literal["ok", "info", "warning", "error"]
+
+KEY_TYPES = {"uuid": "uuid", "int8": "bigint", "int4": "integer"}
+_TEXT = {"text", "varchar", "bpchar", "citext"}
+_INTEGER = {"int2", "int4", "int8"}
+_TIME = {"timestamptz", "timestamp", "date"}
+_ON_DELETE = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+_COLUMNS_SQL = """
+SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+"""
+# Single-column foreign keys of the schema's tables.
+_FOREIGN_KEYS_SQL = """
+SELECT src.relname AS table_name, sa.attname AS column_name,
+       dst.relname AS ref_table, da.attname AS ref_column,
+       k.confdeltype::text AS on_delete, k.condeferrable AS deferrable, k.condeferred AS deferred
+FROM pg_constraint k
+JOIN pg_class src ON src.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = src.relnamespace
+JOIN pg_class dst ON dst.oid = k.confrelid
+JOIN pg_attribute sa ON sa.attrelid = k.conrelid AND sa.attnum = k.conkey[1]
+JOIN pg_attribute da ON da.attrelid = k.confrelid AND da.attnum = k.confkey[1]
+WHERE k.contype = 'f' AND n.nspname = :schema AND cardinality(k.conkey) = 1
+"""
+# The leading column and access method of every index of the schema's tables.
+_INDEXES_SQL = """
+SELECT t.relname AS table_name, a.attname AS column_name, am.amname AS method
+FROM pg_index i
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
+WHERE n.nspname = :schema
+"""
+_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    ref_table: str
+    ref_column: str
+    on_delete: str
+    deferrable: bool
+    deferred: bool
+
+    def describe(self) -> str:
+        timing = ""
+        if self.deferrable:
+            timing = " DEFERRABLE INITIALLY " + ("DEFERRED" if self.deferred else "IMMEDIATE")
+        return f"FK → {self.ref_table}.{self.ref_column} ON DELETE {self.on_delete}{timing}"
+
+
+@dataclass
+class Catalog:
+    """What the check reads of one schema."""
+
+    schema: str
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    foreign_keys: dict[tuple[str, str], ForeignKey] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def type_of(self, table: str, column: str) -> str | None:
+        return self.columns.get(table, {}).get(column)
+
+
+@dataclass
+class PlatformReport:
+    """The outcome of one check; ``ok`` when no finding is an error."""
+
+    platform: str
+    source: str
+    schema: str
+    findings: list[Finding] = field(default_factory=list)
+    key_types: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    kept_by_worker: list[str] = field(default_factory=list)
+    not_yet_supported: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "source": self.source,
+            "schema": self.schema,
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "key_types": self.key_types,
+            "rows": self.rows,
+            "kept_by_worker": self.kept_by_worker,
+            "not_yet_supported": self.not_yet_supported,
+            "findings": [
+                {k: v for k, v in vars(f).items() if v is not None} for f in self.findings
+            ],
+        }
+
+
+async def read_catalog(conn: AsyncConnection, schema: str) -> Catalog:
+    """Columns, single-column foreign keys and index leading columns of ``schema``."""
+    catalog = Catalog(schema)
+    for table, column, type_name in await conn.execute(text(_COLUMNS_SQL), {"schema": schema}):
+        catalog.columns.setdefault(table, {})[column] = type_name
+    for row in await conn.execute(text(_FOREIGN_KEYS_SQL), {"schema": schema}):
+        catalog.foreign_keys[(row.table_name, row.column_name)] = ForeignKey(
+            row.ref_table,
+            row.ref_column,
+            _ON_DELETE.get(row.on_delete, row.on_delete),
+            bool(row.deferrable),
+            bool(row.deferred),
+        )
+    for table, column, method in await conn.execute(text(_INDEXES_SQL), {"schema": schema}):
+        catalog.indexes.setdefault((table, column), set()).add(method)
+    return catalog
+
+
+class _Checker:
+    """Collects findings for one mapping against one catalog."""
+
+    def __init__(self, mapping: PlatformMapping, catalog: Catalog, report: PlatformReport):
+        self.mapping = mapping
+        self.catalog = catalog
+        self.report = report
+
+    def add(self, level: Level, subject: str, message: str, fix: str | None = None) -> None:
+        self.report.findings.append(Finding(level, subject, message, fix))
+
+    def table(self, subject: str, table: str) -> bool:
+        if table in self.catalog.columns:
+            return True
+        self.add("error", subject, f"table {self.catalog.schema}.{table} does not exist")
+        return False
+
+    def column(
+        self, subject: str, table: str, column: str, kinds: set[str] | None, what: str = ""
+    ) -> str | None:
+        """The column's type if it exists (and is of one of ``kinds``); else an error."""
+        found = self.catalog.type_of(table, column)
+        if found is None:
+            self.add("error", subject, f"column {table}.{column} does not exist")
+            return None
+        if kinds is not None and found not in kinds:
+            want = what or " or ".join(sorted(kinds))
+            self.add("error", subject, f"column {table}.{column} is {found}, expected {want}")
+            return None
+        return found
+
+    def key(self, subject: str, table: str, column: str) -> str | None:
+        found = self.column(subject, table, column, set(KEY_TYPES), "uuid, bigint or integer")
+        return KEY_TYPES[found] if found else None
+
+    def same_key(self, subject: str, table: str, column: str, of: str) -> None:
+        want = self.report.key_types.get(of)
+        found = self.column(subject, table, column, None)
+        if want and found and KEY_TYPES.get(found) != want:
+            self.add("error", subject, f"column {table}.{column} is {found}, {of} ids are {want}")
+
+
+def _index_fix(schema: str, table: str, column: str, gin: bool = False) -> str:
+    name = f"ix_{table}_{column}"[:63]
+    using = f" USING gin ({column} jsonb_path_ops)" if gin else f" ({column})"
+    return f"CREATE INDEX CONCURRENTLY {name} ON {schema}.{table}{using};"
+
+
+def _check_models(c: _Checker) -> None:
+    models = c.mapping.models
+    subject = "models"
+    if not c.table(subject, models.table):
+        return
+    key = c.key(subject, models.table, models.id)
+    if key:
+        c.report.key_types["model"] = key
+    kinds: dict[str, set[str] | None] = {
+        "provider": _TEXT,
+        "name": _TEXT,
+        "token_limit": _INTEGER,
+        "display_name": _TEXT,
+        "litellm_model": _TEXT,
+        "vision": {"bool"},
+        "tools": {"bool"},
+        "reasoning": {"bool"},
+        "security_level": _INTEGER,
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "state.deprecated": {"bool"},
+        "state.deprecation_date": {"date"},
+        "state.deprecation_source": _TEXT,
+        "state.deleted_at": _TIME,
+    }
+    joined = models.joined()
+    for name, column in models.columns().items():
+        if name in ("id", "team") or name in joined:
+            continue
+        if name in ("state.replacement", "state.migrated_to"):
+            c.same_key(f"{subject}.{name}", models.table, column, "model")
+        else:
+            c.column(f"{subject}.{name}", models.table, column, kinds.get(name))
+    for name, place in joined.items():
+        _check_joined(c, f"{subject}.{name}", models.table, place, kinds.get(name))
+
+
+def _check_joined(
+    c: _Checker, subject: str, table: str, place: Joined, kinds: set[str] | None
+) -> None:
+    if c.column(subject, table, place.via, set(KEY_TYPES)) is None:
+        return
+    if not c.table(subject, place.table):
+        return
+    c.column(subject, place.table, place.key, set(KEY_TYPES))
+    c.column(subject, place.table, place.column, kinds)
+    fk = c.catalog.foreign_keys.get((table, place.via))
+    if fk is None or fk.ref_table != place.table:
+        c.add("error", subject, f"no foreign key {table}.{place.via} → {place.table}")
+
+
+def _check_teams(c: _Checker) -> None:
+    teams = c.mapping.teams
+    models = c.mapping.models
+    if c.table("teams", teams.table):
+        key = c.key("teams", teams.table, teams.id)
+        if key:
+            c.report.key_types["team"] = key
+        if teams.slug:
+            c.column("teams.slug", teams.table, teams.slug, _TEXT)
+        c.column("teams.name", teams.table, teams.name, _TEXT)
+    if models.team and models.table in c.catalog.columns:
+        c.same_key("models.team", models.table, models.team, "team")
+
+
+async def _check_recipients(c: _Checker, conn: AsyncConnection) -> None:
+    """Prepare (never run) the recipients query and read its result columns."""
+    query = c.mapping.recipients.query
+    numbered = _BIND.sub(lambda m: "$1" if m.group(1) == "team_ids" else "$2", query)
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        async with driver.transaction(readonly=True):
+            statement = await driver.prepare(numbered)
+            attributes = [(a.name, a.type.name) for a in statement.get_attributes()]
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        c.add("error", "recipients", f"the query does not prepare: {message}")
+        return
+    names = dict(attributes)
+    missing = [col for col in RECIPIENT_COLUMNS if col not in names]
+    if missing:
+        c.add(
+            "error",
+            "recipients",
+            f"the query returns {', '.join(names) or 'no columns'}; "
+            f"missing {', '.join(missing)} (it must return team_id, user_id, email)",
+        )
+        return
+    user = KEY_TYPES.get(names["user_id"])
+    if user is None:
+        c.add("error", "recipients", f"user_id is {names['user_id']}, expected a key type")
+    else:
+        c.report.key_types["user"] = user
+    team = c.report.key_types.get("team")
+    if team and KEY_TYPES.get(names["team_id"]) != team:
+        c.add("error", "recipients", f"team_id is {names['team_id']}, team ids are {team}")
+    c.add("ok", "recipients", "the query returns team_id, user_id, email")
+
+
+def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
+    subject = f"reference {ref.label}"
+    if not c.table(subject, ref.table):
+        return
+    before = len(c.report.errors)
+    if ref.column is not None:
+        c.same_key(subject, ref.table, ref.column, "model")
+    if ref.json_ is not None:
+        _check_json(c, subject, ref.table, ref.json_)
+    if ref.json_copy is not None:
+        _check_json(c, f"{subject} (json_copy)", ref.table, ref.json_copy)
+    if ref.link:
+        c.column(subject, ref.table, ref.key, set(KEY_TYPES))
+    else:
+        c.key(subject, ref.table, ref.key)
+    if isinstance(ref.team, str):
+        c.same_key(subject, ref.table, ref.team, "team")
+    elif isinstance(ref.team, TeamThrough):
+        _check_team_through(c, subject, ref.table, ref.team)
+    if ref.soft_delete:
+        c.column(subject, ref.table, ref.soft_delete, _TIME, "a timestamp (soft delete)")
+    if ref.archived:
+        c.column(subject, ref.table, ref.archived, {"bool"}, "boolean (archived)")
+    for column in ref.reset:
+        c.column(subject, ref.table, column, {"jsonb"}, "jsonb (reset to {})")
+    if len(c.report.errors) == before:
+        _describe_reference(c, subject, ref)
+
+
+def _check_json(c: _Checker, subject: str, table: str, place: JsonPlace) -> None:
+    c.column(subject, table, place.column, {"jsonb"}, "jsonb (a JSON path needs jsonb)")
+
+
+def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough) -> None:
+    if c.column(subject, table, team.via, set(KEY_TYPES)) is None:
+        return
+    if not c.table(subject, team.table):
+        return
+    c.column(subject, team.table, team.key, set(KEY_TYPES))
+    c.same_key(subject, team.table, team.column, "team")
+    if team.min_security_level:
+        c.column(subject, team.table, team.min_security_level, _INTEGER)
+    fk = c.catalog.foreign_keys.get((table, team.via))
+    if fk is None or fk.ref_table != team.table:
+        c.add("warning", subject, f"no foreign key {table}.{team.via} → {team.table}")
+
+
+def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:
+    """The foreign key (rule, timing) and index behind a reference that checked out."""
+    schema = c.catalog.schema
+    if ref.json_ is not None:
+        place = ref.json_
+        if "gin" not in c.catalog.indexes.get((ref.table, place.column), set()):
+            c.add(
+                "warning",
+                subject,
+                f"no GIN index on {ref.table}.{place.column}: every lookup scans the table",
+                _index_fix(schema, ref.table, place.column, gin=True),
+            )
+        c.add("ok", subject, f"{ref.place()} ({ref.role}, JSON ids as {place.id_as})")
+        return
+    assert ref.column is not None
+    fk = c.catalog.foreign_keys.get((ref.table, ref.column))
+    models = c.mapping.models.table
+    if fk is not None and fk.ref_table != models:
+        c.add("error", subject, f"{ref.place()} has a foreign key to {fk.ref_table}, not {models}")
+        return
+    if not c.catalog.indexes.get((ref.table, ref.column)):
+        c.add(
+            "warning",
+            subject,
+            f"no index leads with {ref.table}.{ref.column}: batches and counts scan the table",
+            _index_fix(schema, ref.table, ref.column),
+        )
+    if fk is None:
+        c.add("info", subject, f"{ref.place()} has no foreign key to {models}")
+    detail = f"{ref.place()} ({ref.role}), " + (fk.describe() if fk else "no FK")
+    c.add("ok", subject, detail)
+
+
+async def _count_rows(
+    conn: AsyncConnection, mapping: PlatformMapping, report: PlatformReport
+) -> None:
+    failed = {f.subject for f in report.errors}
+    for ref in mapping.references:
+        if f"reference {ref.label}" in failed:
+            continue
+        where = f"{ref.column} IS NOT NULL" if ref.column else f"{ref.json_.column} IS NOT NULL"  # type: ignore[union-attr]
+        n = await conn.scalar(
+            text(f'SELECT count(*) FROM "{report.schema}".{ref.table} WHERE {where}')
+        )
+        report.rows[ref.label] = int(n or 0)
+
+
+def iter_messages(report: PlatformReport) -> Iterator[str]:
+    """The report as text lines, errors first."""
+    order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+    for f in sorted(report.findings, key=lambda f: order[f.level]):
+        rows = ""
+        if f.level == "ok" and f.subject.startswith("reference "):
+            label = f.subject.removeprefix("reference ")
+            if label in report.rows:
+                rows = f"; {report.rows[label]} row(s)"
+        yield f"{f.level:<8}{f.subject}: {f.message}{rows}"
+        if f.fix:
+            yield f"{'':<8}  fix: {f.fix}"
+
+
+async def check_platform(
+    conn: AsyncConnection, mapping: PlatformMapping, *, source: str, count_rows: bool = False
+) -> PlatformReport:
+    """Every finding of ``mapping`` against the database behind ``conn``."""
+    report = PlatformReport(mapping.name, source, mapping.host_schema)
+    report.kept_by_worker = mapping.models.state.kept_by_worker()
+    report.not_yet_supported = mapping.unsupported_by_jobs()
+    catalog = await read_catalog(conn, mapping.host_schema)
+    if not catalog.columns:
+        report.findings.append(
+            Finding("error", "platform", f"schema {mapping.host_schema} has no tables")
+        )
+        return report
+    checker = _Checker(mapping, catalog, report)
+    _check_models(checker)
+    _check_teams(checker)
+    await _check_recipients(checker, conn)
+    for ref in mapping.references:
+        _check_reference(checker, ref)
+    if not any(f.subject.startswith("models") for f in report.errors):
+        checker.add(
+            "ok",
+            "models",
+            f"{mapping.models.table} (id {report.key_types.get('model', '?')}); lifecycle state "
+            + (
+                f"kept by the worker: {', '.join(report.kept_by_worker)}"
+                if report.kept_by_worker
+                else "in host columns"
+            ),
+        )
+    if count_rows:
+        await _count_rows(conn, mapping, report)
+    return report

@@ -1,0 +1,108 @@
+"""`lifecycle platform check` and a mapped `db upgrade` through the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import run_cli
+from tests.platforms import OPEN_CHAT_STUDIO
+from worker.settings import Settings
+
+HostDatabase = Callable[..., Awaitable[str]]
+
+
+def _write_mapping(path: Path, old: str, new: str) -> Path:
+    text = OPEN_CHAT_STUDIO.mapping.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+async def test_reference_platform_check_is_clean(e2e_settings: Settings) -> None:
+    done = run_cli(e2e_settings, "platform", "check")
+    assert done.returncode == 0, done.stderr
+    assert "platform reference (built-in reference platform), schema public" in done.stdout
+    assert done.stdout.rstrip().endswith("clean: 0 error(s), 0 warning(s)")
+
+
+async def test_open_chat_studio_check_is_clean_and_upgrade_builds_only_ours(
+    e2e_settings: Settings, host_database: HostDatabase
+) -> None:
+    url = await host_database(OPEN_CHAT_STUDIO)
+    env = {"LIFECYCLE_DATABASE_URL": url, "LIFECYCLE_PLATFORM_FILE": str(OPEN_CHAT_STUDIO.mapping)}
+
+    done = run_cli(e2e_settings, "platform", "check", **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "clean: 0 error(s), 0 warning(s)" in done.stdout
+    assert "keys: model bigint, team bigint, user bigint" in done.stdout
+    report = json.loads(run_cli(e2e_settings, "platform", "check", "--json", **env).stdout)
+    assert report["ok"] is True and report["rows"]["assistants"] == 3
+
+    up = run_cli(e2e_settings, "db", "upgrade", "--json", **env)
+    assert up.returncode == 0, up.stderr
+    assert json.loads(up.stdout)["reference_platform"] is False
+
+    # This release's jobs do not run on such a mapping yet: the worker says so and stops.
+    worker = run_cli(e2e_settings, "worker", "--burst", **env)
+    assert worker.returncode == 1
+    assert "not yet handled by this release's jobs: models: lifecycle state" in worker.stderr
+
+
+async def test_broken_mapping_exits_1_naming_each_error(
+    e2e_settings: Settings, host_database: HostDatabase, tmp_path: Path
+) -> None:
+    url = await host_database(OPEN_CHAT_STUDIO, seed=False)
+    mapping = _write_mapping(
+        tmp_path / "platform.toml",
+        'table = "documents_collection"',
+        'table = "documents_colection"',
+    )
+    env = {"LIFECYCLE_DATABASE_URL": url, "LIFECYCLE_PLATFORM_FILE": str(mapping)}
+    done = run_cli(e2e_settings, "platform", "check", **env)
+    assert done.returncode == 1
+    assert (
+        "error   reference collections: table public.documents_colection does not exist"
+        in done.stdout
+    )
+    assert "FAILED: 1 error(s), 0 warning(s)" in done.stdout
+    up = run_cli(e2e_settings, "db", "upgrade", **env)
+    assert up.returncode == 1
+    assert "documents_colection does not exist" in up.stderr
+
+
+@pytest.mark.parametrize("command", [("platform", "check"), ("db", "upgrade")])
+def test_invalid_mapping_file_exits_2_listing_every_error(
+    e2e_settings: Settings, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    text = OPEN_CHAT_STUDIO.mapping.read_text()
+    text = text.replace('label = "evaluators"', 'label = "evaluators"\ncolour = "blue"')
+    text = text.replace('role = "live"', 'role = "alive"', 1)
+    mapping = tmp_path / "platform.toml"
+    mapping.write_text(text)
+    tomllib.loads(text)  # still TOML: the errors are the mapping's
+    done = run_cli(e2e_settings, *command, LIFECYCLE_PLATFORM_FILE=str(mapping))
+    assert done.returncode == 2
+    for expected in (
+        "references.4.colour: unknown key",
+        "references.0.role: Input should be 'live' or 'history'",
+    ):
+        assert expected in done.stderr, done.stderr
+
+
+def test_semantic_mapping_errors_are_listed_together(
+    e2e_settings: Settings, tmp_path: Path
+) -> None:
+    text = OPEN_CHAT_STUDIO.mapping.read_text().replace("ANY(:team_ids)", "ANY(:teams)")
+    text = text.replace('label = "collections"', 'label = "evaluators"')
+    mapping = tmp_path / "platform.toml"
+    mapping.write_text(text)
+    done = run_cli(e2e_settings, "platform", "check", LIFECYCLE_PLATFORM_FILE=str(mapping))
+    assert done.returncode == 2
+    assert "references: label 'evaluators' is used more than once" in done.stderr
+    assert "recipients.query: must take the teams as ':team_ids'" in done.stderr
+    assert "recipients.query: unknown parameter(s) :teams" in done.stderr

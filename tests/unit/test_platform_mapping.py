@@ -1,0 +1,145 @@
+"""The platform mapping file: its form, its cross-field rules, and the shipped mappings."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db.platform.mapping import MappingError, load_mapping, parse_mapping, reference_platform
+from db.reference import Role, Shape
+from db.registry import REFERENCES
+from tests.platforms import MAPPED_PLATFORMS, OPEN_CHAT_STUDIO
+
+BASE: dict[str, Any] = tomllib.loads(OPEN_CHAT_STUDIO.mapping.read_text())
+
+
+def _problems(edit: Any) -> list[str]:
+    data = copy.deepcopy(BASE)
+    edit(data)
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(data, "test")
+    return caught.value.problems
+
+
+def test_shipped_mappings_load() -> None:
+    assert reference_platform().name == "reference"
+    for platform in MAPPED_PLATFORMS:
+        assert load_mapping(platform.mapping).name == platform.name
+
+
+def test_reference_platform_is_the_registry() -> None:
+    assert reference_platform().registry_references() == REFERENCES
+    spaces = next(r for r in REFERENCES if r.label == "spaces")
+    assert spaces.shape is Shape.LINK and spaces.team_via is not None
+    assert spaces.team_via.level_column == "required_security_level"
+    pipelines = next(r for r in REFERENCES if r.label == "pipelines")
+    assert (pipelines.shape, pipelines.json_key) == (Shape.JSON_NODES, "llm_model_id")
+    assert {r.label for r in REFERENCES if r.role is Role.HISTORY} == {"questions", "app_runs"}
+
+
+def test_open_chat_studio_says_what_the_jobs_do_not_run_yet() -> None:
+    mapping = load_mapping(OPEN_CHAT_STUDIO.mapping)
+    gaps = mapping.unsupported_by_jobs()
+    assert gaps[0].startswith("models: lifecycle state kept by the worker")
+    assert "references.pipeline_nodes: a JSON copy of the id" in gaps
+    assert "references.assistants: an archived (boolean) marker" in gaps
+    with pytest.raises(MappingError):
+        mapping.registry_references()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["llm_models; DROP TABLE users", "Models", "x" * 64, "1abc", 'a"b'],
+)
+def test_identifiers_must_be_plain_sql_names(bad: str) -> None:
+    problems = _problems(lambda d: d["models"].__setitem__("table", bad))
+    assert problems == ["models.table: String should match pattern '^[a-z_][a-z0-9_]{0,62}$'"]
+
+
+def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["models"]["tokens"] = "max_token_limit"
+        d["references"][2]["clearble"] = True
+        d["recipients"]["sql"] = "SELECT 1"
+
+    assert sorted(_problems(edit)) == [
+        "models.tokens: unknown key",
+        "recipients.sql: unknown key",
+        "references.2.clearble: unknown key",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["references"][1].pop("column"),
+            "references[1] (assistants): give exactly one of 'column' or 'json'",
+        ),
+        (
+            lambda d: d["references"][1].__setitem__(
+                "json", {"column": "params", "path": "llm_id"}
+            ),
+            "references[1] (assistants): give exactly one of 'column' or 'json'",
+        ),
+        (
+            lambda d: d["references"][0]["json_copy"].__setitem__("path", "nodes[].params"),
+            "references[0] (pipeline_nodes): json_copy.path 'nodes[].params' has invalid step(s)",
+        ),
+        (
+            lambda d: d["references"][2].__setitem__("link", True),
+            "references[2] (transcript_analyses): a link table reaches its team through its parent",
+        ),
+        (
+            lambda d: d["references"][3].__setitem__("role", "history"),
+            "references[3] (transcript_translations): history is never moved",
+        ),
+        (
+            lambda d: d["references"][4].__setitem__("label", "assistants"),
+            "references: label 'assistants' is used more than once",
+        ),
+        (
+            lambda d: d["recipients"].__setitem__("query", "SELECT 1; DELETE FROM teams_team"),
+            "recipients.query: must take the teams as ':team_ids' (an array)",
+        ),
+        (
+            lambda d: d["recipients"].__setitem__(
+                "query", "SELECT 1 WHERE x = ANY(:team_ids); DELETE FROM teams_team"
+            ),
+            "recipients.query: one statement only",
+        ),
+        (
+            lambda d: (
+                [r.__setitem__("role", "history") for r in d["references"]]
+                and [r.pop("clearable", None) for r in d["references"]]
+            ),
+            "references: at least one 'live' reference is needed",
+        ),
+    ],
+)
+def test_cross_field_rules(edit: Any, message: str) -> None:
+    assert any(p.startswith(message) for p in _problems(edit)), _problems(edit)
+
+
+def test_casts_are_not_parameters() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["recipients"]["query"] = (
+            "SELECT m.team_id::bigint FROM t m WHERE m.team_id = ANY(:team_ids)"
+        )
+
+    data = copy.deepcopy(BASE)
+    edit(data)
+    assert parse_mapping(data).recipients.query.endswith("ANY(:team_ids)")
+
+
+def test_unreadable_and_malformed_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="cannot read"):
+        load_mapping(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[models\n")
+    with pytest.raises(MappingError, match="not valid TOML"):
+        load_mapping(broken)
