@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.json_values import to_json_types
 from db.models import LlmModel
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.catalog import (
@@ -40,7 +41,6 @@ from jobs.events import Slug, deprecated_key, emit_model_event, publish_events
 from jobs.run_log import record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
-from worker.serialization import to_json_types
 
 JOB = "sync_catalog"
 DELETE_JOB = "delete_model"

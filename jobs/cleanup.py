@@ -22,6 +22,8 @@ from typing import Any, Literal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db.faults import sqlstate
+from db.json_values import to_json_types
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.cleanup import (
     CLEANUP_JOB,
@@ -41,11 +43,10 @@ from db.queries.cleanup import (
     select_retired_models,
     set_lock_timeout,
 )
+from jobs.config import JobConfig
+from jobs.faults import is_transient
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
-from worker.faults import is_transient, sqlstate
-from worker.serialization import to_json_types
-from worker.settings import Settings
 
 Trigger = Literal["cron", "manual", "catch_up"]
 
@@ -323,7 +324,7 @@ async def catch_up_cleanup(runtime: Runtime) -> None:
     )
 
 
-def weekly_schedule(settings: Settings) -> dict[str, Any]:
+def weekly_schedule(settings: JobConfig) -> dict[str, Any]:
     """Sunday 04:00 in the configured timezone (the worker passes the zone to ARQ)."""
     return {"weekday": 6, "hour": 4, "minute": 0, "second": 0}
 

@@ -27,6 +27,7 @@ from db.queries.deprecation import (
     replacement_names,
     usage_of_models,
 )
+from jobs.config import JobConfig
 from jobs.cost_map import (
     NO_ENTRY,
     CostMap,
@@ -40,7 +41,6 @@ from jobs.events import Slug, deprecated_key, publish_events, retiring_key
 from jobs.run_log import record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
-from worker.settings import Settings
 
 JOB = "enrich_deprecations"
 _BY_MODEL = operator.itemgetter("model")
@@ -198,7 +198,7 @@ async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> l
     return await insert_events(session, events)
 
 
-async def read_cost_map(settings: Settings) -> CostMap:
+async def read_cost_map(settings: JobConfig) -> CostMap:
     """Load the map off the event loop; a missing map is a permanent failure."""
     try:
         return await asyncio.to_thread(load_cost_map, settings.cost_map_source)
@@ -207,7 +207,7 @@ async def read_cost_map(settings: Settings) -> CostMap:
 
 
 async def read_models_and_map(
-    session: AsyncSession, settings: Settings, given: CostMap | None
+    session: AsyncSession, settings: JobConfig, given: CostMap | None
 ) -> tuple[list[EnrichmentRow], CostMap]:
     """Send the read of every model, then parse the map while the server answers.
 
@@ -264,7 +264,7 @@ async def enrich_deprecations(
     return {"dry_run": False, "run_id": str(run_id), **summary}
 
 
-def _daily(settings: Settings) -> dict[str, Any]:
+def _daily(settings: JobConfig) -> dict[str, Any]:
     at = settings.enrich_cron_time
     return {"hour": at.hour, "minute": at.minute, "second": at.second}
 

@@ -27,12 +27,12 @@ from db.queries.models import get_model
 from db.registry import Reference, live_references
 from jobs.errors import InvalidPayload, PermanentJobError
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
+from jobs.faults import is_transient
 from jobs.model_ref import ModelRefError, parse_model_ref, resolve_model_ref
 from jobs.run_log import utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 from jobs.validation import Verdict, describe, snapshot, validate_request
-from worker.faults import is_transient
 
 log = logging.getLogger("lifecycle.migration")
 

@@ -22,12 +22,12 @@ from db.queries.notifications import (
     mark_fanned_out,
     pending_events,
 )
+from jobs.config import JobConfig
 from jobs.errors import InvalidPayload
 from jobs.events import FANOUT_JOB, publish_events
 from jobs.notification_text import EventFacts, UnknownSlug, level_for, render_message
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, EmptyPayload, JobSpec, Payload
-from worker.settings import Settings
 
 log = logging.getLogger("lifecycle.notifications")
 
@@ -163,7 +163,7 @@ async def sweep_outbox(
     return {"enqueued": len(pending), "event_ids": [str(p.event_id) for p in pending]}
 
 
-def _every_minute(settings: Settings) -> dict[str, Any]:
+def _every_minute(settings: JobConfig) -> dict[str, Any]:
     return {"second": 0}
 
 

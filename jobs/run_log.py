@@ -11,9 +11,9 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
+from db.json_values import to_json_types
 from db.queries.audit import finish_run, start_run
 from jobs.runtime import Runtime
-from worker.serialization import to_json_types
 
 log = logging.getLogger("lifecycle.runs")
 

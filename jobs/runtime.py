@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from worker.settings import Settings
+from jobs.config import JobConfig
 
 Enqueue = Callable[[str, dict[str, Any], str], Awaitable[None]]
 
@@ -21,7 +21,7 @@ async def _no_enqueue(job: str, payload: dict[str, Any], key: str) -> None:
 class Runtime:
     """Typed dependencies shared by every job of one worker (or one CLI call)."""
 
-    settings: Settings
+    settings: JobConfig
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     enqueue: Enqueue = _no_enqueue

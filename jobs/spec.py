@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from jobs.config import JobConfig
 from jobs.runtime import Runtime
-from worker.settings import Settings
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:@/-]{1,128}$")
 
@@ -42,7 +42,7 @@ class CronSpec:
     """A periodic run of a job. ``schedule`` maps settings to ``arq.cron`` keywords."""
 
     job: str
-    schedule: Callable[[Settings], dict[str, Any]]
+    schedule: Callable[[JobConfig], dict[str, Any]]
     payload: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,10 +23,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from db.engine import make_engine, make_sessionmaker
 from jobs.errors import InvalidPayload, PermanentJobError
+from jobs.faults import is_transient
 from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, job_id_for
-from worker.faults import backoff_seconds, is_transient
+from worker.faults import backoff_seconds
 from worker.platform import ensure_platform_ready
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
@@ -83,7 +84,10 @@ def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
         )
 
     return Runtime(
-        settings=settings, engine=engine, sessions=make_sessionmaker(engine), enqueue=enqueue
+        settings=settings.job_config,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        enqueue=enqueue,
     )
 
 
@@ -183,7 +187,7 @@ def _cron_function(c: CronSpec, settings: Settings) -> Any:
         unique=True,
         timeout=spec.timeout_seconds,
         max_tries=1,
-        **c.schedule(settings),
+        **c.schedule(settings.job_config),
     )
 
 

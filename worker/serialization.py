@@ -7,9 +7,9 @@ deserialize, so ARQ records the job as failed without running it.
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import date, datetime
 from typing import Any
+
+from db.json_values import dumps
 
 MAX_JOB_BYTES = 1_000_000
 
@@ -18,31 +18,9 @@ class JobPayloadError(ValueError):
     """A serialized job is not acceptable JSON."""
 
 
-def _default(value: object) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, BaseException):
-        # Results of failed jobs carry their exception; keep its type and message.
-        return {"error": type(value).__name__, "message": str(value)}
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        return model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def serialize(obj: dict[str, Any]) -> bytes:
     """Serialize a job or a result to UTF-8 JSON."""
-    return json.dumps(obj, default=_default, separators=(",", ":")).encode()
-
-
-def to_json_types(value: Any) -> Any:
-    """``value`` with UUIDs, dates, sets and exceptions turned into plain JSON types
-    (for ``jsonb`` columns and printed reports)."""
-    return json.loads(serialize({"v": value}))["v"]
+    return dumps(obj).encode()
 
 
 def deserialize(data: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
+from jobs.config import JobConfig
 
 ENV_PREFIX = "LIFECYCLE_"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
@@ -107,6 +108,23 @@ class Settings(BaseSettings):
     def layout(self) -> Layout:
         """Where the worker's tables live (the host's key types come from its mapping)."""
         return Layout(worker_schema=self.worker_schema)
+
+    @cached_property
+    def job_config(self) -> JobConfig:
+        """What the jobs read of these settings."""
+        return JobConfig(
+            queue_name=self.queue_name,
+            zone=self.zone,
+            batch_size=self.batch_size,
+            notification_permission=self.notification_permission,
+            fanout_team_chunk=self.fanout_team_chunk,
+            cost_map_source=self.cost_map_source,
+            retiring_window_days=self.retiring_window_days,
+            enrich_cron_time=self.enrich_cron_time,
+            cleanup_max_models=self.cleanup_max_models,
+            max_tries=self.max_tries,
+            job_lease_seconds=self.job_lease_seconds,
+        )
 
     @cached_property
     def zone(self) -> ZoneInfo:

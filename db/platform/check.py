@@ -443,9 +443,6 @@ async def check_platform(
     checker = _Checker(mapping, catalog, report)
     _check_models(checker)
     _check_teams(checker)
-    await _check_recipients(checker, conn)
-    for ref in mapping.references:
-        _check_reference(checker, ref)
     if not any(f.subject.startswith("models") for f in report.errors):
         checker.add(
             "ok",
@@ -457,6 +454,13 @@ async def check_platform(
                 else "in host columns"
             ),
         )
+    if not any(f.subject.startswith("teams") for f in report.errors):
+        checker.add(
+            "ok", "teams", f"{mapping.teams.table} (id {report.key_types.get('team', '?')})"
+        )
+    await _check_recipients(checker, conn)
+    for ref in mapping.references:
+        _check_reference(checker, ref)
     if count_rows:
         await _count_rows(conn, mapping, report)
     return report

@@ -2,7 +2,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from jobs.errors import InvalidPayload, TransientJobError
-from worker.faults import backoff_seconds, is_transient
+from jobs.faults import is_transient
+from worker.faults import backoff_seconds
 
 
 class _Orig(Exception):

@@ -38,7 +38,7 @@ def test_registry_shapes_and_roles() -> None:
 
 
 def test_identifiers_are_checked_before_reaching_sql() -> None:
-    check_identifiers()
+    check_identifiers(REFERENCES)
     evil = dataclasses.replace(REFERENCES[0], table="assistants; DROP TABLE users")
     with pytest.raises(RegistryError, match="unsafe identifier"):
         check_identifiers((evil,))

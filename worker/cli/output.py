@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from worker.serialization import to_json_types
+from db.json_values import to_json_types
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.queries.references import usage_by_team
 from db.registry import REFERENCES
 from jobs.events import Slug, request_event_key
+from jobs.faults import is_transient
 from jobs.runtime import Runtime
 from tests.e2e.faults.harness import WorkerPool, wait_for
 from worker.client import JobFailed, JobHandle, LifecycleClient
-from worker.faults import is_transient
 from worker.settings import Settings
 
 pytestmark = pytest.mark.faults
