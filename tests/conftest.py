@@ -12,7 +12,6 @@ import pytest
 from jobs.runtime import Runtime
 from tests.platforms import HostPlatform, seed_sql
 from tests.services import (
-    admin_connect,
     base_settings,
     create_test_database,
     drop_database,
@@ -51,13 +50,8 @@ async def host_database(settings: Settings) -> AsyncIterator[Callable[..., Await
     made: list[str] = []
 
     async def make(platform: HostPlatform, *, seed: bool = True) -> str:
-        name = f"lifecycle_h_{uuid.uuid4().hex[:12]}"
+        name = await create_test_database(settings, None, prefix="h")
         made.append(name)
-        admin = await admin_connect(settings)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
         url = with_database(settings.database_url.get_secret_value(), name)
         conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
         try:

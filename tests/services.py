@@ -87,11 +87,13 @@ async def ensure_template(settings: Settings) -> str:
     return name
 
 
-async def create_test_database(settings: Settings, template: str) -> str:
-    name = f"lifecycle_t_{uuid.uuid4().hex[:12]}"
+async def create_test_database(settings: Settings, template: str | None, prefix: str = "t") -> str:
+    """A new database cloned from ``template`` (``None``: an empty one); its name."""
+    name = f"lifecycle_{prefix}_{uuid.uuid4().hex[:12]}"
+    clone = f' TEMPLATE "{template}"' if template else ""
     conn = await admin_connect(settings)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{clone}')
     finally:
         await conn.close()
     return name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,31 +10,20 @@ from sqlalchemy import select, text
 
 from db.engine import make_engine
 from db.migrate import current_revision, head_revision, upgrade
-from db.models import LifecycleRun
+from db.models import Base, LifecycleRun
 from db.schema_layout import WORKER_SCHEMA, Layout
-from tests.services import admin_connect, drop_database
+from tests.services import create_test_database, drop_database
 from worker.devservices import with_database
 from worker.settings import Settings
 
-WORKER_TABLES = {
-    "model_migrations",
-    "model_migration_batches",
-    "lifecycle_events",
-    "notifications",
-    "audit_events",
-    "lifecycle_runs",
-    "alembic_version",
-}
+# Every table the models place in the worker's schema, and the Alembic version table.
+WORKER_TABLES = {t.name for t in Base.metadata.tables.values() if t.schema == WORKER_SCHEMA}
+WORKER_TABLES.add("alembic_version")
 
 
 @pytest.fixture
 async def empty_database_url(settings: Settings) -> AsyncIterator[str]:
-    name = f"lifecycle_e_{uuid.uuid4().hex[:12]}"
-    conn = await admin_connect(settings)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    name = await create_test_database(settings, None, prefix="e")
     try:
         yield with_database(settings.database_url.get_secret_value(), name)
     finally:

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import Base
+from db.schema_layout import WORKER_SCHEMA
 from tests.e2e.conftest import LIFECYCLE, cli_env
 from worker.devservices import _redis_binary
 from worker.settings import Settings
@@ -297,14 +298,7 @@ async def seed_fleet(engine: AsyncEngine, *, teams: int = 3, per_team: int = 150
 
 # Columns whose values differ between two correct runs: generated ids of lifecycle rows
 # (and references to them) are dropped; times are reduced to "set or not".
-_LIFECYCLE_TABLES = {
-    "model_migrations",
-    "model_migration_batches",
-    "lifecycle_events",
-    "notifications",
-    "audit_events",
-    "lifecycle_runs",
-}
+_LIFECYCLE_TABLES = {t.name for t in Base.metadata.tables.values() if t.schema == WORKER_SCHEMA}
 _DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id"}
 _TIMES = {"created_at", "updated_at", "started_at", "finished_at", "fanned_out_at", "read_at"}
 _JSON_WITHOUT = {("notifications", "data"): "event_id", ("lifecycle_runs", "summary"): None}
