@@ -66,11 +66,14 @@ class Reference:
     json_key: str | None = None
     key_column: str = "id"
     reset_on_move: tuple[tuple[str, str], ...] = ()
+    # When the row was produced (history only): for "N questions in the last 30 days".
+    time_column: str | None = None
 
     def identifiers(self) -> list[str]:
         """Every SQL identifier this entry will put into a statement."""
         names = [self.table, self.column, self.key_column]
-        names += [n for n in (self.team_column, self.soft_delete_column, self.json_key) if n]
+        optional = (self.team_column, self.soft_delete_column, self.json_key, self.time_column)
+        names += [n for n in optional if n]
         names += [column for column, _ in self.reset_on_move]
         if self.team_via:
             via = self.team_via
@@ -87,6 +90,8 @@ class Reference:
             cols[self.table].append(self.team_column)
         if self.soft_delete_column:
             cols[self.table].append(self.soft_delete_column)
+        if self.time_column:
+            cols[self.table].append(self.time_column)
         cols[self.table].extend(column for column, _ in self.reset_on_move)
         if self.team_via:
             via = self.team_via
@@ -135,8 +140,8 @@ REFERENCES: tuple[Reference, ...] = (
         json_key="llm_model_id",
         clearable=True,
     ),
-    Reference("questions", "questions", "llm_model_id", Role.HISTORY),
-    Reference("app_runs", "app_runs", "llm_model_id", Role.HISTORY),
+    Reference("questions", "questions", "llm_model_id", Role.HISTORY, time_column="created_at"),
+    Reference("app_runs", "app_runs", "llm_model_id", Role.HISTORY, time_column="created_at"),
 )
 
 
