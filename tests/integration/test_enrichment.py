@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from db.models import LifecycleEvent, LifecycleRun, LlmModel
+from db.models import LifecycleEvent, LifecycleRun, LlmModel, ModelMigration, Notification
 from jobs import cost_map as cost_map_module
 from jobs.catalog import SyncCatalogPayload, sync_catalog
 from jobs.cost_map import CostMap, CostMapError, load_cost_map
@@ -218,3 +218,49 @@ async def test_missing_cost_map_fails_permanently_and_is_recorded(
     assert run is not None and (run.status, run.trigger) == ("failed", "cron")
     assert "CostMapUnavailable" in run.summary["error"]
     assert not (await _models(rt))["openai", "gpt-4"].deprecated
+
+
+async def test_suggested_successor_is_announced_never_applied(
+    runtime: Runtime, factory: Factory
+) -> None:
+    team = await factory.team()
+    await factory.member(team)
+    old = await factory.model("gpt-4-0613")
+    await factory.assistant(team, old)
+    await factory.model("gpt-4o", deprecated=True)  # litellm's successor, itself retired
+    newest = await factory.model("gpt-4.1")
+    cmap = CostMap(
+        {
+            "gpt-4-0613": {
+                "litellm_provider": "openai",
+                "deprecation_date": "2026-12-01",
+                "successor_model": "gpt-4o",
+            },
+            "gpt-4o": {"litellm_provider": "openai", "successor_model": "gpt-4.1"},
+            "gpt-4.1": {"litellm_provider": "openai"},
+        },
+        "test",
+    )
+
+    report = await _enrich(runtime, cmap)
+
+    assert [(r["model"], r.get("suggested")) for r in report["reminders"]] == [
+        ("openai:gpt-4-0613", "openai:gpt-4.1")
+    ]
+    (event,) = [e for e in await _events(runtime) if e.model_id == old]
+    assert (event.suggested_provider, event.suggested_model_name) == ("openai", "gpt-4.1")
+    assert event.replacement_provider is None
+    models = await _models(runtime)
+    assert models["openai", "gpt-4-0613"].replacement_model_id is None  # nothing applied
+    async with runtime.engine.connect() as conn:
+        migrations = await conn.scalar(select(func.count()).select_from(ModelMigration))
+    assert migrations == 0
+
+    from jobs.notifications import FanoutPayload, fanout_event
+
+    await fanout_event(runtime, FanoutPayload(event_id=event.id))
+    async with runtime.engine.connect() as conn:
+        body, data = (await conn.execute(select(Notification.body, Notification.data))).one()
+    assert "litellm suggests openai:gpt-4.1 (a suggestion: nothing is moved for you)" in body
+    assert data["suggested_replacement"] == {"provider": "openai", "name": "gpt-4.1"}
+    assert newest not in (models["openai", "gpt-4-0613"].migrated_to_model_id,)

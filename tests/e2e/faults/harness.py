@@ -304,9 +304,20 @@ _LIFECYCLE_TABLES = {
     "notifications",
     "audit_events",
     "lifecycle_runs",
+    "deliveries",
 }
-_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id"}
-_TIMES = {"created_at", "updated_at", "started_at", "finished_at", "fanned_out_at", "read_at"}
+# swept_at: whether the every-minute sweep happened to pass by is timing, not state.
+_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id", "swept_at"}
+_TIMES = {
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "fanned_out_at",
+    "read_at",
+    "next_attempt_at",
+    "delivered_at",
+}
 _JSON_WITHOUT = {("notifications", "data"): "event_id", ("lifecycle_runs", "summary"): None}
 
 
