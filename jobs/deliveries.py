@@ -59,6 +59,9 @@ log = logging.getLogger("lifecycle.deliveries")
 
 JOB = "send_deliveries"
 BATCH_SIZE = 32
+# Requests in flight at once. httpx's connection pool gets slower, not faster, with many
+# concurrent requests on one client (measured on loopback: 8 in flight beat 32 by 3x).
+HTTP_CONCURRENCY = 8
 EMAIL_CONCURRENCY = 8
 # Keep going while the next retry is this close; the every-minute cron takes the rest.
 LINGER_SECONDS = 30.0
@@ -152,6 +155,7 @@ class Sender:
         self.client = client
         self.secrets = secrets_of(runtime)
         self.email_slots = asyncio.Semaphore(EMAIL_CONCURRENCY)
+        self.http_slots = asyncio.Semaphore(HTTP_CONCURRENCY)
 
     async def send(self, d: ClaimedDelivery) -> Attempt:
         s = self.runtime.settings
@@ -165,15 +169,17 @@ class Sender:
                 body,
                 idempotency_key(d.event_id, d.team_id),
             )
-            return await post_json(self.client, s.webhook_url.get_secret_value(), body, headers)
+            async with self.http_slots:
+                return await post_json(self.client, s.webhook_url.get_secret_value(), body, headers)
         if d.channel == SLACK:
             if s.slack_webhook_url is None:
                 return Attempt("failed", "LIFECYCLE_SLACK_WEBHOOK_URL is not set")
             body = encode_body(d.payload)
             headers = {"Content-Type": "application/json"}
-            return await post_json(
-                self.client, s.slack_webhook_url.get_secret_value(), body, headers
-            )
+            async with self.http_slots:
+                return await post_json(
+                    self.client, s.slack_webhook_url.get_secret_value(), body, headers
+                )
         if d.channel == EMAIL:
             if s.smtp_url is None:
                 return Attempt("failed", "LIFECYCLE_SMTP_URL is not set")
@@ -237,7 +243,9 @@ async def send_deliveries(
     rng = rng or random.Random()
     tally: Counter[str] = Counter()
     timeout = httpx.Timeout(runtime.settings.delivery_timeout_seconds)
-    limits = httpx.Limits(max_connections=batch_size, max_keepalive_connections=batch_size)
+    limits = httpx.Limits(
+        max_connections=HTTP_CONCURRENCY, max_keepalive_connections=HTTP_CONCURRENCY
+    )
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         sender = Sender(runtime, client)
         while True:
