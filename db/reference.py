@@ -62,11 +62,14 @@ class Reference:
     json_key: str | None = None
     key_column: str = "id"
     reset_on_move: tuple[tuple[str, str], ...] = ()
+    # When the row was produced (history only): for "N questions in the last 30 days".
+    time_column: str | None = None
 
     def identifiers(self) -> list[str]:
         """Every SQL identifier this entry will put into a statement."""
         names = [self.table, self.column, self.key_column]
-        names += [n for n in (self.team_column, self.soft_delete_column, self.json_key) if n]
+        optional = (self.team_column, self.soft_delete_column, self.json_key, self.time_column)
+        names += [n for n in optional if n]
         names += [column for column, _ in self.reset_on_move]
         if self.team_via:
             via = self.team_via
@@ -83,6 +86,8 @@ class Reference:
             cols[self.table].append(self.team_column)
         if self.soft_delete_column:
             cols[self.table].append(self.soft_delete_column)
+        if self.time_column:
+            cols[self.table].append(self.time_column)
         cols[self.table].extend(column for column, _ in self.reset_on_move)
         if self.team_via:
             via = self.team_via

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import time
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+
 
 @dataclass(frozen=True)
 class JobConfig:
@@ -22,3 +24,12 @@ class JobConfig:
     cleanup_max_models: int
     max_tries: int
     job_lease_seconds: int
+    # Delivery channels (unset: the channel is off) and retirement reminders.
+    webhook_url: SecretStr | None
+    webhook_secret: SecretStr | None
+    slack_webhook_url: SecretStr | None
+    smtp_url: SecretStr | None
+    email_from: str
+    reminder_milestones: tuple[int, ...]
+    delivery_timeout_seconds: float
+    delivery_max_attempts: int

@@ -38,9 +38,11 @@ from jobs.cost_map import (
 )
 from jobs.errors import PermanentJobError
 from jobs.events import Slug, deprecated_key, publish_events, retiring_key
+from jobs.reminders import DEFAULT_MILESTONES, due_milestone
 from jobs.run_log import record_unsuccessful_run, utc_today
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
+from jobs.successors import Candidate, SuccessorIndex, suggest_successor
 
 JOB = "enrich_deprecations"
 _BY_MODEL = operator.itemgetter("model")
@@ -64,7 +66,10 @@ class Enrichment:
     dates: dict[uuid.UUID, date] = field(default_factory=dict)
     deprecate: set[uuid.UUID] = field(default_factory=set)
     deprecated_events: list[tuple[EnrichmentRow, date]] = field(default_factory=list)
-    retiring_events: list[tuple[EnrichmentRow, date]] = field(default_factory=list)
+    # (model, date, milestone): the reminder due today, if any (jobs.reminders).
+    retiring_events: list[tuple[EnrichmentRow, date, int]] = field(default_factory=list)
+    # Suggested successors (provider, name) of announced models with no replacement.
+    suggestions: dict[uuid.UUID, tuple[str, str]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,9 +89,16 @@ def _iso(when: date | None) -> str | None:
 
 
 def compute_enrichment(
-    rows: list[EnrichmentRow], entries: dict[str, Any], today: date, window_days: int
+    rows: list[EnrichmentRow],
+    entries: dict[str, Any],
+    today: date,
+    window_days: int,
+    milestones: tuple[int, ...] = DEFAULT_MILESTONES,
 ) -> Enrichment:
-    """Match every model and decide its new date, flag and events (pure).
+    """Match every model and decide its new date, flag, events and suggestions (pure).
+
+    ``retiring`` lists models whose date is within ``window_days``; a retiring event is
+    written for the reminder milestone due today (see ``jobs.reminders``).
 
     The report is JSON-ready (ids and dates as strings): it is stored as the run summary.
     ``unmatched`` lists names only (it can be long and is stored with every run);
@@ -103,9 +115,13 @@ def compute_enrichment(
     retiring: list[dict[str, Any]] = []
     dates_set: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
+    reminders: list[dict[str, Any]] = []
+    matched_keys: dict[uuid.UUID, str] = {}
     for row in rows:
         found = match_model(entries, row.provider, row.name, row.litellm_model)
         entry = found.entry
+        if found.key is not None:
+            matched_keys[row.id] = found.key
         if entry is None:
             unmatched.append(_label(row))
             if found is not NO_ENTRY:
@@ -133,14 +149,30 @@ def compute_enrichment(
             out.deprecated_events.append((row, when))
             newly.append({**_name(row), "date": _iso(when), "key": found.key})
             changed = True
-        elif today < when <= horizon:
-            out.retiring_events.append((row, when))
+        elif today < when:
             days_left = (when - today).days
-            retiring.append({**_name(row), "date": _iso(when), "days_left": days_left})
-            changed = True
+            if when <= horizon:
+                retiring.append({**_name(row), "date": _iso(when), "days_left": days_left})
+                changed = True
+            milestone = due_milestone(today, when, milestones)
+            if milestone is not None:
+                out.retiring_events.append((row, when, milestone))
+                reminders.append(
+                    {
+                        **_name(row),
+                        "date": _iso(when),
+                        "days_left": days_left,
+                        "milestone": milestone,
+                    }
+                )
         if not changed:
             unchanged += 1
     unmatched.sort()
+    out.suggestions = _suggestions(rows, entries, matched_keys, out, today)
+    for item in (*newly, *retiring, *reminders):
+        suggested = out.suggestions.get(uuid.UUID(item["id"]))
+        if suggested is not None:
+            item["suggested"] = f"{suggested[0]}:{suggested[1]}"
     out.report = {
         "matched": matched,
         "unmatched": unmatched,
@@ -148,6 +180,7 @@ def compute_enrichment(
         "kept": sorted(kept, key=_BY_MODEL),
         "newly_deprecated": sorted(newly, key=_BY_MODEL),
         "retiring": sorted(retiring, key=_BY_MODEL),
+        "reminders": sorted(reminders, key=_BY_MODEL),
         "dates_set": sorted(dates_set, key=_BY_MODEL),
         "invalid_dates": sorted(invalid, key=_BY_MODEL),
         "unchanged": unchanged,
@@ -155,9 +188,45 @@ def compute_enrichment(
     return out
 
 
+def _candidate(row: EnrichmentRow) -> Candidate:
+    return Candidate(
+        row.id, row.provider, row.name, row.team_id, row.deprecated, row.deprecation_date
+    )
+
+
+def _suggestions(
+    rows: list[EnrichmentRow],
+    entries: dict[str, Any],
+    matched_keys: dict[uuid.UUID, str],
+    out: Enrichment,
+    today: date,
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """Suggested successors of the models this run announces that have no replacement."""
+    announced = [row for row, _ in out.deprecated_events]
+    announced += [row for row, _, _ in out.retiring_events]
+    wanted = [r for r in announced if r.replacement_model_id is None and r.id in matched_keys]
+    if not wanted:
+        return {}
+    index = SuccessorIndex((_candidate(r), matched_keys.get(r.id), r.litellm_model) for r in rows)
+    found: dict[uuid.UUID, tuple[str, str]] = {}
+    for row in wanted:
+        entry = entries[matched_keys[row.id]]
+        best = suggest_successor(_candidate(row), entry, entries, index, today, out.deprecate)
+        if best is not None:
+            found[row.id] = (best.provider, best.name)
+    return found
+
+
 def _event(
-    slug: Slug, key: str, row: EnrichmentRow, when: date, replacement: tuple[str, str] | None
+    slug: Slug,
+    key: str,
+    row: EnrichmentRow,
+    when: date,
+    replacement: tuple[str, str] | None,
+    suggested: tuple[str, str] | None,
 ) -> dict[str, Any]:
+    if replacement is not None:
+        suggested = None  # the catalog's replacement is what people are told
     return {
         "slug": slug.value,
         "dedup_key": key,
@@ -167,6 +236,8 @@ def _event(
         "replacement_provider": replacement[0] if replacement else None,
         "replacement_model_name": replacement[1] if replacement else None,
         "deprecation_date": when,
+        "suggested_provider": suggested[0] if suggested else None,
+        "suggested_model_name": suggested[1] if suggested else None,
     }
 
 
@@ -174,15 +245,16 @@ async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> l
     """Write the deprecated/retiring events not yet in the outbox, with usage per team.
 
     Keys are shared with every other writer (``deprecated_key`` is the catalog's too),
-    so a model is announced as deprecated once, whoever noticed first.
+    so a model is announced as deprecated once, whoever noticed first. A suggested
+    successor rides along on the event only; no model's replacement is changed.
     """
     wanted = [
         (Slug.DEPRECATED, deprecated_key(row.id), row, when)
         for row, when in result.deprecated_events
     ]
     wanted += [
-        (Slug.RETIRING, retiring_key(row.id, when), row, when)
-        for row, when in result.retiring_events
+        (Slug.RETIRING, retiring_key(row.id, when, milestone), row, when)
+        for row, when, milestone in result.retiring_events
     ]
     if not wanted:
         return []
@@ -192,7 +264,12 @@ async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> l
     usage = await usage_of_models(session, model_ids)
     replacements = await replacement_names(session, model_ids)
     events = [
-        {**_event(slug, key, row, when, replacements.get(row.id)), "payload": usage[row.id]}
+        {
+            **_event(
+                slug, key, row, when, replacements.get(row.id), result.suggestions.get(row.id)
+            ),
+            "payload": usage[row.id],
+        }
         for slug, key, row, when in missing
     ]
     return await insert_events(session, events)
@@ -233,10 +310,11 @@ async def enrich_deprecations(
     """Apply litellm's deprecation dates; a dry run only reports what would change."""
     today = today or utc_today()
     window = runtime.settings.retiring_window_days
+    milestones = runtime.settings.reminder_milestones
     if payload.dry_run:
         async with runtime.sessions() as session:
             rows, cmap = await read_models_and_map(session, runtime.settings, cost_map)
-        result = compute_enrichment(rows, cmap.entries, today, window)
+        result = compute_enrichment(rows, cmap.entries, today, window, milestones)
         return {"dry_run": True, "source": cmap.describe(), **result.report}
 
     try:
@@ -244,7 +322,7 @@ async def enrich_deprecations(
             started_at = datetime.now(UTC)
             await lock_model_catalog(session)
             rows, cmap = await read_models_and_map(session, runtime.settings, cost_map)
-            result = compute_enrichment(rows, cmap.entries, today, window)
+            result = compute_enrichment(rows, cmap.entries, today, window, milestones)
             await apply_deprecation_dates(session, result.dates, result.deprecate)
             event_ids = await emit_enrichment_events(session, result)
             summary = {"source": cmap.describe(), **result.report, "events": len(event_ids)}

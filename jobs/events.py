@@ -30,9 +30,10 @@ def deprecated_key(model_id: uuid.UUID) -> str:
     return f"{Slug.DEPRECATED}:{model_id}"
 
 
-def retiring_key(model_id: uuid.UUID, when: date) -> str:
-    """One retiring event per (model, date)."""
-    return f"{Slug.RETIRING}:{model_id}:{when.isoformat()}"
+def retiring_key(model_id: uuid.UUID, when: date, milestone: int) -> str:
+    """One retiring event per (model, date, reminder milestone in days): a moved date
+    makes new keys, so its milestones start over."""
+    return f"{Slug.RETIRING}:{model_id}:{when.isoformat()}:{milestone}d"
 
 
 def request_event_key(slug: Slug, request_id: uuid.UUID) -> str:

@@ -40,6 +40,9 @@ class EventFacts:
     replacement_provider: str | None = None
     replacement_model_name: str | None = None
     deprecation_date: date | None = None
+    # litellm's successor, resolved to a model here; shown as a suggestion, never applied.
+    suggested_provider: str | None = None
+    suggested_model_name: str | None = None
 
     @property
     def model(self) -> str:
@@ -50,6 +53,12 @@ class EventFacts:
         if self.replacement_provider is None or self.replacement_model_name is None:
             return None
         return f"{self.replacement_provider}:{self.replacement_model_name}"
+
+    @property
+    def suggested(self) -> str | None:
+        if self.replacement or self.suggested_provider is None or not self.suggested_model_name:
+            return None
+        return f"{self.suggested_provider}:{self.suggested_model_name}"
 
 
 @dataclass(frozen=True)
@@ -94,12 +103,33 @@ def level_for(slug: str) -> str:
         raise UnknownSlug(f"no notification text for event slug {slug!r}") from None
 
 
-def render_message(facts: EventFacts, team_id: uuid.UUID, counts: dict[str, int]) -> Message:
-    """The notification a team's members receive about ``facts``."""
+HISTORY_DAYS = 30
+
+
+def describe_history(history: dict[str, int], days: int = HISTORY_DAYS) -> str:
+    """``412 questions, 3 app runs in the last 30 days`` (empty when there is none)."""
+    counts = describe_counts(history)
+    return f"{counts} in the last {days} days" if counts else ""
+
+
+def render_message(
+    facts: EventFacts,
+    team_id: uuid.UUID,
+    counts: dict[str, int],
+    history: dict[str, int] | None = None,
+) -> Message:
+    """The notification a team's members receive about ``facts``.
+
+    ``history`` is what the team produced on the model in the last ``HISTORY_DAYS`` days
+    (``{label: rows}`` of history references), so a team can tell which retirement matters.
+    """
     level = level_for(facts.slug)
     used = affected_counts(counts)
     usage = describe_counts(used)
+    recent = affected_counts(history or {})
     title, body = _TEXT[Slug(facts.slug)](facts, usage, used)
+    if recent:
+        body += f" Your team's recent use: {describe_history(recent)}."
     data: dict[str, Any] = {
         "event_id": str(facts.event_id),
         "slug": facts.slug,
@@ -114,9 +144,16 @@ def render_message(facts: EventFacts, team_id: uuid.UUID, counts: dict[str, int]
             if facts.replacement
             else None
         ),
+        "suggested_replacement": (
+            {"provider": facts.suggested_provider, "name": facts.suggested_model_name}
+            if facts.suggested
+            else None
+        ),
         "deprecation_date": facts.deprecation_date.isoformat() if facts.deprecation_date else None,
         "counts": used,
         "total": sum(used.values()),
+        "recent_history": recent,
+        "recent_history_days": HISTORY_DAYS,
     }
     return Message(slug=facts.slug, level=level, title=title, body=body, data=data)
 
@@ -124,6 +161,11 @@ def render_message(facts: EventFacts, team_id: uuid.UUID, counts: dict[str, int]
 def _move_to(facts: EventFacts, when: str = "") -> str:
     if facts.replacement:
         return f"Move them to {facts.replacement} (the recommended replacement){when}."
+    if facts.suggested:
+        return (
+            f"Choose another model for them{when}; litellm suggests {facts.suggested} "
+            "(a suggestion: nothing is moved for you)."
+        )
     return f"Choose another model for them{when}."
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from db.queries.notifications import (
     TeamMessage,
@@ -20,12 +20,23 @@ from db.queries.notifications import (
     insert_team_notifications,
     lock_event,
     mark_fanned_out,
-    pending_events,
+    take_pending_events,
+    team_names,
 )
+from db.queries.references import recent_history_by_team
+from jobs.channels import TeamInfo, TeamUsage
 from jobs.config import JobConfig
+from jobs.deliveries import publish_deliveries, write_deliveries
 from jobs.errors import InvalidPayload
 from jobs.events import FANOUT_JOB, publish_events
-from jobs.notification_text import EventFacts, UnknownSlug, level_for, render_message
+from jobs.notification_text import (
+    HISTORY_DAYS,
+    EventFacts,
+    Message,
+    UnknownSlug,
+    level_for,
+    render_message,
+)
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, EmptyPayload, JobSpec, Payload
 
@@ -34,13 +45,14 @@ log = logging.getLogger("lifecycle.notifications")
 SWEEP_MIN_AGE_SECONDS = 60.0
 SWEEP_RETRY_AFTER_SECONDS = 3600.0
 SWEEP_LIMIT = 1000
+T = TypeVar("T")
 
 
 class FanoutPayload(Payload):
     event_id: uuid.UUID
 
 
-def team_chunks(messages: list[TeamMessage], size: int) -> list[list[TeamMessage]]:
+def team_chunks(messages: list[T], size: int) -> list[list[T]]:
     """``messages`` cut into consecutive chunks of at most ``size`` teams."""
     return [messages[i : i + size] for i in range(0, len(messages), size)]
 
@@ -82,18 +94,33 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         replacement_provider=event.replacement_provider,
         replacement_model_name=event.replacement_model_name,
         deprecation_date=event.deprecation_date,
+        suggested_provider=event.suggested_provider,
+        suggested_model_name=event.suggested_model_name,
     )
     try:
         level = level_for(event.slug)
     except UnknownSlug as exc:
         raise InvalidPayload(f"fanout_event: event {event_id}: {exc}") from exc
-    messages = []
-    for team_id, counts in affected_teams(event.payload):
-        message = render_message(facts, team_id, counts)
-        messages.append(TeamMessage(team_id, message.title, message.body, message.data))
+    teams = affected_teams(event.payload)
+    async with runtime.sessions() as session:
+        history = (
+            await recent_history_by_team(session, event.model_id, HISTORY_DAYS)
+            if event.model_id is not None
+            else {}
+        )
+        names = await team_names(session, [team_id for team_id, _ in teams])
+    rendered: list[tuple[TeamInfo, Message]] = []
+    for team_id, counts in teams:
+        slug, name = names.get(team_id, (None, None))
+        message = render_message(facts, team_id, counts, history.get(str(team_id)))
+        rendered.append((TeamInfo(team_id, slug, name), message))
+    event_wide = [
+        TeamUsage(info.slug or str(info.id), m.data["counts"], m.data["recent_history"])
+        for info, m in rendered
+    ]
 
-    chunks = team_chunks(messages, runtime.settings.fanout_team_chunk) or [[]]
-    inserted = 0
+    chunks = team_chunks(rendered, runtime.settings.fanout_team_chunk) or [[]]
+    inserted = deliveries = 0
     for number, chunk in enumerate(chunks, start=1):
         async with runtime.sessions() as session, session.begin():
             exists, done = await lock_event(session, event_id)
@@ -102,29 +129,37 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
                 # (or the event was deleted meanwhile).
                 status = "already_fanned_out" if exists else "event_deleted"
                 return {**result, "status": status, "notifications": inserted}
+            last = number == len(chunks)
             inserted += await insert_team_notifications(
                 session,
                 event_id=event_id,
                 slug=event.slug,
                 level=level,
                 permission=runtime.settings.notification_permission,
-                messages=chunk,
+                messages=[TeamMessage(t.id, m.title, m.body, m.data) for t, m in chunk],
             )
-            if number == len(chunks):
+            deliveries += await write_deliveries(
+                session, runtime, facts, chunk, event_wide=event_wide if last else None
+            )
+            if last:
                 await mark_fanned_out(session, event_id)
+    if deliveries:
+        await publish_deliveries(runtime, event_id)
     log.info(
-        "event %s (%s): %d notification(s) for %d team(s)",
+        "event %s (%s): %d notification(s), %d delivery(ies) for %d team(s)",
         event_id,
         event.slug,
         inserted,
-        len(messages),
+        deliveries,
+        len(rendered),
     )
     return {
         **result,
         "status": "fanned_out",
-        "teams": len(messages),
+        "teams": len(rendered),
         "chunks": len(chunks),
         "notifications": inserted,
+        "deliveries": deliveries,
     }
 
 
@@ -149,9 +184,12 @@ async def sweep_outbox(
     retry_after_seconds: float = SWEEP_RETRY_AFTER_SECONDS,
     limit: int = SWEEP_LIMIT,
 ) -> dict[str, Any]:
-    """Re-enqueue fan-out of events older than ``min_age_seconds`` that were never fanned out."""
-    async with runtime.sessions() as session:
-        pending = await pending_events(session, min_age_seconds=min_age_seconds, limit=limit)
+    """Re-enqueue fan-out of events older than ``min_age_seconds`` that were never fanned out.
+
+    At most ``limit`` a sweep, the least recently swept first (see ``take_pending_events``).
+    """
+    async with runtime.sessions() as session, session.begin():
+        pending = await take_pending_events(session, min_age_seconds=min_age_seconds, limit=limit)
     for event in pending:
         key = sweep_key(event.event_id, event.age_seconds, retry_after_seconds)
         if key == str(event.event_id):

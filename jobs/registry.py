@@ -18,6 +18,7 @@ from jobs.spec import CronSpec, JobSpec
 FAMILIES: tuple[str, ...] = (
     "system",
     "notifications",
+    "deliveries",
     "migration",
     "cleanup",
     "catalog",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     max_tries: int = Field(default=5, ge=1, le=100)
     health_check_interval_seconds: int = Field(default=10, ge=1, le=60)
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+    smtp_url: SecretStr | None = None
+    email_from: str = "lifecycle@localhost"
+    reminder_days: str = "90,30,7,1"
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    delivery_max_attempts: int = Field(default=12, ge=1, le=100)
 
     @field_validator("timezone")
     @classmethod
@@ -104,6 +112,44 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator(
+        "webhook_url", "webhook_secret", "slack_webhook_url", "smtp_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("LIFECYCLE_WEBHOOK_URL is set but LIFECYCLE_WEBHOOK_SECRET is not")
+        return self
+
+    @field_validator("webhook_url", "slack_webhook_url")
+    @classmethod
+    def _check_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("must be an smtp://[user:password@]host:port (or smtps://) URL")
+        return value
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _check_reminder_days(cls, value: str) -> str:
+        parse_reminder_days(value)
+        return value
+
+    @cached_property
+    def reminder_milestones(self) -> tuple[int, ...]:
+        """``LIFECYCLE_REMINDER_DAYS`` as whole days before the date, largest first."""
+        return parse_reminder_days(self.reminder_days)
+
     @cached_property
     def layout(self) -> Layout:
         """Where the worker's tables live (the host's key types come from its mapping)."""
@@ -124,12 +170,31 @@ class Settings(BaseSettings):
             cleanup_max_models=self.cleanup_max_models,
             max_tries=self.max_tries,
             job_lease_seconds=self.job_lease_seconds,
+            webhook_url=self.webhook_url,
+            webhook_secret=self.webhook_secret,
+            slack_webhook_url=self.slack_webhook_url,
+            smtp_url=self.smtp_url,
+            email_from=self.email_from,
+            reminder_milestones=self.reminder_milestones,
+            delivery_timeout_seconds=self.delivery_timeout_seconds,
+            delivery_max_attempts=self.delivery_max_attempts,
         )
 
     @cached_property
     def zone(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
+
+
+def parse_reminder_days(value: str) -> tuple[int, ...]:
+    """``"90,30,7,1"`` → ``(90, 30, 7, 1)``: distinct whole days from 1 to 3650, largest first."""
+    try:
+        days = {int(part) for part in value.split(",") if part.strip()}
+    except ValueError:
+        raise ValueError(f"expected comma-separated whole days, got {value!r}") from None
+    if not days or not all(1 <= d <= 3650 for d in days):
+        raise ValueError(f"expected days between 1 and 3650, got {value!r}")
+    return tuple(sorted(days, reverse=True))
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:

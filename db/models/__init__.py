@@ -3,6 +3,7 @@
 from db.models.base import Base
 from db.models.lifecycle import (
     AuditEvent,
+    Delivery,
     LifecycleEvent,
     LifecycleRun,
     ModelMigration,
@@ -31,6 +32,7 @@ __all__ = [
     "Assistant",
     "AuditEvent",
     "Base",
+    "Delivery",
     "LifecycleEvent",
     "LifecycleRun",
     "LlmModel",

@@ -32,6 +32,8 @@ MIGRATION_STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
 ACTIVE_MIGRATION_STATUSES = ("pending", "running")
 NOTIFICATION_LEVELS = ("info", "warning", "error")
 RUN_TRIGGERS = ("cron", "manual", "catch_up")
+DELIVERY_CHANNELS = ("webhook", "slack", "email")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -130,6 +132,12 @@ class LifecycleEvent(Base):
     dedup_key: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     created_at: Mapped[datetime] = created_at()
     fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A successor suggested by litellm's cost map: shown to people, never migrated to.
+    suggested_provider: Mapped[str | None] = mapped_column(Text)
+    suggested_model_name: Mapped[str | None] = mapped_column(Text)
+    # When the outbox sweeper last re-enqueued it: the sweep takes never-swept events
+    # first, then the least recently swept, so events that keep failing hide no others.
+    swept_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Notification(Base):
@@ -194,3 +202,59 @@ class LifecycleRun(Base):
     started_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     summary: Mapped[dict[str, Any]] = _jsonb("{}")
+
+
+class Delivery(Base):
+    """One message to send on a channel: a webhook call per (event, team), a Slack
+    message per event, an email per (event, team, recipient).
+
+    Written in the transaction that writes the event's notifications, sent by the
+    ``send_deliveries`` job. ``target`` is what an operator may see: the email address,
+    or the scheme and host of a webhook (never its path, query or credentials).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index(
+            "uq_deliveries_event_channel_team_user",
+            "event_id",
+            "channel",
+            "team_id",
+            "user_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+        # The sender's queue: pending rows in the order they fall due.
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_deliveries_failed",
+            "created_at",
+            postgresql_where=text("status = 'failed'"),
+        ),
+        IN_WORKER_SCHEMA,
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey(f"{WORKER_SCHEMA}.lifecycle_events.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    channel: Mapped[str] = mapped_column(Text, nullable=False)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    target: Mapped[str] = mapped_column(Text, nullable=False)
+    payload: Mapped[dict[str, Any]] = _jsonb("{}")
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = created_at()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -342,6 +342,8 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
         c.column(subject, ref.table, ref.soft_delete, _TIME, "a timestamp (soft delete)")
     if ref.archived:
         c.column(subject, ref.table, ref.archived, {"bool"}, "boolean (archived)")
+    if ref.created_at:
+        c.column(subject, ref.table, ref.created_at, _TIME, "a timestamp (created at)")
     for column in ref.reset:
         c.column(subject, ref.table, column, {"jsonb"}, "jsonb (reset to {})")
     if len(c.report.errors) == before:

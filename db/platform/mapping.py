@@ -160,6 +160,9 @@ class ReferenceEntry(_Strict):
     clearable: bool = False
     link: bool = False
     reset: dict[Identifier, Literal["empty_object"]] = {}
+    created_at: Identifier | None = Field(
+        None, description="history: when the row was produced (recent usage in notifications)"
+    )
 
     def place(self) -> str:
         """Where the id is kept, for messages: ``table.column`` or ``table.column -> path``."""
@@ -257,6 +260,7 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
         json_key=json_key,
         key_column=entry.key,
         reset_on_move=tuple(entry.reset.items()),
+        time_column=entry.created_at,
     )
 
 
@@ -289,6 +293,8 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
                 problems.append(f"{where}: a link table's 'key' is its parent's column")
         if ref.role == "history" and (ref.clearable or ref.reset):
             problems.append(f"{where}: history is never moved: no 'clearable' or 'reset'")
+        if ref.role == "live" and ref.created_at:
+            problems.append(f"{where}: 'created_at' dates history rows (role = \"history\")")
         unknown = set(ref.reset.values()) - set(RESET_LITERALS)
         if unknown:
             problems.append(f"{where}: unknown reset value(s) {sorted(unknown)}")

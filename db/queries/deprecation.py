@@ -25,14 +25,15 @@ class EnrichmentRow(NamedTuple):
     litellm_model: str | None
     deprecated: bool
     deprecation_date: date | None
+    replacement_model_id: uuid.UUID | None = None
 
 
 # tuple.__new__ straight from C: a NamedTuple's own constructor is Python code.
 _make_row = functools.partial(tuple.__new__, EnrichmentRow)
 
 _IN_SERVICE = (
-    "SELECT id, provider, name, team_id, litellm_model, deprecated, deprecation_date "
-    "FROM llm_models WHERE deleted_at IS NULL AND migrated_to_model_id IS NULL"
+    "SELECT id, provider, name, team_id, litellm_model, deprecated, deprecation_date, "
+    "replacement_model_id FROM llm_models WHERE deleted_at IS NULL AND migrated_to_model_id IS NULL"
 )
 
 
@@ -138,6 +139,8 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("replacement_provider", "text"),
     ("replacement_model_name", "text"),
     ("deprecation_date", "date"),
+    ("suggested_provider", "text"),
+    ("suggested_model_name", "text"),
     ("payload", "text"),
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LifecycleEvent, Team
+from db.queries.recipients import recipients_sql
 
 
 async def get_event(session: AsyncSession, event_id: uuid.UUID) -> LifecycleEvent | None:
@@ -48,17 +49,17 @@ class TeamMessage:
 
 
 _INSERT_CHUNK = text(
-    """
+    f"""
+    WITH recipients AS ({recipients_sql()})
     INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
-    SELECT :event_id, c.team_id, m.user_id, :slug, :level, c.title, c.body, c.data
+    SELECT :event_id, c.team_id, r.user_id, :slug, :level, c.title, c.body, c.data
     FROM unnest(
         CAST(:team_ids AS uuid[]),
         CAST(:titles AS text[]),
         CAST(:bodies AS text[]),
         CAST(:datas AS jsonb[])
     ) AS c(team_id, title, body, data)
-    JOIN team_members m ON m.team_id = c.team_id
-    WHERE m.permissions @> ARRAY[CAST(:permission AS text)]
+    JOIN recipients r ON r.team_id = c.team_id
     ON CONFLICT (event_id, team_id, user_id) DO NOTHING
     """
 )
@@ -130,6 +131,51 @@ async def pending_events(
         {"min_age": float(min_age_seconds), "limit": limit},
     )
     return [PendingEvent(event_id=r.id, age_seconds=float(r.age)) for r in rows]
+
+
+_TAKE_PENDING = text(
+    """
+    WITH taken AS (
+        SELECT id
+        FROM lifecycle_events
+        WHERE fanned_out_at IS NULL
+          AND created_at <= now() - make_interval(secs => :min_age)
+        ORDER BY swept_at NULLS FIRST, created_at, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE lifecycle_events e
+    SET swept_at = now()
+    FROM taken
+    WHERE e.id = taken.id
+    RETURNING e.id, EXTRACT(EPOCH FROM now() - e.created_at) AS age
+    """
+)
+
+
+async def take_pending_events(
+    session: AsyncSession, *, min_age_seconds: float, limit: int
+) -> list[PendingEvent]:
+    """Events written at least ``min_age_seconds`` ago and never fanned out, marked swept.
+
+    Never-swept events come first, then the least recently swept: however many events
+    keep failing, each sweep reaches ``limit`` others and every event gets its turn.
+    """
+    rows = await session.execute(_TAKE_PENDING, {"min_age": float(min_age_seconds), "limit": limit})
+    found = [PendingEvent(event_id=r.id, age_seconds=float(r.age)) for r in rows]
+    return sorted(found, key=lambda p: -p.age_seconds)
+
+
+async def team_names(
+    session: AsyncSession, team_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """``{team_id: (slug, name)}`` of the teams that exist."""
+    if not team_ids:
+        return {}
+    rows = await session.execute(
+        select(Team.id, Team.slug, Team.name).where(Team.id.in_(list(team_ids)))
+    )
+    return {team_id: (slug, name) for team_id, slug, name in rows}
 
 
 async def find_team_id(session: AsyncSession, slug: str) -> uuid.UUID | None:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db.registry import REFERENCES, Reference, Shape, check_identifiers, live_references
+from db.registry import (
+    REFERENCES,
+    Reference,
+    Shape,
+    check_identifiers,
+    history_references,
+    live_references,
+)
 
 Executor = AsyncSession | AsyncConnection
 
@@ -133,3 +140,28 @@ async def referencing_labels(
         if hit:
             found.append(ref.label)
     return found
+
+
+def _recent_statement(ref: Reference) -> TextClause:
+    join, team = team_sql(ref)
+    return text(
+        f"SELECT {team} AS team_id, count(*) AS n FROM {ref.table} t{join} "
+        f"WHERE {match_sql(ref)} "
+        f"AND t.{ref.time_column} >= now() - make_interval(days => :days) GROUP BY 1"
+    )
+
+
+async def recent_history_by_team(
+    db: Executor, model_id: uuid.UUID, days: int
+) -> dict[str, dict[str, int]]:
+    """``{team_id: {label: rows}}`` of history produced on ``model_id`` in the last
+    ``days`` days (history references with a time column; teamless rows left out)."""
+    refs = tuple(r for r in history_references() if r.time_column)
+    check_identifiers(refs)
+    out: dict[str, dict[str, int]] = {}
+    for ref in refs:
+        rows = await db.execute(_recent_statement(ref), {"model_id": model_id, "days": days})
+        for team_id, n in rows:
+            if team_id is not None and n:
+                out.setdefault(str(team_id), {})[ref.label] = int(n)
+    return out

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from db.models import LifecycleEvent, LifecycleRun, LlmModel
+from db.models import LifecycleEvent, LifecycleRun, LlmModel, ModelMigration, Notification
 from jobs import cost_map as cost_map_module
 from jobs.catalog import SyncCatalogPayload, sync_catalog
 from jobs.cost_map import CostMap, CostMapError, load_cost_map
@@ -102,6 +102,7 @@ async def test_golden_cases_on_the_fixture_map(
         ("llm-model-deprecated", "gpt-4", date(2026, 3, 1)),
         ("llm-model-deprecated", "gpt-4", date(2026, 3, 1)),
         ("llm-model-retiring", "gpt-4-32k", date(2026, 12, 1)),
+        ("llm-model-retiring", "gpt-4-vision-preview", date(2027, 1, 15)),
     ]
     global_event = next(e for e in events if e.model_id == gpt4)
     assert global_event.payload == {str(team): {"assistants": 1}}
@@ -112,7 +113,11 @@ async def test_golden_cases_on_the_fixture_map(
     assert sorted(p["event_id"] for job, p, _ in queue.calls if job == "fanout_event") == sorted(
         str(e.id) for e in events
     )
-    assert report["events"] == 3
+    assert report["events"] == 4
+    assert [(r["model"], r["milestone"]) for r in report["reminders"]] == [
+        ("openai:gpt-4-32k", 30),
+        ("openai:gpt-4-vision-preview", 90),
+    ]
     assert report["unmatched"] == ["openai:gpt-3.5-turbo-0301"]
     assert [k["date"] for k in report["kept"]] == ["2025-06-01"]
     assert [i["model"] for i in report["invalid_dates"]] == ["openai:o1-preview"]
@@ -126,7 +131,7 @@ async def test_golden_cases_on_the_fixture_map(
 
     again = await _enrich(rt, small_map)
     assert again["events"] == 0 and again["newly_deprecated"] == [] and again["dates_set"] == []
-    assert len(await _events(rt)) == 3
+    assert len(await _events(rt)) == 4
 
 
 async def test_vanished_entry_keeps_date_and_flag(
@@ -142,34 +147,6 @@ async def test_vanished_entry_keeps_date_and_flag(
     assert (model.deprecated, model.deprecation_date) == (True, date(2026, 3, 1))
     assert report["unmatched"] == ["openai:gpt-4"]
     assert report["kept"] == [{"model": "openai:gpt-4", "id": str(model.id), "date": "2026-03-01"}]
-
-
-async def test_retiring_is_announced_once_per_date(
-    runtime: Runtime, factory: Factory, small_map: CostMap
-) -> None:
-    await factory.model("gpt-4-vision-preview")  # 2027-01-15: outside 30 days on TODAY
-    first = await _enrich(runtime, small_map)
-    assert first["retiring"] == [] and await _events(runtime) == []
-
-    later = await _enrich(runtime, small_map, today=date(2026, 12, 20))
-    assert [r["days_left"] for r in later["retiring"]] == [26] and later["events"] == 1
-    again = await _enrich(runtime, small_map, today=date(2026, 12, 21))
-    assert again["events"] == 0
-    moved = CostMap(
-        {
-            **small_map.entries,
-            "gpt-4-vision-preview": {
-                "litellm_provider": "openai",
-                "deprecation_date": "2027-01-10",
-            },
-        },
-        "moved",
-    )
-    await _enrich(runtime, moved, today=date(2026, 12, 21))
-    assert [e.deprecation_date for e in await _events(runtime)] == [
-        date(2027, 1, 15),
-        date(2027, 1, 10),
-    ]
 
 
 async def test_catalog_and_litellm_announce_a_deprecation_once(
@@ -241,3 +218,49 @@ async def test_missing_cost_map_fails_permanently_and_is_recorded(
     assert run is not None and (run.status, run.trigger) == ("failed", "cron")
     assert "CostMapUnavailable" in run.summary["error"]
     assert not (await _models(rt))["openai", "gpt-4"].deprecated
+
+
+async def test_suggested_successor_is_announced_never_applied(
+    runtime: Runtime, factory: Factory
+) -> None:
+    team = await factory.team()
+    await factory.member(team)
+    old = await factory.model("gpt-4-0613")
+    await factory.assistant(team, old)
+    await factory.model("gpt-4o", deprecated=True)  # litellm's successor, itself retired
+    newest = await factory.model("gpt-4.1")
+    cmap = CostMap(
+        {
+            "gpt-4-0613": {
+                "litellm_provider": "openai",
+                "deprecation_date": "2026-12-01",
+                "successor_model": "gpt-4o",
+            },
+            "gpt-4o": {"litellm_provider": "openai", "successor_model": "gpt-4.1"},
+            "gpt-4.1": {"litellm_provider": "openai"},
+        },
+        "test",
+    )
+
+    report = await _enrich(runtime, cmap)
+
+    assert [(r["model"], r.get("suggested")) for r in report["reminders"]] == [
+        ("openai:gpt-4-0613", "openai:gpt-4.1")
+    ]
+    (event,) = [e for e in await _events(runtime) if e.model_id == old]
+    assert (event.suggested_provider, event.suggested_model_name) == ("openai", "gpt-4.1")
+    assert event.replacement_provider is None
+    models = await _models(runtime)
+    assert models["openai", "gpt-4-0613"].replacement_model_id is None  # nothing applied
+    async with runtime.engine.connect() as conn:
+        migrations = await conn.scalar(select(func.count()).select_from(ModelMigration))
+    assert migrations == 0
+
+    from jobs.notifications import FanoutPayload, fanout_event
+
+    await fanout_event(runtime, FanoutPayload(event_id=event.id))
+    async with runtime.engine.connect() as conn:
+        body, data = (await conn.execute(select(Notification.body, Notification.data))).one()
+    assert "litellm suggests openai:gpt-4.1 (a suggestion: nothing is moved for you)" in body
+    assert data["suggested_replacement"] == {"provider": "openai", "name": "gpt-4.1"}
+    assert newest not in (models["openai", "gpt-4-0613"].migrated_to_model_id,)

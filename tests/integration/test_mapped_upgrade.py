@@ -110,6 +110,8 @@ async def test_upgrade_with_a_mapping_leaves_the_host_unchanged(
     finally:
         await engine.dispose()
     assert types == {
+        "deliveries.team_id": "bigint",
+        "deliveries.user_id": "bigint",
         "model_migrations.from_model_id": "bigint",
         "notifications.team_id": "bigint",
         "notifications.user_id": "bigint",

@@ -53,10 +53,11 @@ async def test_database_of_an_older_release_moves_over_with_its_rows(
 ) -> None:
     """The layout before the worker had a schema: every table and the version in public."""
     await asyncio.to_thread(upgrade, empty_database_url, "0002")
+    at_0002 = await _tables(empty_database_url, WORKER_SCHEMA)
     engine = make_engine(empty_database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            for table in sorted(WORKER_TABLES):
+            for table in sorted(at_0002):
                 await conn.execute(text(f"ALTER TABLE {WORKER_SCHEMA}.{table} SET SCHEMA public"))
             await conn.execute(text(f"DROP SCHEMA {WORKER_SCHEMA}"))
             await conn.execute(

@@ -150,7 +150,11 @@ def test_enrichment_golden_cases(entries: dict[str, Any]) -> None:
     }
     assert result.deprecate == {openai_gpt4.id}
     assert result.deprecated_events == [(openai_gpt4, date(2026, 3, 1))]
-    assert result.retiring_events == [(inside, date(2026, 12, 1))]
+    # Reminders: 10 days before → the 30-day milestone; 55 days before → the 90-day one.
+    assert result.retiring_events == [
+        (inside, date(2026, 12, 1), 30),
+        (outside, date(2027, 1, 15), 90),
+    ]
     report = result.report
     assert report["matched"] == 7
     assert report["unmatched"] == ["openai:claude-3-opus-20240229", "openai:gpt-3.5-turbo-0301"]

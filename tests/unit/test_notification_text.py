@@ -158,9 +158,12 @@ def test_data_holds_ids_and_counts() -> None:
         "team_id": str(TEAM_ID),
         "model": {"id": str(MODEL_ID), "provider": "openai", "name": "gpt-4"},
         "replacement": {"provider": "openai", "name": "gpt-4o"},
+        "suggested_replacement": None,
         "deprecation_date": "2026-03-01",
         "counts": {"assistants": 3, "pipelines": 1},
         "total": 4,
+        "recent_history": {},
+        "recent_history_days": 30,
     }
 
 

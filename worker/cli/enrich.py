@@ -44,15 +44,25 @@ def cmd_enrich(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _suggested(item: dict[str, Any]) -> str:
+    suggested = item.get("suggested")
+    return f"; suggested successor {suggested} (not applied)" if suggested else ""
+
+
 def render_report(report: dict[str, Any]) -> str:
     """One table of everything that needs a person's eye, then a headline."""
     rows: list[tuple[str, str, str]] = []
     rows += [
-        ("deprecated", n["model"], f"date {n['date']} passed") for n in report["newly_deprecated"]
+        ("deprecated", n["model"], f"date {n['date']} passed" + _suggested(n))
+        for n in report["newly_deprecated"]
     ]
     rows += [
-        ("retiring", r["model"], f"on {r['date']} ({r['days_left']} days)")
+        ("retiring", r["model"], f"on {r['date']} ({r['days_left']} days)" + _suggested(r))
         for r in report["retiring"]
+    ]
+    rows += [
+        ("reminder", r["model"], f"{r['milestone']}-day reminder for {r['date']}")
+        for r in report.get("reminders", [])
     ]
     rows += [
         ("date set", d["model"], f"{d['from'] or '-'} → {d['to']}") for d in report["dates_set"]

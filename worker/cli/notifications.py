@@ -1,19 +1,27 @@
-"""``lifecycle notifications [--team SLUG] [--model MODEL] [--limit N]``: recent notifications."""
+"""``lifecycle notifications``: recent notifications; ``--failed`` deliveries that did
+not get through; ``retry [ID…]`` puts failed deliveries back in the queue."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import uuid
 from dataclasses import asdict
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
+from db.queries.deliveries import DeliveryRow, list_deliveries, retry_failed_deliveries
 from db.queries.notifications import NotificationRow, find_team_id, recent_notifications
+from jobs.deliveries import JOB as SEND_JOB
 from jobs.model_ref import ModelRef
-from worker.cli.common import local_runtime, model_argument
-from worker.cli.output import EXIT_OK, UsageError, print_json, table
+from worker.cli.common import local_runtime, model_argument, new_request_key
+from worker.cli.output import EXIT_FAILED, EXIT_OK, UsageError, print_json, table
+from worker.client import LifecycleClient
 from worker.settings import Settings
 
 MAX_LIMIT = 10_000
+log = logging.getLogger("lifecycle.cli")
 
 
 def _limit(value: str) -> int:
@@ -26,13 +34,20 @@ def _limit(value: str) -> int:
     return n
 
 
+def _delivery_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a delivery id (a UUID)") from None
+
+
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     p = sub.add_parser(
         "notifications",
         parents=[common],
-        help="list recent notifications, newest first (read-only)",
+        help="list recent notifications, newest first (read-only); failed deliveries; retry",
     )
     p.add_argument("--team", metavar="SLUG", help="only this team's notifications")
     p.add_argument(
@@ -44,7 +59,20 @@ def register(
     p.add_argument(
         "--limit", type=_limit, default=50, metavar="N", help="at most N rows (default 50)"
     )
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="list deliveries (webhook, Slack, email) that failed for good, with their last error",
+    )
     p.set_defaults(handler=cmd_notifications)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    retry = actions.add_parser(
+        "retry",
+        parents=[common],
+        help="put failed deliveries (all, or those named) back in the queue, due now",
+    )
+    retry.add_argument("ids", nargs="*", type=_delivery_id, metavar="ID", help="delivery ids")
+    retry.set_defaults(handler=cmd_retry)
 
 
 async def _list(
@@ -66,13 +94,83 @@ async def _list(
         )
 
 
+async def _failed(settings: Settings, limit: int) -> list[DeliveryRow]:
+    async with local_runtime(settings) as runtime, runtime.sessions() as session:
+        return await list_deliveries(session, status="failed", limit=limit)
+
+
 def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:
+    if args.failed:
+        failed = asyncio.run(_failed(settings, args.limit))
+        if args.json:
+            print_json({"ok": True, "deliveries": [asdict(d) for d in failed]})
+        else:
+            print(render_failed(failed))
+        return EXIT_OK
     rows = asyncio.run(_list(settings, args.team, args.model, args.limit))
     if args.json:
         print_json({"ok": True, "notifications": [asdict(r) for r in rows]})
         return EXIT_OK
     print(render_notifications(rows))
     return EXIT_OK
+
+
+async def _retry(settings: Settings, ids: list[uuid.UUID] | None) -> dict[str, Any]:
+    async with local_runtime(settings) as runtime, runtime.sessions() as session, session.begin():
+        requeued = await retry_failed_deliveries(session, ids)
+    queued = False
+    if requeued:
+        try:
+            async with LifecycleClient(settings) as client:
+                await client.enqueue(SEND_JOB, {}, key=new_request_key("retry"))
+            queued = True
+        except Exception as exc:  # the every-minute sender picks them up anyway
+            log.warning("sender not queued (%s); the every-minute run will send them", exc)
+    missing = sorted(str(i) for i in set(ids or ()) - set(requeued))
+    return {
+        "ok": not missing,
+        "requeued": [str(i) for i in requeued],
+        "not_failed": missing,
+        "sender_queued": queued,
+    }
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    report = asyncio.run(_retry(settings, list(args.ids) or None))
+    if args.json:
+        print_json(report)
+    else:
+        print(f"{len(report['requeued'])} failed delivery(ies) queued again")
+        if report["not_failed"]:
+            print("not failed (unknown, pending or delivered): " + ", ".join(report["not_failed"]))
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def render_failed(rows: list[DeliveryRow]) -> str:
+    """Failed deliveries as a table (newest first)."""
+    if not rows:
+        return "no failed deliveries"
+    return table(
+        ["id", "created (UTC)", "channel", "target", "team", "slug", "model", "tries", "error"],
+        [
+            (
+                r.id,
+                _when(r.created_at),
+                r.channel,
+                r.target,
+                r.team_slug or r.team_id or "-",
+                r.slug,
+                f"{r.model_provider}:{r.model_name}",
+                r.attempts,
+                (r.last_error or "")[:80],
+            )
+            for r in rows
+        ],
+    )
 
 
 def render_notifications(rows: list[NotificationRow]) -> str:
@@ -83,7 +181,7 @@ def render_notifications(rows: list[NotificationRow]) -> str:
         ["created (UTC)", "team", "user", "level", "slug", "title", "read"],
         [
             (
-                r.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                _when(r.created_at),
                 r.team_slug or r.team_id,
                 r.user_email or r.user_id,
                 r.level,

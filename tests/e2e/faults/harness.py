@@ -299,8 +299,18 @@ async def seed_fleet(engine: AsyncEngine, *, teams: int = 3, per_team: int = 150
 # Columns whose values differ between two correct runs: generated ids of lifecycle rows
 # (and references to them) are dropped; times are reduced to "set or not".
 _LIFECYCLE_TABLES = {t.name for t in Base.metadata.tables.values() if t.schema == WORKER_SCHEMA}
-_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id"}
-_TIMES = {"created_at", "updated_at", "started_at", "finished_at", "fanned_out_at", "read_at"}
+# swept_at: whether the every-minute sweep happened to pass by is timing, not state.
+_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id", "swept_at"}
+_TIMES = {
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "fanned_out_at",
+    "read_at",
+    "next_attempt_at",
+    "delivered_at",
+}
 _JSON_WITHOUT = {("notifications", "data"): "event_id", ("lifecycle_runs", "summary"): None}
 
 

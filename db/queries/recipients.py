@@ -1,0 +1,50 @@
+"""Who is told about a team's lifecycle events: the platform mapping's recipients query.
+
+Every notification, email and webhook ``recipients`` list is built from
+:func:`recipients_sql`: the ``[recipients]`` query of the platform mapping (for the
+reference platform, ``db/platform/reference.toml``), written by the operator and run with
+``:team_ids`` and ``:permission`` bound, never interpolated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.platform.mapping import reference_platform
+
+
+def recipients_sql() -> str:
+    """``SELECT team_id, user_id, email`` of the members of ``:team_ids`` who are told
+    (``:permission``, where the query uses it): a sub-query other statements embed
+    (``WITH recipients AS (…)``)."""
+    return reference_platform().recipients.query.strip()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A member who receives a team's notifications."""
+
+    team_id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+
+
+async def team_recipients(
+    session: AsyncSession, team_ids: Sequence[uuid.UUID], permission: str
+) -> dict[uuid.UUID, list[Recipient]]:
+    """``{team_id: [recipient, …]}`` (by email) for the teams that have any."""
+    if not team_ids:
+        return {}
+    rows = await session.execute(
+        text(f"SELECT * FROM ({recipients_sql()}) AS r ORDER BY r.team_id, r.email"),
+        {"team_ids": list(team_ids), "permission": permission},
+    )
+    out: dict[uuid.UUID, list[Recipient]] = {}
+    for team_id, user_id, email in rows:
+        out.setdefault(team_id, []).append(Recipient(team_id, user_id, email))
+    return out

@@ -1,0 +1,124 @@
+"""What the channels send and how answers are read: signatures, targets, retry classes,
+backoff, and the settings that configure them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from jobs.channels import (
+    encode_body,
+    idempotency_key,
+    public_target,
+    sign,
+    verify_signature,
+    webhook_headers,
+)
+from jobs.deliveries import Backoff
+from jobs.senders import SmtpServer, classify_status, retry_after, scrub
+from worker.settings import SettingsError, load_settings
+
+
+def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = encode_body({"b": 1, "a": [1, 2]})
+    assert body == b'{"a":[1,2],"b":1}'
+    header = sign("s3cret", 1_700_000_000, body)
+    assert header.startswith("t=1700000000,v1=") and len(header.split("v1=")[1]) == 64
+    assert verify_signature("s3cret", header, body, now=1_700_000_100)
+    assert not verify_signature("other", header, body, now=1_700_000_100)
+    assert not verify_signature("s3cret", header, body + b" ", now=1_700_000_100)
+    assert not verify_signature("s3cret", header, body, now=1_700_001_000)  # too old
+    assert not verify_signature("s3cret", "garbage", body, now=1_700_000_000)
+
+
+def test_headers_carry_the_idempotency_key() -> None:
+    event, team = uuid.uuid4(), uuid.uuid4()
+    key = idempotency_key(event, team)
+    assert key == f"{event}:{team}"
+    headers = webhook_headers("k", 1, b"{}", key)
+    assert headers["Idempotency-Key"] == key
+    assert headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/xoxtoken", "https://hooks.slack.com"),
+        ("http://user:pw@127.0.0.1:8080/hook?token=x", "http://127.0.0.1:8080"),
+    ],
+)
+def test_targets_never_show_paths_queries_or_credentials(url: str, target: str) -> None:
+    assert public_target(url) == target
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, "delivered"),
+        (204, "delivered"),
+        (301, "failed"),
+        (400, "failed"),
+        (401, "failed"),
+        (404, "failed"),
+        (408, "retry"),
+        (410, "failed"),
+        (422, "failed"),
+        (429, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+    ],
+)
+def test_http_status_classes(status: int, verdict: str) -> None:
+    assert classify_status(status) == verdict
+
+
+def test_retry_after_reads_seconds_and_ignores_junk() -> None:
+    assert retry_after("12") == 12.0
+    assert retry_after(None) is None
+    assert retry_after("soon") is None
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    rng = random.Random(7)
+    backoff = Backoff(base_seconds=5, cap_seconds=60)
+    for attempts, full in [(1, 5), (2, 10), (3, 20), (4, 40), (5, 60), (30, 60)]:
+        delays = [backoff.delay(attempts, rng) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert max(delays) - min(delays) > full / 4  # spread out, not in lockstep
+
+
+def test_scrub_removes_secrets_and_their_url_quoted_forms() -> None:
+    text = "login failed for p%40ss and p@ss at https://h/x?t=tok"
+    assert scrub(text, ["p%40ss", "tok"]) == "login failed for *** and *** at https://h/x?t=***"
+
+
+def test_smtp_url_parsing() -> None:
+    plain = SmtpServer.from_url("smtp://mailer:p%40ss@mail.test:2525")
+    assert (plain.hostname, plain.port, plain.username, plain.password) == (
+        "mail.test",
+        2525,
+        "mailer",
+        "p@ss",
+    )
+    assert not plain.use_tls
+    assert SmtpServer.from_url("smtps://mail.test").port == 465
+
+
+def test_channel_settings() -> None:
+    s = load_settings({"LIFECYCLE_WEBHOOK_URL": "", "LIFECYCLE_REMINDER_DAYS": "7, 90,30"})
+    assert s.webhook_url is None
+    assert s.reminder_milestones == (90, 30, 7)
+    assert load_settings({}).reminder_milestones == (90, 30, 7, 1)
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_settings({"LIFECYCLE_WEBHOOK_URL": "https://h/x"})
+    with pytest.raises(SettingsError, match="REMINDER_DAYS"):
+        load_settings({"LIFECYCLE_REMINDER_DAYS": "90,soon"})
+    with pytest.raises(SettingsError, match="SMTP_URL"):
+        load_settings({"LIFECYCLE_SMTP_URL": "mail.test:25"})
+    secret = load_settings(
+        {"LIFECYCLE_WEBHOOK_URL": "https://h/x", "LIFECYCLE_WEBHOOK_SECRET": "hunter4"}
+    )
+    assert "hunter4" not in repr(secret) and "hunter4" not in str(secret.model_dump())
