@@ -118,7 +118,8 @@ moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
         new_value = _new_json_value(ref, clear)
         assignment = f"""{ref.column} = jsonb_set(t.{ref.column}, '{{nodes}}', (
         SELECT jsonb_agg(
-            CASE WHEN e.node -> 'params' ->> '{path_key}' = CAST(CAST(:source AS uuid) AS text)
+            CASE WHEN lower(e.node -> 'params' ->> '{path_key}')
+                      = CAST(CAST(:source AS uuid) AS text)
                  THEN jsonb_set(e.node, '{{params,{path_key}}}', {new_value})
                  ELSE e.node END
             ORDER BY e.ord)
