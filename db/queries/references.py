@@ -47,6 +47,30 @@ def live_row_sql(ref: Reference, alias: str = "t") -> str:
     return "TRUE"
 
 
+def team_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
+    if ref.team_via:
+        via = ref.team_via
+        return (
+            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+            f"AND p.{via.team_column} = CAST(:scope_team AS uuid))"
+        )
+    if ref.team_column:
+        return f"{alias}.{ref.team_column} = CAST(:scope_team AS uuid)"
+    return "FALSE"  # global configuration belongs to no team
+
+
+def level_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` whose parent asks no more than ``:scope_level``."""
+    via = ref.team_via
+    if via is None or via.level_column is None:
+        return "TRUE"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+        f"AND p.{via.level_column} > :scope_level)"
+    )
+
+
 def team_sql(ref: Reference, alias: str = "t") -> tuple[str, str]:
     """(FROM-clause addition, team expression) for grouping ``ref`` rows by team."""
     if ref.team_via:
