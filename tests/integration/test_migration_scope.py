@@ -37,5 +37,7 @@ async def test_rows_written_meanwhile_outside_the_scope_are_never_moved(
     # A new batch or a resumed run moves nothing of them either.
     with pytest.raises(RequestRefused, match=code):
         await run_request(runtime, request)
-    on_target = await factory.count(m.SpaceModel.__table__, m.SpaceModel.llm_model_id == world.target)
+    on_target = await factory.count(
+        m.SpaceModel.__table__, m.SpaceModel.llm_model_id == world.target
+    )
     assert on_target == 1  # only the owner's own space

@@ -44,9 +44,7 @@ async def _other_team_assistant_and_space(conn: AsyncConnection, w: ScopeWorld) 
     space = await conn.scalar(
         insert(m.Space.__table__).values(team_id=w.other, name="late").returning(m.Space.id)
     )
-    await conn.execute(
-        insert(m.SpaceModel.__table__).values(space_id=space, llm_model_id=w.source)
-    )
+    await conn.execute(insert(m.SpaceModel.__table__).values(space_id=space, llm_model_id=w.source))
 
 
 async def _owner_space_above_the_target_level(conn: AsyncConnection, w: ScopeWorld) -> None:
@@ -55,9 +53,7 @@ async def _owner_space_above_the_target_level(conn: AsyncConnection, w: ScopeWor
         .values(team_id=w.owner, name="secret", required_security_level=5)
         .returning(m.Space.id)
     )
-    await conn.execute(
-        insert(m.SpaceModel.__table__).values(space_id=space, llm_model_id=w.source)
-    )
+    await conn.execute(insert(m.SpaceModel.__table__).values(space_id=space, llm_model_id=w.source))
 
 
 # Late write → the blocker code the request must end with.
