@@ -58,6 +58,9 @@ class MigrateModelPayload(Payload):
 
     _check_models = field_validator("source", "target")(_model_text)
 
+    def request_identity(self) -> tuple[Any, ...]:
+        return ("migration", _canonical(self.source), _canonical(self.target))
+
 
 class DeleteModelPayload(Payload):
     model: str
@@ -68,6 +71,14 @@ class DeleteModelPayload(Payload):
     _check_models = field_validator("model", "replacement")(
         lambda v: None if v is None else _model_text(v)
     )
+
+    def request_identity(self) -> tuple[Any, ...]:
+        replacement = None if self.replacement is None else _canonical(self.replacement)
+        return ("deletion", _canonical(self.model), replacement)
+
+
+def _canonical(value: str) -> str:
+    return str(parse_model_ref(value))
 
 
 @dataclass(frozen=True)

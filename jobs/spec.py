@@ -21,6 +21,13 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def request_identity(self) -> tuple[Any, ...] | None:
+        """What names this request under its key (``None``: the key is all there is).
+
+        Two payloads with different identities must never share an idempotency key.
+        """
+        return None
+
 
 class EmptyPayload(Payload):
     """For jobs that take no arguments."""
@@ -35,6 +42,9 @@ class JobSpec:
     run: Callable[[Runtime, Any], Awaitable[dict[str, Any]]]
     timeout_seconds: int | None = None
     max_tries: int | None = None
+    # Called (with the parsed payload) instead of ``run`` once the job's tries are spent,
+    # to close what the crashed tries left open; the job then fails.
+    give_up: Callable[[Runtime, Any], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
