@@ -11,13 +11,14 @@ import pickle
 import re
 import time
 import uuid
+from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.worker import Worker
 from sqlalchemy import text
 
@@ -51,6 +52,8 @@ class Case:
     # A refusal the design keeps a record of (like a rejected migration request): that
     # table gains exactly one "rejected" row, and nothing else changes.
     records_refusal_in: str | None = None
+    # The raw job names a cron function, so the worker runs with its cron jobs.
+    crons: bool = False
 
 
 def _raw_job(job: str, *args: Any, **kwargs: Any) -> RawSender:
@@ -66,6 +69,12 @@ def _raw_bytes(body: bytes) -> RawSender:
         await client.redis.zadd(client.settings.queue_name, {job_id: int(time.time() * 1000)})
 
     return send
+
+
+def _envelope(**fields: Any) -> RawSender:
+    """An ARQ job envelope with ``fields`` of the wrong type (the rest well-formed)."""
+    envelope = {"t": 1, "f": "ping", "a": [{}], "k": {}, "et": int(time.time() * 1000)}
+    return _raw_bytes(json.dumps({**envelope, **fields}).encode())
 
 
 def _migrate(**changes: Any) -> dict[str, Any]:
@@ -193,6 +202,18 @@ CASES = [
             ).encode()
         ),
     ),
+    # Envelope fields ARQ reads before it runs a job: each once ended the worker process.
+    Case("raw-envelope-try-text", "DeserializationError", raw=_envelope(t="x")),
+    Case("raw-envelope-try-list", "DeserializationError", raw=_envelope(t=[1])),
+    Case("raw-envelope-time-text", "DeserializationError", raw=_envelope(et="soon")),
+    Case("raw-envelope-time-huge", "DeserializationError", raw=_envelope(et=10**20)),
+    Case("raw-envelope-function-list", "DeserializationError", raw=_envelope(f=["ping"])),
+    Case(
+        "raw-cron-function",
+        "cron:cleanup_retired_models runs only on its schedule",
+        raw=_raw_job("cron:cleanup_retired_models"),
+        crons=True,
+    ),
     Case(
         "raw-unknown-job",
         "function 'drop_all_models' not found",
@@ -258,6 +279,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
     factory: Factory,
     runtime: Runtime,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await _seed(factory)
     excluded = (case.records_refusal_in,) if case.records_refusal_in else ()
@@ -278,16 +300,26 @@ async def test_bad_input_is_refused_and_changes_nothing(
         assert case.raw is not None
         job_id = f"raw-{uuid.uuid4()}"
         await case.raw(client, job_id)
-        worker = burst_worker(cron_jobs=[])
+        worker = burst_worker(with_crons=True) if case.crons else burst_worker(cron_jobs=[])
+        for cron_job in worker.cron_jobs:  # none falls due during the run
+            cron_job.next_run = datetime.now(e2e_settings.zone) + timedelta(days=7)
         try:
-            await worker.main()
+            await worker.main()  # returns: the worker goes on
             assert (worker.jobs_failed, worker.jobs_retried, worker.jobs_complete) == (1, 0, 0)
         finally:
             await worker.close()
-        with pytest.raises(JobFailed, match=re.escape(case.message)):
-            await client.result(job_id, timeout_s=5)
-        state = await client.status(job_id)
-        assert (state.status, state.tries) == ("complete", 1)
+        # Nothing left to stop the next worker: nothing queued, no in-progress key.
+        assert await client.redis.zcard(e2e_settings.queue_name) == 0
+        if case.crons:
+            # ARQ keeps no result of a cron function (and its in-progress key for a
+            # minute, so that one instant runs once): the failure is in the worker's log.
+            assert case.message in caplog.text
+        else:
+            assert not await client.redis.exists(in_progress_key_prefix + job_id)
+            with pytest.raises(JobFailed, match=re.escape(case.message)):
+                await client.result(job_id, timeout_s=5)
+            state = await client.status(job_id)
+            assert (state.status, state.tries) == ("complete", 1)
 
     assert await table_checksums(runtime.engine, exclude=excluded) == before
     if case.records_refusal_in:
