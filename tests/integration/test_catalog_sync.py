@@ -1,6 +1,7 @@
 """The catalog sync against real PostgreSQL: plan, apply, events, deletions, prune-check."""
 
 import dataclasses
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -359,3 +360,18 @@ async def test_optional_fields_left_out_keep_the_databases_values(
         "security_level",
         "litellm_model",
     }
+
+
+async def test_a_catalog_of_ten_thousand_new_models_syncs(rt: Runtime, factory: Factory) -> None:
+    """More rows than one statement can bind parameters for (32,767): inserted in chunks."""
+    catalog = {"models": [_model(f"bulk-{i}") for i in range(10_000)]}
+
+    started = time.monotonic()
+    result = await _sync(rt, catalog)
+    elapsed = time.monotonic() - started
+
+    assert result["counts"]["created"] == 10_000
+    assert await factory.count(LlmModel.__table__, LlmModel.name.like("bulk-%")) == 10_000
+    print(f"\n10,000-model catalog sync: {elapsed:.2f}s")
+    again = await _sync(rt, catalog)
+    assert again["counts"]["created"] == 0 and again["counts"]["unchanged"] == 10_000

@@ -11,9 +11,9 @@ import pickle
 import re
 import time
 import uuid
-from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
