@@ -83,6 +83,10 @@ def _migrate(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not ...}
 
 
+def _catalog_entry(fields: str, name: str = "x") -> str:
+    return f'[[models]]\nprovider = "openai"\nname = "{name}"\n{fields}\n'
+
+
 CATALOG_DUPLICATE = {
     "models": [
         {"provider": "openai", "name": "dup", "token_limit": 1000},
@@ -125,6 +129,46 @@ CASES = [
     ),
     Case(
         "cli-catalog-missing-file", "cannot read catalog", ("catalog", "sync", "{tmp}/absent.toml")
+    ),
+    # Values that pass a type check and would then fail in PostgreSQL.
+    Case(
+        "cli-catalog-integer-overflow",
+        "token_limit: Input should be less than or equal to 2147483647",
+        ("catalog", "sync", "{tmp}/big.toml"),
+        files={"big.toml": _catalog_entry("token_limit = 99999999999")},
+    ),
+    Case(
+        "cli-catalog-negative-level",
+        "security_level: Input should be greater than or equal to 0",
+        ("catalog", "sync", "{tmp}/level.toml"),
+        files={"level.toml": _catalog_entry("token_limit = 10\nsecurity_level = -1")},
+    ),
+    Case(
+        "cli-catalog-nul-in-name",
+        "models[0].name: must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul.toml"),
+        files={"nul.toml": _catalog_entry("token_limit = 10", name="bad\\u0000name")},
+    ),
+    Case(
+        "cli-catalog-nul-in-display-name",
+        "display_name: must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul2.toml"),
+        files={"nul2.toml": _catalog_entry('token_limit = 10\ndisplay_name = "a\\u0000b"')},
+    ),
+    Case(
+        "cli-catalog-nul-in-deleted-replacement",
+        "must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul3.toml"),
+        files={
+            "nul3.toml": '[[deleted]]\nprovider = "openai"\nname = "old"\n'
+            'replacement = "openai:x\\u0000"\n'
+        },
+    ),
+    Case(
+        "cli-catalog-huge-display-name",
+        "display_name: String should have at most 200 characters",
+        ("catalog", "sync", "{tmp}/huge.toml"),
+        files={"huge.toml": _catalog_entry(f'token_limit = 10\ndisplay_name = "{"x" * 300_000}"')},
     ),
     Case(
         "cli-misspelled-setting",
@@ -176,6 +220,34 @@ CASES = [
         "trigger",
         client=lambda c: c.enqueue(
             "cleanup_retired_models", {"trigger": "weekly"}, key=f"k-{uuid.uuid4()}"
+        ),
+    ),
+    Case(
+        "client-nul-in-request-key",
+        "request_key\n  Value error, must not contain a NUL character",
+        client=lambda c: c.migrate_model(
+            "openai:src", "openai:dst", requested_by="faults", request_key="k\x00"
+        ),
+    ),
+    Case(
+        "client-nul-in-requested-by",
+        "requested_by\n  Value error, must not contain a NUL character",
+        client=lambda c: c.delete_model(
+            "openai:src", requested_by="fa\x00ults", request_key=f"k-{uuid.uuid4()}"
+        ),
+    ),
+    Case(
+        "client-nul-in-model-reference",
+        "source\n  Value error, must not contain a NUL character",
+        client=lambda c: c.migrate_model(
+            "openai:sr\x00c", "openai:dst", requested_by="faults", request_key=f"k-{uuid.uuid4()}"
+        ),
+    ),
+    Case(
+        "client-nul-in-catalog",
+        "must not contain a NUL character",
+        client=lambda c: c.sync_catalog(
+            {"models": []}, key=f"k-{uuid.uuid4()}", requested_by="cat\x00alog"
         ),
     ),
     Case(
@@ -248,6 +320,20 @@ CASES = [
         "raw-wrong-type",
         "dry_run",
         raw=_raw_job("cleanup_retired_models", {"dry_run": "sometimes"}),
+    ),
+    Case(
+        "raw-nul-in-request-key",
+        "request_key: Value error, must not contain a NUL character",
+        raw=_raw_job("migrate_model", _migrate(request_key="bad\x00key")),
+    ),
+    Case(
+        "raw-catalog-integer-overflow",
+        "token_limit: Input should be less than or equal to 2147483647",
+        raw=_raw_job(
+            "sync_catalog",
+            {"catalog": {"models": [{"provider": "openai", "name": "x", "token_limit": 10**11}]}},
+        ),
+        records_refusal_in="lifecycle_runs",
     ),
     Case(
         "raw-invalid-catalog",
