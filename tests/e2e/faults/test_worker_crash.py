@@ -43,7 +43,7 @@ pytestmark = pytest.mark.faults
 
 # The README's promise: a crashed worker's job is taken over within one lease. The
 # bound allows for the taking worker's poll delay (0.5 s, a sixth of the 3 s lease) and
-# process start-up where the test starts that worker only after the kill.
+# the start of the job on a loaded machine.
 TAKEOVER_BOUND_LEASES = 1.5
 
 
@@ -56,10 +56,17 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
 ) -> None:
     fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "kill")
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
-    first = pool.start()
-    job_id = await start_migration(client, fleet, key)
+    # Both workers are up and polling before the job is queued: the takeover measured is
+    # the lease running out, not a process starting. The one that takes the job is killed.
+    workers = [pool.start(), pool.start()]
 
+    async def both_polling() -> bool:
+        return all("Starting worker" in w.log() for w in workers)
+
+    await wait_for(both_polling, timeout_s=60, what="two workers polling", diagnostics=pool.logs)
+    job_id = await start_migration(client, fleet, key)
     await wait_first_batch(runtime, key, pool)
+    [first] = [w for w in workers if f"{job_id}:migrate_model(" in w.log()]
     first.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     assert first.wait(timeout=10) == -signal.SIGKILL
@@ -67,16 +74,14 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     status = await request_statuses(runtime, key)
     assert status == "running", "the kill must land in the middle of the migration"
 
-    pool.start()
-
     async def resumed() -> bool:
         return await batches(runtime, key) > at_kill
 
     await wait_for(resumed, timeout_s=60, what="another worker resuming", diagnostics=pool.logs)
     takeover_s = time.monotonic() - killed_at
-    # Measured from the kill to the next committed batch, which includes the new worker's
-    # start-up (it is started after the kill) and one batch.
-    assert takeover_s <= 2 * LEASE_SECONDS, f"takeover took {takeover_s / LEASE_SECONDS:.2f} leases"
+    # Measured from the kill to the next committed batch (one batch more than the claim).
+    takeover = takeover_s / LEASE_SECONDS
+    assert takeover <= TAKEOVER_BOUND_LEASES, f"takeover took {takeover:.2f} leases"
     result = await client.result(job_id, timeout_s=120)
     done_s = time.monotonic() - killed_at
     assert result["status"] == "succeeded"
