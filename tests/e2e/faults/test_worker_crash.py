@@ -36,7 +36,8 @@ from tests.e2e.faults.scenario import (
     wait_fanned_out,
     wait_first_batch,
 )
-from worker.client import LifecycleClient
+from tests.factories import Factory
+from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
 
 pytestmark = pytest.mark.faults
@@ -318,3 +319,36 @@ async def test_a_worker_killed_right_after_its_claim_is_taken_over_within_one_le
         f"\nkilled at the claim (lease {LEASE_SECONDS}s, claim TTL {first.ttl_ms} ms, "
         f"{renewed} renewal(s) before the kill): taken over after {takeover:.2f} leases"
     )
+
+
+async def test_a_migration_whose_tries_are_spent_by_crashes_is_closed_as_failed(
+    e2e_settings: Settings,
+    client: LifecycleClient,
+    runtime: Runtime,
+    factory: Factory,
+    worker_pool: Callable[..., WorkerPool],
+) -> None:
+    """One try allowed, and that try's worker is SIGKILLed: the next worker does not leave
+    the request running (blocking the model with migration_in_progress) but closes it."""
+    fleet = await seed_fleet(runtime.engine)
+    pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE, LIFECYCLE_MAX_TRIES="1")
+    first = pool.start()
+    key = f"spent-{uuid.uuid4()}"
+    job_id = await start_migration(client, fleet, key)
+    await wait_first_batch(runtime, key, pool)
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert await request_statuses(runtime, key) == "running"
+
+    pool.start()
+    with pytest.raises(JobFailed, match="gave up after 1 tries"):
+        await client.result(job_id, timeout_s=120)
+
+    row = await factory.request(key)
+    assert row.status == "failed" and row.error.startswith("interrupted"), row.error
+    again = await client.migrate_model(
+        fleet.source, fleet.target, requested_by="faults", request_key=key, confirm_warnings=True
+    )
+    assert again.created  # the failed job is queued again under its key, and resumes
+    result = await client.result(again.job_id, timeout_s=120)
+    assert result["status"] == "succeeded"
