@@ -35,5 +35,9 @@ def is_transient_database_error(exc: BaseException) -> bool:
         state = sqlstate(exc)
         if state is not None:
             return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_CLASSES)
-        return isinstance(exc, OperationalError | InterfaceError)
+        if isinstance(exc, InterfaceError):
+            # The driver's "connection is closed" is a lost connection; any other interface
+            # error (too many bind parameters, misuse of the API) is a bug to fix, not retry.
+            return "closed" in str(exc.orig).lower()
+        return isinstance(exc, OperationalError)
     return type(exc).__name__ in _LOST_CONNECTION

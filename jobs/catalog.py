@@ -65,7 +65,11 @@ async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot)
                 "id": row.id,
                 "replacement": label(target) if target else None,
                 "replacement_id": target_row.id if target_row is not None else None,
-                "request_key": delete_request_key((row.provider, row.name)),
+                # Unknown (in the plan) while the replacement is one the sync creates; the
+                # result's ``delete_requests`` has every key, in this order.
+                "request_key": None
+                if target and target_row is None
+                else delete_request_key(row.id, target_row.id if target_row else None),
                 "usage": impact_totals(usage),
                 "teams": impact_by_team(usage),
             }
@@ -134,7 +138,7 @@ async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
 
     deletions = []
     for row, target in plan.deletions:
-        key = delete_request_key((row.provider, row.name))
+        key = delete_request_key(row.id, ids[target] if target else None)
         payload = {
             "model": str(row.id),
             "replacement": str(ids[target]) if target else None,

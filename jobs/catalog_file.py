@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobs.spec import INT4_MAX, refuse_nul
+
 PROVIDER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-NAME = re.compile(r"^[^\s:][^\s]{0,199}$")
+NAME = re.compile(r"^[^\s:\x00][^\s\x00]{0,199}$")
 
 ModelKey = tuple[str, str]
 
@@ -64,6 +66,8 @@ class _Entry(BaseModel):
     name: str
     replacement: str | None = None
 
+    _no_nul = field_validator("*")(refuse_nul)
+
     @field_validator("provider")
     @classmethod
     def _provider(cls, value: str) -> str:
@@ -95,10 +99,10 @@ class _Entry(BaseModel):
 class CatalogModel(_Entry):
     """One ``[[models]]`` entry. Optional fields left out keep the database's value."""
 
-    token_limit: int = Field(ge=1)
-    display_name: str | None = Field(default=None, min_length=1)
-    litellm_model: str | None = Field(default=None, min_length=1)
-    security_level: int | None = None
+    token_limit: int = Field(ge=1, le=INT4_MAX)
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    litellm_model: str | None = Field(default=None, min_length=1, max_length=200)
+    security_level: int | None = Field(default=None, ge=0, le=INT4_MAX)
     vision: bool = False
     tools: bool = False
     reasoning: bool = False

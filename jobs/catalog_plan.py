@@ -189,9 +189,14 @@ def plan_sync(catalog: Catalog, snap: Snapshot, today: date) -> Plan:
     return Plan(changes=changes, deletions=deletions, report=report)
 
 
-def delete_request_key(key: ModelKey) -> str:
-    """The idempotency key of the deletion a ``[[deleted]]`` entry asks for."""
-    return f"catalog-delete:{key[0]}:{key[1]}"
+def delete_request_key(model_id: uuid.UUID, replacement_id: uuid.UUID | None) -> str:
+    """The idempotency key of the deletion a ``[[deleted]]`` entry asks for.
+
+    It names this model row and this replacement: a deletion once refused is asked again
+    once the entry names another replacement, and a model re-created under the same name
+    and deleted again is a new deletion.
+    """
+    return f"catalog-delete:{model_id}:{replacement_id or 'none'}"
 
 
 def counts(report: dict[str, Any]) -> dict[str, int]:

@@ -56,8 +56,12 @@ MIGRATION_POINTER = "migration_pointer"
 DB_RESTRICT = "db_restrict"
 # Between selection and the lock the row vanished (another run) or was restored.
 NOT_RETIRED = "not_retired"
+# Another transaction (the main application's write protocol) held the row past the lock
+# timeout: the model stays, and the next run tries it again.
+LOCKED = "locked"
 
 FOREIGN_KEY_VIOLATION = "23503"
+LOCK_NOT_AVAILABLE = "55P03"
 LOCK_TIMEOUT_MS = 5_000
 # Faults about one model's transaction (lock timeout, deadlock, serialization, cancel).
 PER_MODEL_FAULTS = ("55P03", "40P01", "40001", "57014")
@@ -183,6 +187,8 @@ async def remove_model(
         if state == FOREIGN_KEY_VIOLATION and locked is not None:
             constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
             return Outcome(locked, DB_RESTRICT, {"constraint": constraint})
+        if state == LOCK_NOT_AVAILABLE:
+            return Outcome(locked or model, LOCKED, {"retry": "next run"})
         # A lost connection fails the run (ARQ retries it; removed models stay removed);
         # anything else about this one model is reported and the run goes on.
         if is_transient(exc) and state not in PER_MODEL_FAULTS:

@@ -15,5 +15,14 @@ class InvalidPayload(PermanentJobError):
     code = "invalid_payload"
 
 
+class RequestRefused(PermanentJobError):
+    """A request cannot go on, for a reason that has a code (DESIGN §5 and
+    ``request_key_conflict``); the message starts with the code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
 class TransientJobError(Exception):
     """A fault that may go away (lost connection, lock timeout); retried with backoff."""

@@ -25,10 +25,10 @@ from db.queries import migration as q
 from db.queries.audit import record_audit
 from db.queries.models import get_model
 from db.registry import Reference, live_references
-from jobs.errors import InvalidPayload, PermanentJobError
+from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.faults import is_transient
-from jobs.model_ref import ModelRefError, parse_model_ref, resolve_model_ref
+from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
 from jobs.run_log import utc_today
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
@@ -58,6 +58,9 @@ class MigrateModelPayload(Payload):
 
     _check_models = field_validator("source", "target")(_model_text)
 
+    def request_identity(self) -> tuple[Any, ...]:
+        return ("migration", _canonical(self.source), _canonical(self.target))
+
 
 class DeleteModelPayload(Payload):
     model: str
@@ -68,6 +71,14 @@ class DeleteModelPayload(Payload):
     _check_models = field_validator("model", "replacement")(
         lambda v: None if v is None else _model_text(v)
     )
+
+    def request_identity(self) -> tuple[Any, ...]:
+        replacement = None if self.replacement is None else _canonical(self.replacement)
+        return ("deletion", _canonical(self.model), replacement)
+
+
+def _canonical(value: str) -> str:
+    return str(parse_model_ref(value))
 
 
 @dataclass(frozen=True)
@@ -187,8 +198,7 @@ async def _insert_request(
             request_key=request.request_key,
             requested_by=request.requested_by,
             warnings=verdict.all_codes(),
-            **_snapshot_columns(source, target, request),
-            **values,
+            **{**_snapshot_columns(source, target, request), **values},
         )
 
 
@@ -198,6 +208,7 @@ async def _record_rejection(
     source: LlmModel | None,
     target: LlmModel | None,
     verdict: Verdict,
+    **columns: Any,
 ) -> dict[str, Any]:
     request_id = await _insert_request(
         runtime,
@@ -205,6 +216,7 @@ async def _record_rejection(
         source,
         target,
         verdict,
+        **columns,
         status="rejected",
         counts=verdict.plan()["counts"],
         error="; ".join(verdict.messages()),
@@ -238,6 +250,16 @@ async def admit_request(
                 runtime, request, source, target, verdict, status="pending", progress=progress
             )
         except IntegrityError as exc:
+            for constraint, code, column in (
+                (q.SOURCE_FK, "source_not_found", "from_model_id"),
+                (q.TARGET_FK, "target_not_found", "to_model_id"),
+            ):
+                if constraint in str(exc.orig):
+                    # Hard-deleted (by the cleanup) since it was read: recorded by name.
+                    verdict.add(code, "the model was removed while the request was admitted")
+                    return None, await _record_rejection(
+                        runtime, request, source, target, verdict, **{column: None}
+                    )
             if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
                 raise
             verdict.add(
@@ -289,6 +311,7 @@ async def _move_all(
     assert source is not None
     limit = runtime.settings.batch_size
     cursors = dict((row.progress or {}).get("cursor") or {})
+    scope = await _scope(runtime, row)
     for ref in _movable(row):
 
         async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
@@ -306,6 +329,7 @@ async def _move_all(
                     target=row.to_model_id,
                     limit=limit,
                     after=after,
+                    scope=scope,
                 )
                 if batch.selected:
                     await q.record_batch_progress(
@@ -319,7 +343,73 @@ async def _move_all(
         await _drain(step, uuid.UUID(saved) if saved else q.FIRST_KEY, limit)
 
 
-async def _sweep(session: AsyncSession, row: ModelMigration) -> int:
+async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
+    """The scope the request was admitted for (``None`` when it clears references)."""
+    if row.to_model_id is None:
+        return None
+    async with runtime.sessions() as session:
+        target = await get_model(session, row.to_model_id)
+    if target is None:
+        raise PermanentJobError(_target_retired(row))
+    return q.Scope.of(target)
+
+
+async def _check_scope(session: AsyncSession, row: ModelMigration, target: LlmModel) -> None:
+    """Under the source row lock: refuse when a live reference is one the request was not
+    admitted for (written meanwhile by another team, or in a space above the target's
+    level). Nothing of them is moved and the source stays as it is."""
+    assert row.from_model_id is not None
+    found = await q.out_of_scope(session, _movable(row), row.from_model_id, q.Scope.of(target))
+    if found.other_teams:
+        raise RequestRefused(
+            "team_scope_mismatch",
+            f"target is team {target.team_id}'s custom model but other teams (or global "
+            f"configuration) now use the source: {_listed(found.other_teams)}; they were not "
+            "moved and the source was not retired",
+        )
+    if found.above_level:
+        raise RequestRefused(
+            "security_level_insufficient",
+            f"spaces requiring a level above the target's ({target.security_level or 0}) now "
+            f"enable the source: {_listed(found.above_level)}; they were not moved and the "
+            "source was not retired",
+        )
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
+
+
+def _retired_source(source: LlmModel | None) -> tuple[str, str] | None:
+    """The code and message when the source is no longer live (``None`` if it is)."""
+    if source is None:
+        return "source_deleted", "the source model was removed meanwhile"
+    if source.deleted_at is not None:
+        return "source_deleted", f"{describe(source)} was deleted by another request"
+    if source.migrated_to_model_id is not None:
+        return (
+            "source_migrated",
+            f"{describe(source)} was migrated to {source.migrated_to_model_id} by another request",
+        )
+    return None
+
+
+async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:
+    """End a recorded request as ``rejected`` with ``code`` (nothing of it changes later)."""
+    codes = list(row.warnings or [])
+    await q.update_request(
+        session,
+        row.id,
+        status="rejected",
+        warnings=[*codes, code] if code not in codes else codes,
+        error=f"{code}: {message}",
+        finished_at=func.now(),
+    )
+    await session.flush()
+    await session.refresh(row)
+
+
+async def _sweep(session: AsyncSession, row: ModelMigration, scope: q.Scope | None) -> int:
     """Move whatever is left (references written while the batches ran), from the start."""
     source = row.from_model_id
     assert source is not None
@@ -335,6 +425,7 @@ async def _sweep(session: AsyncSession, row: ModelMigration) -> int:
                 target=row.to_model_id,
                 limit=SWEEP_LIMIT,
                 after=after,
+                scope=scope,
             )
 
         total += await _drain(step, q.FIRST_KEY, SWEEP_LIMIT)
@@ -359,15 +450,25 @@ async def _finish(
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
         row = await q.get_request(session, request_id=request_id, for_update=True)
-        assert row is not None and row.from_model_id is not None
-        if row.status == "succeeded":
+        assert row is not None
+        if row.status in ("succeeded", "rejected"):
             return _result(row), None
-        source = await get_model(session, row.from_model_id, for_update=True)
+        source = (
+            await get_model(session, row.from_model_id, for_update=True)
+            if row.from_model_id is not None
+            else None
+        )
+        retired = _retired_source(source)
+        if retired is not None:
+            await _reject(session, row, *retired)
+            return _result(row), None
         assert source is not None
         if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
             raise PermanentJobError(_target_retired(row))
         target = await get_model(session, row.to_model_id) if row.to_model_id else None
-        swept = await _sweep(session, row)
+        if target is not None:
+            await _check_scope(session, row, target)
+        swept = await _sweep(session, row, q.Scope.of(target) if target is not None else None)
         if (
             row.kind == "deletion"
             and target is None
@@ -432,38 +533,82 @@ def _target_retired(row: ModelMigration) -> str:
     )
 
 
-async def _mark_failed(runtime: Runtime, request_id: uuid.UUID, error: str) -> None:
+async def _mark_failed(
+    runtime: Runtime, request_id: uuid.UUID, error: str, code: str | None = None
+) -> None:
     async with runtime.sessions() as session, session.begin():
+        values: dict[str, Any] = {}
+        if code is not None:
+            row = await q.get_request(session, request_id=request_id, for_update=True)
+            codes = list(row.warnings or []) if row is not None else []
+            values["warnings"] = codes if code in codes else [*codes, code]
         await q.update_request(
-            session, request_id, status="failed", error=error[:2000], finished_at=func.now()
+            session,
+            request_id,
+            status="failed",
+            error=error[:2000],
+            finished_at=func.now(),
+            **values,
         )
+
+
+async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] | None:
+    """Re-validate a request about to (re)start and mark it running; its final result
+    instead when the source is no longer live (another request retired it)."""
+    source = await get_model(session, row.from_model_id) if row.from_model_id else None
+    retired = _retired_source(source)
+    if retired is not None:
+        await _reject(session, row, *retired)
+        return _result(row)
+    assert source is not None
+    active = await q.active_request_for(session, source.id)
+    if active is not None and active.id != row.id:
+        raise _in_progress(active.request_key, active.status, source)
+    progress = dict(row.progress or {})
+    progress["phase"] = "moving"
+    await q.update_request(
+        session,
+        row.id,
+        status="running",
+        error=None,
+        progress=progress,
+        started_at=func.coalesce(ModelMigration.started_at, func.now()),
+        finished_at=None,
+    )
+    return None
+
+
+def _in_progress(key: str, status: str, source: LlmModel | None) -> RequestRefused:
+    return RequestRefused(
+        "migration_in_progress",
+        f"request {key} for {describe(source)} is {status}; run this request again once "
+        "it has finished",
+    )
 
 
 async def execute_request(
     runtime: Runtime, request_id: uuid.UUID, *, after_batch: AfterBatch | None = None
 ) -> dict[str, Any]:
     """Run (or resume) an admitted request to the end."""
-    async with runtime.sessions() as session, session.begin():
-        row = await q.get_request(session, request_id=request_id, for_update=True)
-        assert row is not None
-        if row.status in ("succeeded", "rejected"):
-            return _result(row)
-        progress = dict(row.progress or {})
-        progress["phase"] = "moving"
-        await q.update_request(
-            session,
-            row.id,
-            status="running",
-            error=None,
-            progress=progress,
-            started_at=func.coalesce(ModelMigration.started_at, func.now()),
-            finished_at=None,
-        )
+    try:
+        async with runtime.sessions() as session, session.begin():
+            row = await q.get_request(session, request_id=request_id, for_update=True)
+            assert row is not None
+            if row.status in ("succeeded", "rejected"):
+                return _result(row)
+            final = await _start(session, row)
+            if final is not None:
+                return final
+    except IntegrityError as exc:
+        if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+            raise
+        raise _in_progress("another request", "running", None) from exc
     try:
         await _move_all(runtime, row, after_batch=after_batch)
         result, event_id = await _finish(runtime, request_id)
     except PermanentJobError as exc:
-        await _mark_failed(runtime, request_id, str(exc))
+        code = exc.code if isinstance(exc, RequestRefused) else None
+        await _mark_failed(runtime, request_id, str(exc), code)
         raise
     except Exception as exc:
         if not is_transient(exc) or runtime.job_try >= runtime.settings.max_tries:
@@ -485,7 +630,7 @@ async def run_request(
         async with runtime.sessions() as session:
             existing = await q.get_request(session, request_key=request.request_key)
         if existing is not None:
-            _check_same_request(existing, request)
+            await _check_same_request(runtime, existing, request)
             return await execute_request(runtime, existing.id, after_batch=after_batch)
         request_id, rejection = await admit_request(runtime, request, today=today)
         if rejection is not None:
@@ -495,11 +640,66 @@ async def run_request(
     raise PermanentJobError(f"request {request.request_key} could not be admitted")
 
 
-def _check_same_request(row: ModelMigration, request: Request) -> None:
-    if row.kind != request.kind:
-        raise InvalidPayload(
-            f"request_key {request.request_key!r} already names a {row.kind} request"
+def _names_same(
+    stored_id: uuid.UUID | None,
+    stored_name: tuple[str | None, str | None],
+    ref: ModelRef | None,
+    now: LlmModel | None,
+) -> bool:
+    """Whether ``ref`` (resolving to ``now``) names the model a stored request recorded."""
+    if ref is None:
+        return stored_id is None and stored_name == (None, None)
+    if stored_id is not None or now is not None:
+        return now is not None and now.id == stored_id
+    # Neither exists any more (or ever did): compare what was written.
+    if ref.model_id is not None:
+        return True
+    return stored_name == (ref.provider, ref.name)
+
+
+async def _check_same_request(runtime: Runtime, row: ModelMigration, request: Request) -> None:
+    """A request key names one request: refuse another kind, source or target under it."""
+    src = parse_model_ref(request.source)
+    tgt = parse_model_ref(request.target) if request.target is not None else None
+    async with runtime.sessions() as session:
+        source, target = await resolve_request(session, request)
+    same = (
+        row.kind == request.kind
+        and _names_same(row.from_model_id, (row.from_provider, row.from_model_name), src, source)
+        and _names_same(row.to_model_id, (row.to_provider, row.to_model_name), tgt, target)
+    )
+    if not same:
+        recorded = f"{row.from_provider}:{row.from_model_name}"
+        if row.to_provider is not None or row.to_model_id is not None:
+            recorded += f" -> {row.to_provider}:{row.to_model_name}"
+        asked = request.source + (f" -> {request.target}" if request.target else "")
+        raise RequestRefused(
+            "request_key_conflict",
+            f"request_key {request.request_key!r} already names the {row.kind} {recorded} "
+            f"({row.status}); this {request.kind} {asked} needs a key of its own",
         )
+
+
+async def close_spent_request(runtime: Runtime, request_key: str, tries: int) -> None:
+    """After the last try: a request its job left ``pending``/``running`` (the worker died
+    each time) is closed as ``failed`` (interrupted), resumable under its key."""
+    async with runtime.sessions() as session, session.begin():
+        row = await q.get_request(session, request_key=request_key, for_update=True)
+        if row is None or row.status not in ("pending", "running"):
+            return
+        await q.update_request(
+            session,
+            row.id,
+            status="failed",
+            error=f"interrupted: the job gave up after {tries} tries; run the same request "
+            "key again to resume",
+            finished_at=func.now(),
+        )
+
+
+async def give_up(runtime: Runtime, payload: MigrateModelPayload | DeleteModelPayload) -> None:
+    """What the worker calls when a job's tries are spent."""
+    await close_spent_request(runtime, payload.request_key, runtime.settings.max_tries)
 
 
 async def migrate_model(runtime: Runtime, payload: MigrateModelPayload) -> dict[str, Any]:
@@ -513,6 +713,6 @@ async def delete_model(runtime: Runtime, payload: DeleteModelPayload) -> dict[st
 
 
 JOBS = (
-    JobSpec("migrate_model", MigrateModelPayload, migrate_model),
-    JobSpec("delete_model", DeleteModelPayload, delete_model),
+    JobSpec("migrate_model", MigrateModelPayload, migrate_model, give_up=give_up),
+    JobSpec("delete_model", DeleteModelPayload, delete_model, give_up=give_up),
 )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import LlmModel
 from db.queries.models import find_live_model, find_models_by_name, get_model
 
-_NAME = re.compile(r"^(?P<provider>[A-Za-z0-9_.-]{1,64}):(?P<name>[^\s:][^\s]{0,199})$")
+_NAME = re.compile(r"^(?P<provider>[A-Za-z0-9_.-]{1,64}):(?P<name>[^\s:\x00][^\s\x00]{0,199})$")
 
 
 class ModelRefError(ValueError):

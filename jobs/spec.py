@@ -8,18 +8,36 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from jobs.config import JobConfig
 from jobs.runtime import Runtime
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:@/-]{1,128}$")
+# The largest value of a PostgreSQL ``integer`` column.
+INT4_MAX = 2_147_483_647
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold a NUL character: refuse it as bad input, up front."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
 
 
 class Payload(BaseModel):
     """Base of every job payload: unknown keys are refused, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _no_nul = field_validator("*")(refuse_nul)
+
+    def request_identity(self) -> tuple[Any, ...] | None:
+        """What names this request under its key (``None``: the key is all there is).
+
+        Two payloads with different identities must never share an idempotency key.
+        """
+        return None
 
 
 class EmptyPayload(Payload):
@@ -35,6 +53,9 @@ class JobSpec:
     run: Callable[[Runtime, Any], Awaitable[dict[str, Any]]]
     timeout_seconds: int | None = None
     max_tries: int | None = None
+    # Called (with the parsed payload) instead of ``run`` once the job's tries are spent,
+    # to close what the crashed tries left open; the job then fails.
+    give_up: Callable[[Runtime, Any], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)

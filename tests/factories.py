@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import models as m
 
@@ -199,6 +201,41 @@ class Factory:
             to_model_name=target.name if target else None,
             **values,
         )
+
+    @asynccontextmanager
+    async def writing_to(self, model_id: uuid.UUID) -> AsyncIterator[AsyncConnection | None]:
+        """The main application's write protocol: a transaction holding ``model_id``
+        ``FOR SHARE`` while it is live (``None`` when it is migrated or deleted)."""
+        async with self.engine.begin() as conn:
+            live = await conn.scalar(
+                select(m.LlmModel.id)
+                .where(
+                    m.LlmModel.id == model_id,
+                    m.LlmModel.migrated_to_model_id.is_(None),
+                    m.LlmModel.deleted_at.is_(None),
+                )
+                .with_for_update(read=True)
+            )
+            yield conn if live is not None else None
+
+    async def request(self, request_key: str) -> Any:
+        """The ``model_migrations`` row recorded under ``request_key`` (``None`` if none)."""
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(m.ModelMigration).where(m.ModelMigration.request_key == request_key)
+                )
+            ).one_or_none()
+
+    async def requests(self) -> int:
+        return await self.count(m.ModelMigration.__table__)
+
+    async def get_model(self, model_id: uuid.UUID) -> Any:
+        """The ``llm_models`` row (``None`` once hard-deleted)."""
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(select(m.LlmModel).where(m.LlmModel.id == model_id))
+            ).one_or_none()
 
     async def count(self, table: Any, *where: Any) -> int:
         async with self.engine.connect() as conn:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from arq import Retry, cron
@@ -132,8 +132,19 @@ async def _renew_lease(redis: ArqRedis, job_id: str, lease_s: int) -> None:
 async def run_job(
     spec: JobSpec, runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Validate the payload, run the job, turn transient faults into a delayed retry."""
+    """Validate the payload, run the job, turn transient faults into a delayed retry.
+
+    A job with a ``give_up`` step gets one try more than its limit from ARQ: that try
+    closes what the spent tries left open, then fails the job.
+    """
     payload = _parse_payload(spec, args, kwargs)
+    tries = spec.max_tries or runtime.settings.max_tries
+    if spec.give_up is not None and runtime.job_try > tries:
+        await spec.give_up(runtime, payload)
+        raise PermanentJobError(
+            f"{spec.name}: gave up after {tries} tries (each ended by a crash or a transient "
+            "fault); what they left running is closed as failed"
+        )
     try:
         return await spec.run(runtime, payload)
     except PermanentJobError:
@@ -152,38 +163,61 @@ async def run_job(
         raise Retry(defer=delay) from exc
 
 
-def _job_function(spec: JobSpec) -> Function:
+@contextlib.asynccontextmanager
+async def _leased(ctx: dict[str, Any], runtime: Runtime) -> AsyncIterator[None]:
+    """Renew this job's lease while the body runs (the claim itself set the first one)."""
+    redis = ctx.get("redis")
+    lease = None
+    if isinstance(redis, ArqRedis) and runtime.job_id:
+        lease = asyncio.create_task(
+            _renew_lease(redis, runtime.job_id, runtime.settings.job_lease_seconds)
+        )
+    try:
+        yield
+    finally:
+        if lease is not None:
+            lease.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await lease
+
+
+def _job_function(spec: JobSpec, settings: Settings) -> Function:
     async def handler(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         runtime = runtime_of(ctx)
-        redis = ctx.get("redis")
-        lease = None
-        if isinstance(redis, ArqRedis) and runtime.job_id:
-            lease = asyncio.create_task(
-                _renew_lease(redis, runtime.job_id, runtime.settings.job_lease_seconds)
-            )
-        try:
+        async with _leased(ctx, runtime):
             return await run_job(spec, runtime, args, kwargs)
-        finally:
-            if lease is not None:
-                lease.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await lease
 
     handler.__qualname__ = handler.__name__ = spec.name
-    return func(handler, name=spec.name, timeout=spec.timeout_seconds, max_tries=spec.max_tries)
+    max_tries = spec.max_tries
+    if spec.give_up is not None:
+        max_tries = (max_tries or settings.max_tries) + 1
+    return func(handler, name=spec.name, timeout=spec.timeout_seconds, max_tries=max_tries)
+
+
+def _is_scheduled_run(job_id: str | None, name: str) -> bool:
+    """Whether ``job_id`` is the one ARQ's scheduler gives a cron run: ``<name>:<ms>``."""
+    prefix = f"{name}:"
+    return job_id is not None and job_id.startswith(prefix) and job_id[len(prefix) :].isdigit()
 
 
 def _cron_function(c: CronSpec, settings: Settings) -> Any:
     spec = job_spec(c.job)
+    name = f"cron:{c.job}"
 
     async def cron_handler(ctx: dict[str, Any]) -> dict[str, Any]:
-        return await run_job(spec, runtime_of(ctx), (dict(c.payload),), {})
+        runtime = runtime_of(ctx)
+        if not _is_scheduled_run(runtime.job_id, name):
+            raise InvalidPayload(
+                f"{name} runs only on its schedule; enqueue the job {c.job!r} to run it now"
+            )
+        async with _leased(ctx, runtime):
+            return await run_job(spec, runtime, (dict(c.payload),), {})
 
-    cron_handler.__qualname__ = cron_handler.__name__ = f"cron:{c.job}"
+    cron_handler.__qualname__ = cron_handler.__name__ = name
     coroutine: WorkerCoroutine = cron_handler
     return cron(
         coroutine,
-        name=f"cron:{c.job}",
+        name=name,
         unique=True,
         timeout=spec.timeout_seconds,
         max_tries=1,
@@ -216,7 +250,7 @@ def worker_kwargs(
             await runtime.engine.dispose()
 
     return {
-        "functions": [_job_function(s) for s in all_jobs()],
+        "functions": [_job_function(s, settings) for s in all_jobs()],
         "cron_jobs": [_cron_function(c, settings) for c in all_crons()],
         "redis_settings": redis_settings(settings, ride_out_outages=True),
         "queue_name": settings.queue_name,
@@ -240,4 +274,9 @@ def make_worker(settings: Settings, *, burst: bool = False, **overrides: Any) ->
     """A ready-to-run ARQ ``Worker`` (tests pass ``poll_delay=0`` and the like)."""
     kwargs = worker_kwargs(settings, burst=burst)
     kwargs.update(overrides)
-    return Worker(**kwargs)
+    worker = Worker(**kwargs)
+    # ARQ claims a job with an in-progress key that lasts the longest job timeout; a worker
+    # dying between the claim and its first renewal would block the job that long. The
+    # claim takes a lease instead, which the job's handler then renews.
+    worker.in_progress_timeout_s = settings.job_lease_seconds
+    return worker

@@ -24,7 +24,7 @@ from arq.jobs import Job, JobStatus
 from pydantic import ValidationError
 
 from jobs.registry import job_spec
-from jobs.spec import job_id_for
+from jobs.spec import Payload, job_id_for
 from worker.app import redis_settings
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings, load_settings
@@ -141,6 +141,8 @@ class LifecycleClient:
         job_id = self.job_id(job, key)
         body = parsed.model_dump(mode="json")
         queued = await self.redis.enqueue_job(job, body, _job_id=job_id, _defer_by=defer_seconds)
+        if queued is None:
+            await self._refuse_other_request(spec.payload, parsed, job_id, key)
         if queued is None and retry_failed:
             state = await self.status(job_id)
             if state.status == JobStatus.complete.value and state.success is False:
@@ -149,6 +151,30 @@ class LifecycleClient:
                     job, body, _job_id=job_id, _defer_by=defer_seconds
                 )
         return JobHandle(job_id=job_id, job=job, created=queued is not None)
+
+    async def _refuse_other_request(
+        self, model: type[Payload], parsed: Payload, job_id: str, key: str
+    ) -> None:
+        """The key already names a job: refuse it if that job is another request."""
+        identity = parsed.request_identity()
+        if identity is None:
+            return
+        handle = Job(
+            job_id, self.redis, _queue_name=self.settings.queue_name, _deserializer=deserialize
+        )
+        info = await handle.result_info() or await handle.info()
+        if info is None or len(info.args) != 1:
+            return
+        try:
+            recorded = model.model_validate(info.args[0]).request_identity()
+        except ValidationError:
+            recorded = None
+        if recorded != identity:
+            raise ClientError(
+                f"request_key_conflict: request key {key!r} already names another request "
+                f"({info.function} {_identity_text(recorded)}); this one "
+                f"({_identity_text(identity)}) needs a key of its own"
+            )
 
     async def migrate_model(
         self,
@@ -265,6 +291,13 @@ class LifecycleClient:
                     await asyncio.sleep(poll_s)
         except TimeoutError:
             raise TimeoutError(f"job {job_id} not finished after {timeout_s}s") from None
+
+
+def _identity_text(identity: tuple[Any, ...] | None) -> str:
+    if identity is None:
+        return "unreadable payload"
+    kind, source, target = identity
+    return f"{kind} {source}" + (f" -> {target}" if target is not None else "")
 
 
 def _outcome(state: JobState) -> Any:

@@ -12,6 +12,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from db.migrate import head_revision, version_table_sql
+from db.queries.migration import STUCK_REQUESTS_SQL
 from worker.settings import Settings
 
 CHECK_TIMEOUT_S = 1.5
@@ -76,22 +77,49 @@ async def _redis_checks(settings: Settings) -> list[Check]:
 
 async def _postgres_checks(settings: Settings) -> list[Check]:
     conn = await asyncpg.connect(
-        asyncpg_dsn(settings.database_url.get_secret_value()), timeout=CHECK_TIMEOUT_S
+        asyncpg_dsn(settings.database_url.get_secret_value()),
+        timeout=CHECK_TIMEOUT_S,
+        server_settings={"search_path": settings.layout.search_path()},
     )
     try:
         await conn.execute("SELECT 1")
         table = version_table_sql(settings.worker_schema)
         exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
         current = await conn.fetchval(f"SELECT version_num FROM {table}") if exists else None
+        head = head_revision()
+        schema_ok = current == head
+        stuck = (
+            await conn.fetch(STUCK_REQUESTS_SQL, float(stuck_after_seconds(settings)))
+            if schema_ok
+            else []
+        )
     finally:
         await conn.close()
-    head = head_revision()
-    schema_ok = current == head
     detail = f"at head {head}" if schema_ok else f"at {current or 'nothing'}, head is {head}"
+    keys = [r["request_key"] for r in stuck]
+    requests = (
+        Check("requests", True, "no request stuck")
+        if not keys
+        else Check(
+            "requests",
+            False,
+            f"{len(keys)} request(s) pending/running without progress for over "
+            f"{stuck_after_seconds(settings)}s: {', '.join(keys[:5])}"
+            + (" …" if len(keys) > 5 else ""),
+            {"stuck": keys},
+        )
+    )
     return [
         Check("postgres", True, "reachable"),
         Check("schema", schema_ok, detail, {"current": current, "head": head}),
+        requests,
     ]
+
+
+def stuck_after_seconds(settings: Settings) -> int:
+    """A request without a start or a batch for this long has no live try: a try ends
+    within the job timeout, and the longest backoff before the next is 30 s."""
+    return settings.job_timeout_seconds + 60
 
 
 async def _guard(
@@ -112,6 +140,6 @@ async def check_health(settings: Settings) -> HealthReport:
     """Run every check concurrently; the whole report takes under two seconds."""
     redis_checks, pg_checks = await asyncio.gather(
         _guard(["redis", "worker", "queue"], _redis_checks, settings),
-        _guard(["postgres", "schema"], _postgres_checks, settings),
+        _guard(["postgres", "schema", "requests"], _postgres_checks, settings),
     )
     return HealthReport(checks=[*redis_checks, *pg_checks])

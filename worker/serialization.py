@@ -12,6 +12,10 @@ from typing import Any
 from db.json_values import dumps
 
 MAX_JOB_BYTES = 1_000_000
+# The latest instant a ``datetime`` holds (9999-12-31), in ms: ARQ turns ``et`` into one.
+_MAX_EPOCH_MS = 253_402_300_799_999
+# ARQ's envelope keys and the JSON types it assumes for them (jobs and results share them).
+_ENVELOPE: dict[str, tuple[type, ...]] = {"f": (str,), "a": (list,), "k": (dict,)}
 
 
 class JobPayloadError(ValueError):
@@ -33,4 +37,29 @@ def deserialize(data: bytes) -> dict[str, Any]:
         raise JobPayloadError(f"payload is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise JobPayloadError("payload is not a JSON object")
+    if "f" in obj:  # an ARQ job or result envelope (without "f", ARQ fails the job itself)
+        _check_envelope(obj)
     return obj
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_envelope(obj: dict[str, Any]) -> None:
+    """Refuse an envelope whose fields ARQ would use with the wrong type.
+
+    ARQ reads ``f``, ``a``, ``k``, ``t`` and ``et`` outside the code that fails a job:
+    a wrong type there (``"t": "x"``, ``"et": "soon"``) would end the worker process, and
+    its in-progress key would then end the next worker too. Refused here, the job fails.
+    """
+    for key, types in _ENVELOPE.items():
+        if key in obj and not isinstance(obj[key], types):
+            raise JobPayloadError(f"envelope field {key!r} must be a {types[0].__name__}")
+    job_try = obj.get("t")
+    if job_try is not None and not (_is_int(job_try) and 0 <= job_try <= 1_000_000):
+        raise JobPayloadError("envelope field 't' (job try) must be null or an integer >= 0")
+    for key in ("et", "st", "ft"):
+        value = obj.get(key, 0)
+        if not (_is_int(value) and 0 <= value <= _MAX_EPOCH_MS):
+            raise JobPayloadError(f"envelope field {key!r} must be a time in epoch milliseconds")

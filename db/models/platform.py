@@ -189,12 +189,12 @@ class SpaceModel(Base):
 class Pipeline(Base):
     __tablename__ = "pipelines"
     __table_args__ = (
-        # Serves the containment probe ``definition @> {"nodes":[{"params":{...}}]}``.
+        # Serves the containment probe on the canonical (lower-case) document,
+        # ``lower(definition::text)::jsonb @> {"nodes":[{"params":{...}}]}``.
         Index(
-            "ix_pipelines_definition_path_ops",
-            "definition",
+            "ix_pipelines_definition_lower_path_ops",
+            text("CAST(lower(CAST(definition AS text)) AS jsonb) jsonb_path_ops"),
             postgresql_using="gin",
-            postgresql_ops={"definition": "jsonb_path_ops"},
         ),
     )
 

@@ -71,6 +71,17 @@ JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
 WHERE n.nspname = :schema
 """
+# Expression indexes (their leading key is no plain column), with their definitions.
+_EXPRESSION_INDEXES_SQL = """
+SELECT t.relname AS table_name, am.amname AS method,
+       pg_get_indexdef(i.indexrelid) AS definition
+FROM pg_index i
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+WHERE n.nspname = :schema AND i.indkey[0] = 0
+"""
 _BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 
 
@@ -105,6 +116,15 @@ class Catalog:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     foreign_keys: dict[tuple[str, str], ForeignKey] = field(default_factory=dict)
     indexes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    expression_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def has_canonical_json_index(self, table: str, column: str) -> bool:
+        """A GIN index on the lower-cased document, the expression JSON lookups use."""
+        canonical = f"lower(({column})::text)"
+        return any(
+            method == "gin" and canonical in definition
+            for method, definition in self.expression_indexes.get(table, [])
+        )
 
     def type_of(self, table: str, column: str) -> str | None:
         return self.columns.get(table, {}).get(column)
@@ -168,6 +188,9 @@ async def read_catalog(conn: AsyncConnection, schema: str) -> Catalog:
         )
     for table, column, method in await conn.execute(text(_INDEXES_SQL), {"schema": schema}):
         catalog.indexes.setdefault((table, column), set()).add(method)
+    rows = await conn.execute(text(_EXPRESSION_INDEXES_SQL), {"schema": schema})
+    for table, method, definition in rows:
+        catalog.expression_indexes.setdefault(table, []).append((method, definition))
     return catalog
 
 
@@ -214,8 +237,13 @@ class _Checker:
 
 
 def _index_fix(schema: str, table: str, column: str, gin: bool = False) -> str:
-    name = f"ix_{table}_{column}"[:63]
-    using = f" USING gin ({column} jsonb_path_ops)" if gin else f" ({column})"
+    if gin:
+        # The canonical (lower-cased) document that JSON id lookups compare with.
+        name = f"ix_{table}_{column}_lower_path_ops"[:63]
+        using = f" USING gin ((CAST(lower(CAST({column} AS text)) AS jsonb)) jsonb_path_ops)"
+    else:
+        name = f"ix_{table}_{column}"[:63]
+        using = f" ({column})"
     return f"CREATE INDEX CONCURRENTLY {name} ON {schema}.{table}{using};"
 
 
@@ -373,11 +401,12 @@ def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:
     schema = c.catalog.schema
     if ref.json_ is not None:
         place = ref.json_
-        if "gin" not in c.catalog.indexes.get((ref.table, place.column), set()):
+        if not c.catalog.has_canonical_json_index(ref.table, place.column):
             c.add(
                 "warning",
                 subject,
-                f"no GIN index on {ref.table}.{place.column}: every lookup scans the table",
+                f"no GIN index on lower({ref.table}.{place.column}::text)::jsonb, the "
+                "expression id lookups compare: every lookup scans the table",
                 _index_fix(schema, ref.table, place.column, gin=True),
             )
         c.add("ok", subject, f"{ref.place()} ({ref.role}, JSON ids as {place.id_as})")

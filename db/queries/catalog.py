@@ -41,16 +41,23 @@ async def global_models(session: AsyncSession) -> list[LlmModel]:
     return list((await session.execute(stmt)).scalars())
 
 
+# Rows per multi-row INSERT: a statement binds one parameter per column and row, and the
+# driver allows 32,767 parameters at most.
+INSERT_CHUNK = 1_000
+
+
 async def insert_models(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:
-    """Insert global models in one statement; ``(provider, name)`` → new id."""
-    if not rows:
-        return {}
-    result = await session.execute(
-        insert(LlmModel).values(rows).returning(LlmModel.id, LlmModel.provider, LlmModel.name)
-    )
-    return {(provider, name): model_id for model_id, provider, name in result}
+    """Insert global models, one statement per chunk of rows; ``(provider, name)`` → new id."""
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        result = await session.execute(
+            insert(LlmModel).values(chunk).returning(LlmModel.id, LlmModel.provider, LlmModel.name)
+        )
+        ids.update({(provider, name): model_id for model_id, provider, name in result})
+    return ids
 
 
 async def update_models(session: AsyncSession, rows: list[dict[str, Any]]) -> int:

@@ -99,7 +99,8 @@ def _usage_statement(ref: Reference) -> TextClause:
             f"{ref.table} t{join} CROSS JOIN LATERAL jsonb_array_elements("
             f"CASE WHEN jsonb_typeof({nodes}) = 'array' THEN {nodes} ELSE '[]'::jsonb END) n"
         )
-        where = f"n.value->'params'->>'{ref.json_key}' = ANY(CAST(:id_texts AS text[]))"
+        # Ids are compared in canonical (lower-case) form, however the host wrote them.
+        where = f"lower(n.value->'params'->>'{ref.json_key}') = ANY(CAST(:id_texts AS text[]))"
     else:
         model = f"t.{ref.column}"
         source = f"{ref.table} t{join}"

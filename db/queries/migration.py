@@ -16,11 +16,19 @@ from sqlalchemy import TextClause, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel, ModelMigration, ModelMigrationBatch
-from db.queries.references import live_row_sql, match_sql, team_sql
+from db.queries.references import (
+    level_scope_sql,
+    live_row_sql,
+    match_sql,
+    team_scope_sql,
+    team_sql,
+)
 from db.registry import RESET_LITERALS, Reference, Shape, check_identifiers
 
 ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
 REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
+SOURCE_FK = "fk_model_migrations_from_model_id_llm_models"
+TARGET_FK = "fk_model_migrations_to_model_id_llm_models"
 
 # Keyset cursor bounds: every uuid sorts after the first and not after the last.
 FIRST_KEY = uuid.UUID(int=0)
@@ -54,21 +62,52 @@ def _new_json_value(ref: Reference, clear: bool) -> str:
     return "to_jsonb(CAST(CAST(:target AS uuid) AS text))"
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The rows a request was admitted for: those of ``team`` (set when the target is a
+    team's custom model) whose parents (spaces) ask no more than ``level``."""
+
+    team: uuid.UUID | None
+    level: int
+
+    @classmethod
+    def of(cls, target: LlmModel) -> Scope:
+        return cls(target.team_id, target.security_level or 0)
+
+
+def _scope_sql(ref: Reference, *, team_scoped: bool) -> str:
+    scope = level_scope_sql(ref, "t")
+    return f"{scope} AND {team_scope_sql(ref, 't')}" if team_scoped else scope
+
+
+def _scope_params(scope: Scope | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    params: dict[str, Any] = {"scope_level": scope.level}
+    if scope.team is not None:
+        params["scope_team"] = scope.team
+    return params
+
+
 @cache
-def move_batch_statement(ref: Reference, *, clear: bool) -> TextClause:
+def move_batch_statement(ref: Reference, *, clear: bool, team_scoped: bool = False) -> TextClause:
     """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
 
     Rows are taken in key order after ``:after`` (a keyset cursor, so a batch never
     re-reads the index entries that earlier batches moved). Returns (rows selected, rows
     changed, last key) and records the rows changed per team in
     ``model_migration_batches`` in the same statement. Soft-deleted rows are left alone
-    (cleanup handles them).
+    (cleanup handles them). A move (not a clear) takes only rows in the request's scope
+    (``:scope_level``, and ``:scope_team`` when ``team_scoped``): a row written later by
+    another team, or in a space above the target's level, is never moved onto the target.
     """
     check_identifiers((ref,))
     if clear and not ref.clearable:
         raise ValueError(f"{ref.label} references cannot be cleared")
     match = match_sql(ref, "t", "source")
     live = live_row_sql(ref, "t")
+    if not clear:
+        live = f"{live} AND {_scope_sql(ref, team_scoped=team_scoped)}"
     team_join, team = team_sql(ref, "m")
     key = ref.key_column
     returning = ", ".join(
@@ -118,7 +157,8 @@ moved_teams AS (SELECT {team} AS team_id FROM moved m{team_join}),
         new_value = _new_json_value(ref, clear)
         assignment = f"""{ref.column} = jsonb_set(t.{ref.column}, '{{nodes}}', (
         SELECT jsonb_agg(
-            CASE WHEN e.node -> 'params' ->> '{path_key}' = CAST(CAST(:source AS uuid) AS text)
+            CASE WHEN lower(e.node -> 'params' ->> '{path_key}')
+                      = CAST(CAST(:source AS uuid) AS text)
                  THEN jsonb_set(e.node, '{{params,{path_key}}}', {new_value})
                  ELSE e.node END
             ORDER BY e.ord)
@@ -174,20 +214,26 @@ async def move_batch(
     target: uuid.UUID | None,
     limit: int,
     after: uuid.UUID = FIRST_KEY,
+    scope: Scope | None = None,
 ) -> BatchOutcome:
-    """Move one batch of rows whose key follows ``after``."""
+    """Move one batch of rows whose key follows ``after`` (within ``scope`` when moving)."""
+    if target is not None and scope is None:
+        raise ValueError("a move needs the request's scope")
     params: dict[str, Any] = {
         "migration_id": migration_id,
         "label": ref.label,
         "source": source,
         "limit": limit,
         "after": after,
+        **(_scope_params(scope) if target is not None else {}),
     }
     if ref.shape is Shape.COLUMN:
         params["last_uuid"] = LAST_KEY
     if target is not None:
         params["target"] = target
-    row = (await session.execute(move_batch_statement(ref, clear=target is None), params)).one()
+    team_scoped = target is not None and scope is not None and scope.team is not None
+    statement = move_batch_statement(ref, clear=target is None, team_scoped=team_scoped)
+    row = (await session.execute(statement, params)).one()
     return BatchOutcome(int(row.selected), int(row.moved), row.last_key)
 
 
@@ -268,6 +314,39 @@ async def exists_unclearable(
         if hit:
             return True
     return False
+
+
+@dataclass(frozen=True)
+class OutOfScope:
+    """Live references to a source that its request may not move: rows of other teams
+    (or global configuration) for a custom target, rows in spaces above its level."""
+
+    other_teams: dict[str, int]
+    above_level: dict[str, int]
+
+
+async def out_of_scope(
+    session: AsyncSession, refs: tuple[Reference, ...], source: uuid.UUID, scope: Scope
+) -> OutOfScope:
+    """Count, per label, the live references to ``source`` outside ``scope``."""
+    other: dict[str, int] = {}
+    above: dict[str, int] = {}
+    params = {"source": source, **_scope_params(scope)}
+    for ref in refs:
+        base = f"{match_sql(ref, 't', 'source')} AND {live_row_sql(ref, 't')}"
+        probes = [(above, level_scope_sql(ref, "t"))]
+        if scope.team is not None:
+            probes.append((other, team_scope_sql(ref, "t")))
+        for found, allowed in probes:
+            if allowed == "TRUE":
+                continue
+            n = await session.scalar(
+                text(f"SELECT count(*) FROM {ref.table} t WHERE {base} AND NOT ({allowed})"),
+                params,
+            )
+            if n:
+                found[ref.label] = int(n)
+    return OutOfScope(other, above)
 
 
 async def spaces_above_level(
@@ -422,3 +501,17 @@ async def requests_for_model(
             | ((ModelMigration.to_provider == provider) & (ModelMigration.to_model_name == name))
         )
     return list((await session.execute(stmt.limit(200))).scalars())
+
+
+# Requests left pending/running with no sign of life (start or batch) for longer than
+# ``$1`` seconds: no try can still be working on them. Plain SQL for a bare asyncpg
+# connection (the health check); newest first.
+STUCK_REQUESTS_SQL = """
+SELECT m.request_key, m.status
+FROM model_migrations m
+WHERE m.status IN ('pending', 'running')
+  AND GREATEST(m.created_at, m.started_at,
+               (SELECT max(b.created_at) FROM model_migration_batches b
+                WHERE b.migration_id = m.id)) < now() - make_interval(secs => $1)
+ORDER BY m.created_at DESC
+"""

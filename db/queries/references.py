@@ -28,13 +28,23 @@ Executor = AsyncSession | AsyncConnection
 def match_sql(ref: Reference, alias: str = "t", param: str = "model_id") -> str:
     """A predicate true for rows of ``ref`` that point at ``:param``."""
     if ref.shape is Shape.JSON_NODES:
-        # Containment is served by the jsonb_path_ops GIN index on the column.
+        # Ids match in canonical (lower-case) form however the host wrote them; the
+        # containment is served by the jsonb_path_ops GIN index on that same expression.
         return (
-            f"{alias}.{ref.column} @> jsonb_build_object('nodes', jsonb_build_array("
+            f"{canonical_json_sql(ref, alias)} @> jsonb_build_object('nodes', jsonb_build_array("
             f"jsonb_build_object('params', jsonb_build_object('{ref.json_key}', "
             f"CAST(CAST(:{param} AS uuid) AS text)))))"
         )
     return f"{alias}.{ref.column} = :{param}"
+
+
+def canonical_json_sql(ref: Reference, alias: str = "t") -> str:
+    """The JSON column with every letter in lower case: UUIDs in their canonical form.
+
+    Lowering the whole document keeps it valid JSON (escapes are lower-case already, and
+    ``\\uXXXX`` digits are case-blind) and leaves the lower-case keys as they were.
+    """
+    return f"CAST(lower(CAST({alias}.{ref.column} AS text)) AS jsonb)"
 
 
 def live_row_sql(ref: Reference, alias: str = "t") -> str:
@@ -42,6 +52,30 @@ def live_row_sql(ref: Reference, alias: str = "t") -> str:
     if ref.soft_delete_column:
         return f"{alias}.{ref.soft_delete_column} IS NULL"
     return "TRUE"
+
+
+def team_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
+    if ref.team_via:
+        via = ref.team_via
+        return (
+            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+            f"AND p.{via.team_column} = CAST(:scope_team AS uuid))"
+        )
+    if ref.team_column:
+        return f"{alias}.{ref.team_column} = CAST(:scope_team AS uuid)"
+    return "FALSE"  # global configuration belongs to no team
+
+
+def level_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` whose parent asks no more than ``:scope_level``."""
+    via = ref.team_via
+    if via is None or via.level_column is None:
+        return "TRUE"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+        f"AND p.{via.level_column} > :scope_level)"
+    )
 
 
 def team_sql(ref: Reference, alias: str = "t") -> tuple[str, str]:

@@ -197,3 +197,31 @@ async def test_raw_enqueue_of_a_bad_catalog_fails_once_listing_every_error(
     assert "unknown replacement openai:ghost" in info.value.error["message"]
     assert await _names(runtime) == set()
     await worker.close()
+
+
+async def test_sync_waits_for_its_deletions_and_a_refused_one_exits_1(
+    e2e_settings: Settings,
+    factory: Factory,
+    tmp_path: Path,
+    worker_process: Callable[..., subprocess.Popen[str]],
+) -> None:
+    team = await factory.team()
+    old = await factory.model("old-model")
+    await factory.assistant(team, old)  # cannot be cleared: a replacement is required
+    path = tmp_path / "catalog.toml"
+    entry = '[[deleted]]\nprovider = "openai"\nname = "old-model"\n'
+    models = '[[models]]\nprovider = "openai"\nname = "new-model"\ntoken_limit = 128000\n'
+    path.write_text(models + entry)
+    worker_process()
+
+    refused = run_cli(e2e_settings, "catalog", "sync", str(path), timeout=120)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "openai:old-model" in refused.stdout and "rejected" in refused.stdout
+    assert "replacement_required" in refused.stderr
+
+    path.write_text(models + entry + 'replacement = "new-model"\n')
+    done = run_cli(e2e_settings, "catalog", "sync", str(path), "--json", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [deletion] = json.loads(done.stdout)["deletions"]
+    assert (deletion["model"], deletion["status"]) == ("openai:old-model", "succeeded")
+    assert (await factory.get_model(old)).deleted_at is not None

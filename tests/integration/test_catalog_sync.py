@@ -1,6 +1,7 @@
 """The catalog sync against real PostgreSQL: plan, apply, events, deletions, prune-check."""
 
 import dataclasses
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -261,7 +262,7 @@ async def test_deleted_entries_are_handed_to_delete_model(
     result = await _sync(rt, catalog)
 
     claude3 = await _global(rt, "claude-3", "anthropic")
-    key = "catalog-delete:anthropic:claude-2.0"
+    key = f"catalog-delete:{live}:{claude3.id}"
     assert queue.of("delete_model") == [
         (
             {
@@ -359,3 +360,73 @@ async def test_optional_fields_left_out_keep_the_databases_values(
         "security_level",
         "litellm_model",
     }
+
+
+async def test_a_catalog_of_ten_thousand_new_models_syncs(rt: Runtime, factory: Factory) -> None:
+    """More rows than one statement can bind parameters for (32,767): inserted in chunks."""
+    catalog = {"models": [_model(f"bulk-{i}") for i in range(10_000)]}
+
+    started = time.monotonic()
+    result = await _sync(rt, catalog)
+    elapsed = time.monotonic() - started
+
+    assert result["counts"]["created"] == 10_000
+    assert await factory.count(LlmModel.__table__, LlmModel.name.like("bulk-%")) == 10_000
+    print(f"\n10,000-model catalog sync: {elapsed:.2f}s")
+    again = await _sync(rt, catalog)
+    assert again["counts"]["created"] == 0 and again["counts"]["unchanged"] == 10_000
+
+
+async def _sync_and_run_deletions(rt: Runtime, queue: Recorder, catalog: dict[str, Any]) -> list:
+    """Sync, then run each deletion it queued as the worker would (in order)."""
+    from jobs.migration import DeleteModelPayload, delete_model
+
+    queue.calls.clear()
+    synced = await _sync(rt, catalog)
+    outcomes = [
+        await delete_model(rt, DeleteModelPayload(**payload))
+        for payload, _ in queue.of("delete_model")
+    ]
+    assert [o["request_key"] for o in outcomes] == synced["delete_requests"]
+    return outcomes
+
+
+async def test_a_refused_catalog_deletion_is_done_once_the_entry_names_a_replacement(
+    rt: Runtime, factory: Factory, queue: Recorder
+) -> None:
+    team = await factory.team()
+    old = await factory.model("old")
+    await factory.assistant(team, old)  # cannot be cleared: a replacement is required
+    catalog: dict[str, Any] = {
+        "models": [_model("new")],
+        "deleted": [{"provider": "openai", "name": "old"}],
+    }
+
+    [refused] = await _sync_and_run_deletions(rt, queue, catalog)
+    assert refused["status"] == "rejected" and "replacement_required" in refused["codes"]
+    [again] = await _sync_and_run_deletions(rt, queue, catalog)
+    assert again["status"] == "rejected" and again["request_key"] == refused["request_key"]
+
+    catalog["deleted"][0]["replacement"] = "new"
+    [done] = await _sync_and_run_deletions(rt, queue, catalog)
+
+    assert done["status"] == "succeeded" and done["request_key"] != refused["request_key"]
+    assert (await factory.get_model(old)).deleted_at is not None
+
+
+async def test_a_model_deleted_recreated_and_deleted_again_is_deleted_again(
+    rt: Runtime, factory: Factory, queue: Recorder
+) -> None:
+    deleted = {"models": [], "deleted": [{"provider": "openai", "name": "phoenix"}]}
+    await factory.model("phoenix")
+    [first] = await _sync_and_run_deletions(rt, queue, deleted)
+    assert first["status"] == "succeeded"
+
+    await _sync(rt, {"models": [_model("phoenix")]})  # re-created by the catalog
+    [second] = await _sync_and_run_deletions(rt, queue, deleted)
+
+    assert second["status"] == "succeeded" and second["request_key"] != first["request_key"]
+    live = await factory.count(
+        LlmModel.__table__, LlmModel.name == "phoenix", LlmModel.deleted_at.is_(None)
+    )
+    assert live == 0

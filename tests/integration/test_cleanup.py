@@ -424,21 +424,26 @@ async def test_catch_up_at_worker_start(
     assert key.startswith(f"catch-up:{runtime.settings.queue_name}:")
 
 
-async def test_a_model_locked_elsewhere_is_an_error_and_the_run_goes_on(
+async def test_a_model_locked_by_the_application_is_skipped_and_the_run_goes_on(
     runtime: Runtime, factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The main application holds the row (its write protocol's ``FOR SHARE``) past the
+    lock timeout: the model is skipped as ``locked``, to be tried again next run."""
     monkeypatch.setattr("jobs.cleanup.LOCK_TIMEOUT_MS", 200)
     busy = await factory.model("busy", deleted_at=days_ago(9))
     free = await factory.model("free", deleted_at=days_ago(1))
     async with runtime.engine.connect() as other:
         tx = await other.begin()
-        await other.execute(text("SELECT 1 FROM llm_models WHERE id = :m FOR UPDATE"), {"m": busy})
+        await other.execute(
+            select(m.LlmModel.id).where(m.LlmModel.id == busy).with_for_update(read=True)
+        )
         report = await run(runtime)
         await tx.rollback()
 
     assert removed_ids(report) == {free}
-    [error] = report["errors"]
-    assert error["model_id"] == str(busy) and "LockNotAvailable" in error["error"]
+    assert report["errors"] == []
+    [skipped] = report["skipped"]
+    assert (skipped["model_id"], skipped["reason"]) == (str(busy), "locked")
     assert await exists(factory, busy)
     async with runtime.engine.connect() as conn:
         status = await conn.scalar(select(m.LifecycleRun.status))

@@ -179,3 +179,23 @@ async def test_recipients_query_is_prepared_never_run(host_database: HostDatabas
             assert await conn.scalar(text("SELECT count(*) FROM teams_membership")) == 4
     finally:
         await engine.dispose()
+
+
+async def test_json_reference_without_its_index_warns_and_the_fix_serves_it(
+    runtime: Runtime, database_url: str
+) -> None:
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("DROP INDEX ix_pipelines_definition_lower_path_ops"))
+    await runtime.engine.dispose()
+    report = await _check(database_url, reference_platform())
+    [warning] = report.warnings
+    assert warning.subject == "reference pipelines" and warning.fix is not None
+    # The suggested statement is valid SQL, and the index it builds is the one recognised.
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(warning.fix))
+    finally:
+        await engine.dispose()
+    assert (await _check(database_url, reference_platform())).warnings == []

@@ -1,5 +1,5 @@
 import pytest
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
 from jobs.errors import InvalidPayload, TransientJobError
 from jobs.faults import is_transient
@@ -23,6 +23,16 @@ class _Orig(Exception):
         (OperationalError("stmt", {}, _Orig("08006")), True),
         (IntegrityError("stmt", {}, _Orig("23505")), False),
         (IntegrityError("stmt", {}, _Orig("23503")), False),
+        # The driver's own errors carry no SQLSTATE: a lost connection is transient,
+        # a statement it cannot send (too many bind parameters) is a bug.
+        (InterfaceError("stmt", {}, Exception("connection is closed")), True),
+        (
+            InterfaceError(
+                "stmt", {}, Exception("the number of query arguments cannot exceed 32767")
+            ),
+            False,
+        ),
+        (ProgrammingError("stmt", {}, Exception("syntax")), False),
         (InvalidPayload("bad"), False),
         (ValueError("bad"), False),
         (KeyError("x"), False),

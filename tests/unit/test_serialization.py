@@ -44,3 +44,23 @@ def test_oversized_payload_is_refused() -> None:
 def test_unknown_types_fail_loudly() -> None:
     with pytest.raises(TypeError, match="object is not JSON serializable"):
         serialize({"x": object()})
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"t": "x"},
+        {"t": [1]},
+        {"t": -1},
+        {"et": "soon"},
+        {"et": 10**20},
+        {"f": ["ping"]},
+        {"a": {}},
+        {"k": []},
+        {"t": True},
+    ],
+)
+def test_envelopes_arq_would_misuse_are_refused(fields: dict[str, object]) -> None:
+    job = {"t": 1, "f": "ping", "a": [], "k": {}, "et": 1700000000000, **fields}
+    with pytest.raises(JobPayloadError, match="envelope field"):
+        deserialize(serialize(job))

@@ -7,11 +7,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from jobs.catalog import JOB, SyncCatalogPayload, prepare_sync, prune_check
+from jobs.catalog import DELETE_JOB, JOB, SyncCatalogPayload, prepare_sync, prune_check
 from jobs.catalog_file import CatalogError, parse_deleted_entries, read_catalog_file
 from jobs.run_log import utc_today
 from worker.cli.common import add_wait_options, local_runtime, new_request_key, submit_and_wait
 from worker.cli.output import EXIT_OK, CommandFailed, UsageError, print_json, table
+from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
 
 REQUESTED_BY = "cli"
@@ -106,11 +107,50 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(f"queued {result['job_id']}")
             return EXIT_OK
+        result["deletions"] = asyncio.run(_wait_for_deletions(settings, result, args.timeout))
     if args.json:
         print_json(result)
     else:
         print(render_plan(result["plan"], dry_run=bool(result.get("dry_run"))))
+        if result.get("deletions"):
+            print(render_deletions(result["deletions"]))
+    refused = [d for d in result.get("deletions", []) if d["status"] != "succeeded"]
+    if refused:
+        listed = "; ".join(f"{d['model']}: {d['status']} ({d['reason']})" for d in refused)
+        raise CommandFailed(f"catalog deletion(s) not done: {listed}", {"deletions": refused})
     return EXIT_OK
+
+
+async def _wait_for_deletions(
+    settings: Settings, result: dict[str, Any], timeout_s: float
+) -> list[dict[str, Any]]:
+    """Each deletion the sync handed to ``delete_model``, waited for, with its outcome."""
+    outcomes = []
+    async with LifecycleClient(settings) as client:
+        deleted, keys = result["plan"]["deleted"], result["delete_requests"]
+        for entry, key in zip(deleted, keys, strict=True):
+            outcome: dict[str, Any] = {"model": entry["model"], "request_key": key}
+            try:
+                done = await client.result(client.job_id(DELETE_JOB, key), timeout_s=timeout_s)
+            except JobFailed as exc:
+                outcome.update(status="failed", reason=str(exc.error.get("message")))
+            except TimeoutError as exc:
+                raise CommandFailed(
+                    f"deletion {key} did not finish within {timeout_s:.0f}s (it keeps running)",
+                    {"request_key": key},
+                ) from exc
+            else:
+                codes = ", ".join(done.get("codes") or [])
+                reason = done.get("error") or codes or "-"
+                outcome.update(status=done["status"], codes=done.get("codes"), reason=reason)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def render_deletions(deletions: list[dict[str, Any]]) -> str:
+    """What became of each deletion the sync requested."""
+    rows = [(d["model"], d["status"], d["reason"]) for d in deletions]
+    return table(["deletion", "status", "detail"], rows)
 
 
 def _fields(fields: dict[str, Any]) -> str:

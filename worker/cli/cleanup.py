@@ -100,4 +100,6 @@ def _detail(skip: dict[str, Any]) -> str:
         return ", ".join(skip["labels"])
     if skip.get("models"):
         return "migrated here: " + ", ".join(str(m) for m in skip["models"])
+    if skip.get("retry"):
+        return f"row held by another transaction; tried again {skip['retry']}"
     return str(skip.get("constraint") or "")

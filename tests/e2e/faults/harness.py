@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -353,3 +354,80 @@ async def table_contents(engine: AsyncEngine) -> dict[str, list[str]]:
 async def clone_database(admin_conn: Any, source: str, clone: str) -> None:
     """``CREATE DATABASE clone TEMPLATE source`` (the source must have no open sessions)."""
     await admin_conn.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{source}"')
+
+
+def pid_of_local_port(port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` owns the TCP socket bound locally to ``port`` (Linux /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        try:
+            links = [os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)]
+        except OSError:
+            continue
+        if any(link in {f"socket:[{i}]" for i in inodes} for link in links):
+            return pid
+    return None
+
+
+@dataclass
+class Claim:
+    """One claim of a job (ARQ's ``PSETEX`` of its in-progress key) seen on the server."""
+
+    at: float  # time.monotonic()
+    ttl_ms: int
+    pid: int | None
+    port: int = 0
+    # Server times of this claimer's lease renewals (PEXPIRE of the same key).
+    renewals: list[float] = field(default_factory=list)
+
+
+def watch_claims(
+    server: RedisServer,
+    job_id: str,
+    pids: Callable[[], list[int]],
+    *,
+    on_first: Callable[[Claim], None],
+    until: Callable[[list[Claim]], bool],
+    timeout_s: float,
+    ready: threading.Event,
+) -> list[Claim]:
+    """Follow the server's command stream (``MONITOR``) and record each claim of ``job_id``.
+
+    ``on_first`` runs in this thread the moment the first claim is seen (so a test can
+    kill the claimer before it does anything else); ``ready`` is set once the stream is
+    followed; returns once ``until`` holds or after ``timeout_s``.
+    """
+    key = f"arq:in-progress:{job_id}"
+    claims: list[Claim] = []
+    # No read timeout (redis-py drops a monitor connection whose read timed out): the
+    # workers' polling keeps the stream busy, so the deadline is checked often.
+    client = redis.Redis.from_url(server.url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        with client.monitor() as monitor:
+            ready.set()
+            while not until(claims) and time.monotonic() < deadline:
+                event = monitor.next_command()
+                words = str(event["command"]).split()
+                port = int(event["client_port"]) if event.get("client_port") else 0
+                if len(words) >= 2 and words[0].upper() == "PEXPIRE" and words[1] == key:
+                    for claim in claims:
+                        if claim.port == port:
+                            claim.renewals.append(float(event["time"]))
+                if len(words) >= 3 and words[0].upper() == "PSETEX" and words[1] == key:
+                    claim = Claim(
+                        time.monotonic(), int(words[2]), pid_of_local_port(port, pids()), port
+                    )
+                    if not claims:
+                        on_first(claim)
+                    claims.append(claim)
+    finally:
+        client.close()
+    return claims

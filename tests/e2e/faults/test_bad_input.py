@@ -13,11 +13,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.worker import Worker
 from sqlalchemy import text
 
@@ -51,6 +52,8 @@ class Case:
     # A refusal the design keeps a record of (like a rejected migration request): that
     # table gains exactly one "rejected" row, and nothing else changes.
     records_refusal_in: str | None = None
+    # The raw job names a cron function, so the worker runs with its cron jobs.
+    crons: bool = False
 
 
 def _raw_job(job: str, *args: Any, **kwargs: Any) -> RawSender:
@@ -68,10 +71,20 @@ def _raw_bytes(body: bytes) -> RawSender:
     return send
 
 
+def _envelope(**fields: Any) -> RawSender:
+    """An ARQ job envelope with ``fields`` of the wrong type (the rest well-formed)."""
+    envelope = {"t": 1, "f": "ping", "a": [{}], "k": {}, "et": int(time.time() * 1000)}
+    return _raw_bytes(json.dumps({**envelope, **fields}).encode())
+
+
 def _migrate(**changes: Any) -> dict[str, Any]:
     payload = {"source": "openai:src", "target": "openai:dst", **GOOD, "confirm_warnings": False}
     payload.update(changes)
     return {k: v for k, v in payload.items() if v is not ...}
+
+
+def _catalog_entry(fields: str, name: str = "x") -> str:
+    return f'[[models]]\nprovider = "openai"\nname = "{name}"\n{fields}\n'
 
 
 CATALOG_DUPLICATE = {
@@ -116,6 +129,46 @@ CASES = [
     ),
     Case(
         "cli-catalog-missing-file", "cannot read catalog", ("catalog", "sync", "{tmp}/absent.toml")
+    ),
+    # Values that pass a type check and would then fail in PostgreSQL.
+    Case(
+        "cli-catalog-integer-overflow",
+        "token_limit: Input should be less than or equal to 2147483647",
+        ("catalog", "sync", "{tmp}/big.toml"),
+        files={"big.toml": _catalog_entry("token_limit = 99999999999")},
+    ),
+    Case(
+        "cli-catalog-negative-level",
+        "security_level: Input should be greater than or equal to 0",
+        ("catalog", "sync", "{tmp}/level.toml"),
+        files={"level.toml": _catalog_entry("token_limit = 10\nsecurity_level = -1")},
+    ),
+    Case(
+        "cli-catalog-nul-in-name",
+        "models[0].name: must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul.toml"),
+        files={"nul.toml": _catalog_entry("token_limit = 10", name="bad\\u0000name")},
+    ),
+    Case(
+        "cli-catalog-nul-in-display-name",
+        "display_name: must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul2.toml"),
+        files={"nul2.toml": _catalog_entry('token_limit = 10\ndisplay_name = "a\\u0000b"')},
+    ),
+    Case(
+        "cli-catalog-nul-in-deleted-replacement",
+        "must not contain a NUL character",
+        ("catalog", "sync", "{tmp}/nul3.toml"),
+        files={
+            "nul3.toml": '[[deleted]]\nprovider = "openai"\nname = "old"\n'
+            'replacement = "openai:x\\u0000"\n'
+        },
+    ),
+    Case(
+        "cli-catalog-huge-display-name",
+        "display_name: String should have at most 200 characters",
+        ("catalog", "sync", "{tmp}/huge.toml"),
+        files={"huge.toml": _catalog_entry(f'token_limit = 10\ndisplay_name = "{"x" * 300_000}"')},
     ),
     Case(
         "cli-misspelled-setting",
@@ -170,6 +223,34 @@ CASES = [
         ),
     ),
     Case(
+        "client-nul-in-request-key",
+        "request_key\n  Value error, must not contain a NUL character",
+        client=lambda c: c.migrate_model(
+            "openai:src", "openai:dst", requested_by="faults", request_key="k\x00"
+        ),
+    ),
+    Case(
+        "client-nul-in-requested-by",
+        "requested_by\n  Value error, must not contain a NUL character",
+        client=lambda c: c.delete_model(
+            "openai:src", requested_by="fa\x00ults", request_key=f"k-{uuid.uuid4()}"
+        ),
+    ),
+    Case(
+        "client-nul-in-model-reference",
+        "source\n  Value error, must not contain a NUL character",
+        client=lambda c: c.migrate_model(
+            "openai:sr\x00c", "openai:dst", requested_by="faults", request_key=f"k-{uuid.uuid4()}"
+        ),
+    ),
+    Case(
+        "client-nul-in-catalog",
+        "must not contain a NUL character",
+        client=lambda c: c.sync_catalog(
+            {"models": []}, key=f"k-{uuid.uuid4()}", requested_by="cat\x00alog"
+        ),
+    ),
+    Case(
         "client-requested-by-empty",
         "requested_by",
         client=lambda c: c.migrate_model(
@@ -192,6 +273,18 @@ CASES = [
                 {"t": 1, "f": "ping", "a": [{"message": "x" * MAX_JOB_BYTES}], "k": {}, "et": 0}
             ).encode()
         ),
+    ),
+    # Envelope fields ARQ reads before it runs a job: each once ended the worker process.
+    Case("raw-envelope-try-text", "DeserializationError", raw=_envelope(t="x")),
+    Case("raw-envelope-try-list", "DeserializationError", raw=_envelope(t=[1])),
+    Case("raw-envelope-time-text", "DeserializationError", raw=_envelope(et="soon")),
+    Case("raw-envelope-time-huge", "DeserializationError", raw=_envelope(et=10**20)),
+    Case("raw-envelope-function-list", "DeserializationError", raw=_envelope(f=["ping"])),
+    Case(
+        "raw-cron-function",
+        "cron:cleanup_retired_models runs only on its schedule",
+        raw=_raw_job("cron:cleanup_retired_models"),
+        crons=True,
     ),
     Case(
         "raw-unknown-job",
@@ -229,6 +322,20 @@ CASES = [
         raw=_raw_job("cleanup_retired_models", {"dry_run": "sometimes"}),
     ),
     Case(
+        "raw-nul-in-request-key",
+        "request_key: Value error, must not contain a NUL character",
+        raw=_raw_job("migrate_model", _migrate(request_key="bad\x00key")),
+    ),
+    Case(
+        "raw-catalog-integer-overflow",
+        "token_limit: Input should be less than or equal to 2147483647",
+        raw=_raw_job(
+            "sync_catalog",
+            {"catalog": {"models": [{"provider": "openai", "name": "x", "token_limit": 10**11}]}},
+        ),
+        records_refusal_in="lifecycle_runs",
+    ),
+    Case(
         "raw-invalid-catalog",
         "duplicate entry openai:dup",
         raw=_raw_job("sync_catalog", {"catalog": CATALOG_DUPLICATE}),
@@ -258,6 +365,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
     factory: Factory,
     runtime: Runtime,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await _seed(factory)
     excluded = (case.records_refusal_in,) if case.records_refusal_in else ()
@@ -278,16 +386,26 @@ async def test_bad_input_is_refused_and_changes_nothing(
         assert case.raw is not None
         job_id = f"raw-{uuid.uuid4()}"
         await case.raw(client, job_id)
-        worker = burst_worker(cron_jobs=[])
+        worker = burst_worker(with_crons=True) if case.crons else burst_worker(cron_jobs=[])
+        for cron_job in worker.cron_jobs:  # none falls due during the run
+            cron_job.next_run = datetime.now(e2e_settings.zone) + timedelta(days=7)
         try:
-            await worker.main()
+            await worker.main()  # returns: the worker goes on
             assert (worker.jobs_failed, worker.jobs_retried, worker.jobs_complete) == (1, 0, 0)
         finally:
             await worker.close()
-        with pytest.raises(JobFailed, match=re.escape(case.message)):
-            await client.result(job_id, timeout_s=5)
-        state = await client.status(job_id)
-        assert (state.status, state.tries) == ("complete", 1)
+        # Nothing left to stop the next worker: nothing queued, no in-progress key.
+        assert await client.redis.zcard(e2e_settings.queue_name) == 0
+        if case.crons:
+            # ARQ keeps no result of a cron function (and its in-progress key for a
+            # minute, so that one instant runs once): the failure is in the worker's log.
+            assert case.message in caplog.text
+        else:
+            assert not await client.redis.exists(in_progress_key_prefix + job_id)
+            with pytest.raises(JobFailed, match=re.escape(case.message)):
+                await client.result(job_id, timeout_s=5)
+            state = await client.status(job_id)
+            assert (state.status, state.tries) == ("complete", 1)
 
     assert await table_checksums(runtime.engine, exclude=excluded) == before
     if case.records_refusal_in:

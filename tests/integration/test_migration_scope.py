@@ -1,0 +1,43 @@
+"""Tenant scope and security level hold for the whole run, not only at admission."""
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from db import models as m
+from jobs.errors import RequestRefused
+from jobs.migration import Request, run_request
+from jobs.runtime import Runtime
+from tests.e2e.faults.scope import LATE_WRITES, late_rows_on_source, seed_scope_world, write_late
+from tests.factories import Factory
+
+
+@pytest.mark.parametrize("late", sorted(LATE_WRITES))
+async def test_rows_written_meanwhile_outside_the_scope_are_never_moved(
+    make_runtime: Callable[..., Awaitable[Runtime]], factory: Factory, late: str
+) -> None:
+    runtime = await make_runtime(batch_size=2)
+    world = await seed_scope_world(factory, apps=6)
+    write, code = LATE_WRITES[late]
+    written: list[bool] = []
+
+    async def write_after_the_first_batch(label: str, moved: int) -> None:
+        if not written:
+            written.append(await write_late(factory, world, write))
+
+    request = Request("migration", str(world.source), str(world.target), "t", "scoped", True)
+    with pytest.raises(RequestRefused, match=code):
+        await run_request(runtime, request, after_batch=write_after_the_first_batch)
+
+    assert written == [True]
+    row = await factory.request("scoped")
+    assert row.status == "failed" and code in row.warnings and row.error.startswith(code)
+    assert await late_rows_on_source(factory, world) > 0
+    assert (await factory.get_model(world.source)).migrated_to_model_id is None
+    # A new batch or a resumed run moves nothing of them either.
+    with pytest.raises(RequestRefused, match=code):
+        await run_request(runtime, request)
+    on_target = await factory.count(
+        m.SpaceModel.__table__, m.SpaceModel.llm_model_id == world.target
+    )
+    assert on_target == 1  # only the owner's own space
