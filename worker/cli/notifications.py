@@ -33,6 +33,10 @@ def register(
         "notifications",
         parents=[common],
         help="list recent notifications, newest first (read-only)",
+        description=(
+            "Notifications the worker wrote for teams' model managers, newest first, "
+            "optionally only one team's or about one model (also after it was hard-deleted)."
+        ),
     )
     p.add_argument("--team", metavar="SLUG", help="only this team's notifications")
     p.add_argument(
