@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from db.platform.mapping import MappingError
@@ -23,6 +25,7 @@ from worker.cli import (
     run_worker,
 )
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
+from worker.services_env import with_checkout_services
 from worker.settings import SettingsError, load_settings
 
 COMMAND_MODULES = (
@@ -100,8 +103,10 @@ def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_arguments(parser, argv)
+    environ, services_file = with_checkout_services(os.environ, Path.cwd())
+    args.services_file = services_file
     try:
-        settings = load_settings()
+        settings = load_settings(environ)
     except SettingsError as exc:
         error(f"configuration: {exc}")
         return EXIT_USAGE
