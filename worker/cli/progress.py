@@ -29,7 +29,8 @@ from rich.text import Text
 def row_rate(task: Task) -> float | None:
     """Rows per second since the display first saw the job (``None`` until rows move)."""
     moved = task.completed - float(task.fields.get("first", 0))
-    elapsed = task.elapsed
+    # Once every row is done the clock stops, so the final figure does not decay.
+    elapsed = task.finished_time if task.finished_time is not None else task.elapsed
     if not elapsed or moved <= 0:
         return None
     return moved / elapsed
