@@ -9,7 +9,7 @@ ENV_FILE := .data/services.env
 WITH_SERVICES := set -a && . ./$(ENV_FILE) && set +a &&
 PYTEST_ARGS ?=
 
-.PHONY: install services services-down run test lint typecheck pytest compose-check demo bench
+.PHONY: install services services-down env run test lint typecheck pytest compose-check demo bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ run: services
 
 demo: services
 	$(WITH_SERVICES) $(BIN)/lifecycle demo
+
+# For a shell outside the checkout: eval "$$(make -s -C /path/to/checkout env)".
+# (`lifecycle` run from the checkout reads $(ENV_FILE) by itself.)
+env: services
+	@cat $(ENV_FILE)
+
+# Benchmarks (docs/benchmarks.md): each builds and drops its own database; full sizes
+# take minutes. One of them: make bench BENCH=migration BENCH_ARGS="--refs 100000".
+BENCH ?= migration enrichment notifications cleanup
+BENCH_ARGS ?=
+bench: services
+	$(WITH_SERVICES) $(BIN)/lifecycle db upgrade && \
+	for b in $(BENCH); do $(BIN)/python -m benchmarks.$$b $(BENCH_ARGS) || exit 1; done
 
 lint: install
 	$(BIN)/ruff check .

@@ -172,8 +172,18 @@ def _candidates(family: ProviderFamily, base: str) -> Iterator[str]:
 
 
 def candidate_keys(provider: str, name: str, litellm_model: str | None = None) -> list[str]:
-    """Cost-map keys to try, best first: from ``litellm_model`` when set, else the name."""
-    return list(dict.fromkeys(_candidates(family_of(provider), litellm_model or name)))
+    """Cost-map keys to try, best first.
+
+    ``litellm_model`` is a key as litellm users write it (``azure/gpt-4o``), so it is tried
+    as given first, then with the provider's prefixes; without it, the name with prefixes.
+    """
+    return list(dict.fromkeys(_lookup_keys(family_of(provider), name, litellm_model)))
+
+
+def _lookup_keys(family: ProviderFamily, name: str, litellm_model: str | None) -> Iterator[str]:
+    if litellm_model:
+        yield litellm_model
+    yield from _candidates(family, litellm_model or name)
 
 
 class Match(NamedTuple):
@@ -196,8 +206,15 @@ def match_model(
     """The first candidate key whose entry belongs to the model's provider family."""
     family = family_of(provider)
     base = litellm_model or name
-    # Hot path (thousands of models a run): the plain prefixes, no generator, no lists.
     other_provider = False
+    if litellm_model:
+        # The override as written (``azure/gpt-4o``) before any prefix is added to it.
+        entry = entries.get(litellm_model)
+        if entry.__class__ is dict:
+            if family.accepts(entry.get("litellm_provider")):
+                return Match(litellm_model, entry)
+            other_provider = True
+    # Hot path (thousands of models a run): the plain prefixes, no generator, no lists.
     for prefix in family.prefixes:
         key = prefix + base
         entry = entries.get(key)
@@ -209,7 +226,7 @@ def match_model(
     if not other_provider and not family.region_prefixes:
         return NO_ENTRY
     rejected: list[str] = []
-    for key in _candidates(family, base):
+    for key in _lookup_keys(family, name, litellm_model):
         entry = entries.get(key)
         if entry.__class__ is not dict:
             continue

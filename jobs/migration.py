@@ -55,6 +55,7 @@ class MigrateModelPayload(Payload):
     requested_by: str = Field(min_length=1, max_length=200)
     request_key: str = Field(min_length=1, max_length=200)
     confirm_warnings: bool = False
+    dry_run: bool = False
 
     _check_models = field_validator("source", "target")(_model_text)
 
@@ -67,6 +68,7 @@ class DeleteModelPayload(Payload):
     replacement: str | None = None
     requested_by: str = Field(min_length=1, max_length=200)
     request_key: str = Field(min_length=1, max_length=200)
+    dry_run: bool = False
 
     _check_models = field_validator("model", "replacement")(
         lambda v: None if v is None else _model_text(v)
@@ -140,6 +142,32 @@ async def plan_request(
         today=today or utc_today(),
     )
     return source, target, verdict
+
+
+async def preview_request(
+    runtime: Runtime, request: Request, *, today: date | None = None
+) -> dict[str, Any]:
+    """The dry run: the verdict, its codes and exact per-team counts; records nothing."""
+    async with runtime.sessions() as session:
+        source, target, verdict = await plan_request(session, request, today=today)
+    return {
+        "status": "rejected" if verdict.refused(request.confirm_warnings) else "ok",
+        "dry_run": True,
+        "kind": request.kind,
+        "request_key": request.request_key,
+        "source": snapshot(source) or _named(request.source),
+        "target": snapshot(target) or (_named(request.target) if request.target else None),
+        "codes": verdict.all_codes(),
+        "codes_by_kind": verdict.codes(),
+        "messages": verdict.messages(),
+        "plan": verdict.plan(),
+    }
+
+
+def _named(text: str) -> dict[str, Any]:
+    """A model the request names that does not exist, in a result's shape."""
+    ref = parse_model_ref(text)
+    return {"id": _s(ref.model_id), "provider": ref.provider, "name": ref.name}
 
 
 def _result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
@@ -703,12 +731,16 @@ async def give_up(runtime: Runtime, payload: MigrateModelPayload | DeleteModelPa
 
 
 async def migrate_model(runtime: Runtime, payload: MigrateModelPayload) -> dict[str, Any]:
-    """Job ``migrate_model``."""
+    """Job ``migrate_model`` (with ``dry_run``: the verdict only, nothing changed)."""
+    if payload.dry_run:
+        return await preview_request(runtime, Request.of(payload))
     return await run_request(runtime, Request.of(payload))
 
 
 async def delete_model(runtime: Runtime, payload: DeleteModelPayload) -> dict[str, Any]:
-    """Job ``delete_model``."""
+    """Job ``delete_model`` (with ``dry_run``: the verdict only, nothing changed)."""
+    if payload.dry_run:
+        return await preview_request(runtime, Request.of(payload))
     return await run_request(runtime, Request.of(payload))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
 from db.queries.migration import active_request_for, spaces_above_level
+from db.queries.models import get_model
 from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
 from db.registry import live_references
 
@@ -115,13 +116,22 @@ class Verdict:
         return {"counts": impact_totals(self.impact), "teams": impact_by_team(self.impact)}
 
 
-def _target_findings(verdict: Verdict, source: LlmModel, target: LlmModel, today: date) -> None:
+async def _migrated_to(session: AsyncSession, model: LlmModel) -> str:
+    """Where ``model`` was migrated to, as ``provider:name`` (its id if the row is gone)."""
+    assert model.migrated_to_model_id is not None
+    successor = await get_model(session, model.migrated_to_model_id)
+    return describe(successor) if successor else str(model.migrated_to_model_id)
+
+
+async def _target_findings(
+    session: AsyncSession, verdict: Verdict, source: LlmModel, target: LlmModel, today: date
+) -> None:
     if target.deleted_at is not None:
         verdict.add("target_deleted", f"target {describe(target)} is deleted")
     if target.migrated_to_model_id is not None:
         verdict.add(
             "target_migrated",
-            f"target {describe(target)} was migrated to {target.migrated_to_model_id}",
+            f"target {describe(target)} was migrated to {await _migrated_to(session, target)}",
         )
     date_passed = target.deprecation_date is not None and target.deprecation_date <= today
     if target.deprecated or date_passed:
@@ -196,7 +206,7 @@ async def validate_request(
     if source.migrated_to_model_id is not None:
         verdict.add(
             "source_migrated",
-            f"{describe(source)} was already migrated to {source.migrated_to_model_id}",
+            f"{describe(source)} was already migrated to {await _migrated_to(session, source)}",
         )
     active = await active_request_for(session, source.id)
     if active is not None:
@@ -206,7 +216,7 @@ async def validate_request(
         )
     verdict.impact = await usage_by_team(session, source.id)
     if target is not None:
-        _target_findings(verdict, source, target, today)
+        await _target_findings(session, verdict, source, target, today)
         await _scope_and_security(session, verdict, source, target)
     elif kind == "deletion":
         stuck = {

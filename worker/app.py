@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -270,11 +271,31 @@ def worker_kwargs(
     }
 
 
+class LifecycleWorker(Worker):
+    """ARQ's worker, closing its Redis pool with ``aclose()``.
+
+    arq 0.28's ``Worker.close`` calls redis-py's deprecated ``close()``, a warning on every
+    shutdown; this is the same sequence with the current call.
+    """
+
+    async def close(self) -> None:
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values())
+        await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        await self.pool.aclose(close_connection_pool=True)
+        self._pool = None
+
+
 def make_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
     """A ready-to-run ARQ ``Worker`` (tests pass ``poll_delay=0`` and the like)."""
     kwargs = worker_kwargs(settings, burst=burst)
     kwargs.update(overrides)
-    worker = Worker(**kwargs)
+    worker = LifecycleWorker(**kwargs)
     # ARQ claims a job with an in-progress key that lasts the longest job timeout; a worker
     # dying between the claim and its first renewal would block the job that long. The
     # claim takes a lease instead, which the job's handler then renews.

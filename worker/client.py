@@ -2,7 +2,7 @@
 
     async with LifecycleClient.from_settings() as client:
         handle = await client.enqueue("ping", {"message": "hi"}, key="req-42")
-        result = await client.result(handle.job_id, timeout=30)
+        result = await client.result(handle.job_id, timeout_s=30)
 
 The same ``key`` for the same job always maps to one ARQ job id, so a retried request
 never runs the job twice (for as long as ARQ keeps the result, ``keep_result_seconds``;

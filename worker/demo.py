@@ -20,7 +20,8 @@ from worker.app import build_runtime, make_worker
 from worker.cli.catalog import render_plan
 from worker.cli.cleanup import render_report as render_cleanup
 from worker.cli.enrich import render_report as render_enrichment
-from worker.cli.migrate import history_rows, render_history, render_request
+from worker.cli.history import history_rows, render_history
+from worker.cli.migrate import render_request
 from worker.cli.notifications import render_notifications
 from worker.client import JobFailed, LifecycleClient
 from worker.devservices import with_database
@@ -169,7 +170,7 @@ async def _steps(demo: Demo, ids: DemoIds, runtime_settings: Settings) -> None:
     w(render_cleanup(cleaned))
 
     demo.heading("7. History keeps every request, with name snapshots", "lifecycle history")
-    w(render_history(await history_rows(runtime_settings, None, 50)))
+    w(render_history(await history_rows(runtime_settings, None, 50) or []))
 
 
 async def _notifications(settings: Settings) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from worker.health import asyncpg_dsn
+from worker.services_env import render_env_file
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact_url
 
 DATA_DIR = Path(".data")
@@ -87,6 +87,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        # As redis-server binds: connections of the last run in TIME_WAIT do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _stable_port(port_file: Path) -> int:
+    """The port recorded by the last start when it is still free, so URLs stay the same
+    across restarts; otherwise a fresh free port."""
+    try:
+        recorded = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        return _free_port()
+    if _port_is_free(recorded):
+        return recorded
+    _say(f"port {recorded} of the last embedded Redis is taken; using another")
+    return _free_port()
+
+
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) pgserver's PostgreSQL under ``data_dir``; returns an asyncpg URL."""
     from pgserver.postgres_server import get_server
@@ -124,7 +148,7 @@ def start_embedded_redis(data_dir: Path) -> str:
     pid_file, port_file = rdir / "redis.pid", rdir / "port"
     if pid_file.exists() and port_file.exists() and _alive(pid_file):
         return f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
-    port = _free_port()
+    port = _stable_port(port_file)
     subprocess.run(
         [
             str(_redis_binary()),
@@ -234,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {exc}")
         return 1
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
-    args.env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+    args.env_file.write_text(render_env_file(env))
     (args.data_dir / "database.kind").write_text("embedded\n" if embedded_db else "external\n")
     for key, value in env.items():
         _say(f"{key}={redact_url(value)}")

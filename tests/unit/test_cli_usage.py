@@ -1,6 +1,6 @@
 import pytest
 
-from worker.cli.main import build_parser, main
+from worker.cli.main import build_parser, leaf_parsers, main
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,3 +24,8 @@ def test_bad_configuration_exits_2(
     monkeypatch.setenv("LIFECYCLE_TIMEZONE", "Nowhere/Land")
     assert main(["health"]) == 2
     assert "unknown timezone" in capsys.readouterr().err
+
+
+def test_every_command_has_a_description() -> None:
+    missing = [p.prog for p in leaf_parsers(build_parser()) if not p.description]
+    assert missing == []

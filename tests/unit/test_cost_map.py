@@ -40,7 +40,8 @@ def entries() -> dict[str, Any]:
     [
         ("openai", "gpt-4", None, ["gpt-4", "openai/gpt-4"]),
         ("azure", "gpt-4", None, ["azure/gpt-4"]),
-        ("azure", "prod-deployment", "gpt-4", ["azure/gpt-4"]),
+        ("azure", "prod-deployment", "gpt-4", ["gpt-4", "azure/gpt-4"]),
+        ("azure", "prod-deployment", "azure/gpt-4", ["azure/gpt-4", "azure/azure/gpt-4"]),
         (
             "google",
             "gemini-1.5-pro",
@@ -71,6 +72,7 @@ def test_bedrock_candidates_add_and_strip_region_prefixes() -> None:
         ("openai", "gpt-4", None, "gpt-4"),  # same name at two providers: each its own entry
         ("azure", "gpt-4", None, "azure/gpt-4"),
         ("azure", "prod-gpt4", "gpt-4", "azure/gpt-4"),  # override, still provider-checked
+        ("azure", "prod-gpt4", "azure/gpt-4", "azure/gpt-4"),  # override as litellm users write it
         ("google", "gemini-1.5-pro", None, "gemini/gemini-1.5-pro"),
         ("vertex_ai", "gemini-1.5-pro", None, "gemini-1.5-pro"),
         ("bedrock", "eu.anthropic.claude-v2:1", None, "anthropic.claude-v2:1"),
@@ -86,6 +88,13 @@ def test_match_accepts_only_the_providers_family(
     entries: dict[str, Any], provider: str, name: str, litellm_model: str | None, key: str
 ) -> None:
     assert match_model(entries, provider, name, litellm_model).key == key
+
+
+def test_override_as_given_still_needs_the_providers_family(entries: dict[str, Any]) -> None:
+    # `azure/gpt-4` exists, but an openai model may not take an Azure entry's date.
+    found = match_model(entries, "openai", "prod", "azure/gpt-4")
+    assert found.entry is None
+    assert found.reason is not None and found.reason.startswith("other provider: azure/gpt-4")
 
 
 def test_entry_of_another_provider_is_reported_not_guessed(entries: dict[str, Any]) -> None:

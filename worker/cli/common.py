@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,10 +14,10 @@ from jobs.runtime import Runtime
 from jobs.spec import Payload
 from worker.app import build_runtime
 from worker.cli.output import CommandFailed, print_json
+from worker.cli.progress import JobDisplay
+from worker.cli.watch import JobWatch, Progress
 from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
-
-Progress = Callable[[Runtime], Awaitable[tuple[int, int] | None]]
 
 
 def model_argument(value: str) -> ModelRef:
@@ -39,7 +38,10 @@ def add_wait_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=3600.0,
         metavar="SECONDS",
-        help="how long to wait for the result (default 3600)",
+        help=(
+            "how long to wait for the result (default 3600); with no worker running, the "
+            "command says so within seconds and keeps waiting"
+        ),
     )
 
 
@@ -58,11 +60,6 @@ def new_request_key(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def _bar(done: int, total: int, width: int = 30) -> str:
-    filled = width if total <= 0 else min(width, int(width * done / total))
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-
-
 async def submit_and_wait(
     settings: Settings,
     job: str,
@@ -77,39 +74,30 @@ async def submit_and_wait(
 ) -> dict[str, Any]:
     """Enqueue ``job`` and (unless ``wait`` is false) wait for its result.
 
-    With ``progress`` and a terminal on stderr, draws a progress bar from what the job
-    records in PostgreSQL. Returns ``{"job_id": …}`` when not waiting.
+    Says within seconds when no worker heartbeat is live (the job stays queued and runs
+    when a worker starts; the command keeps waiting). With ``progress`` and a terminal on
+    stderr, shows rows done, rows per second and time left from what the job records in
+    PostgreSQL. Returns ``{"job_id": …}`` when not waiting.
     """
     async with LifecycleClient(settings) as client:
         handle = await client.enqueue(job, payload, key=key, retry_failed=retry_failed)
         if not wait:
             return {"job_id": handle.job_id, "queued": handle.created}
-        drawing = progress is not None and show_progress and sys.stderr.isatty()
-        runtime = build_runtime(settings) if drawing else None
+        display = JobDisplay.for_stderr(rich=show_progress)
+        runtime = build_runtime(settings) if progress is not None and display.console else None
+        watch = JobWatch(client, handle.job_id, display)
         try:
             async with asyncio.timeout(timeout_s):
-                while True:
-                    state = await client.status(handle.job_id)
-                    if state.status in ("complete", "not_found"):
-                        break
-                    if runtime is not None and progress is not None:
-                        step = await progress(runtime)
-                        if step is not None:
-                            sys.stderr.write("\r" + _bar(*step))
-                            sys.stderr.flush()
-                    await asyncio.sleep(0.3)
-            if drawing:
-                sys.stderr.write("\n")
+                await watch.until_finished(runtime, progress)
             result = await client.result(handle.job_id, timeout_s=5)
+            display.finish_rows()
         except TimeoutError as exc:
-            raise CommandFailed(
-                f"job {handle.job_id} did not finish within {timeout_s:.0f}s "
-                "(it keeps running; check `lifecycle health` and the job later)",
-                {"job_id": handle.job_id},
-            ) from exc
+            message = watch.timeout_message(timeout_s)
+            raise CommandFailed(message, {"job_id": handle.job_id}) from exc
         except JobFailed as exc:
             raise CommandFailed(str(exc), {"job_id": handle.job_id, **exc.error}) from exc
         finally:
+            display.close()
             if runtime is not None:
                 await runtime.engine.dispose()
     if not isinstance(result, dict):

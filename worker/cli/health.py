@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from worker.cli.output import EXIT_FAILED, EXIT_OK, print_json, table
-from worker.health import check_health
+from worker.health import DEADLINE_S, check_health
 from worker.settings import Settings
 
 
@@ -17,15 +17,45 @@ def register(
         "health",
         parents=[common],
         help="check Redis, PostgreSQL, schema, worker heartbeat and queue (exit 1 if unhealthy)",
+        description=(
+            "Checks, in parallel under one deadline, Redis, PostgreSQL, that the schema is at "
+            "the Alembic head, that a worker heartbeat is live on the queue, and the queue's "
+            "depth; a service without an answer by the deadline is reported down. Prints "
+            "which PostgreSQL and Redis it checked (passwords masked). Exit 0 only when all "
+            "pass."
+        ),
+    )
+    p.add_argument(
+        "--timeout",
+        type=_deadline,
+        default=DEADLINE_S,
+        metavar="SECONDS",
+        help=f"the one deadline for all checks (default {DEADLINE_S:g})",
     )
     p.set_defaults(handler=cmd_health)
 
 
+def _deadline(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0.1 <= seconds <= 60:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 60 seconds")
+    return seconds
+
+
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    report = asyncio.run(check_health(settings))
+    report = asyncio.run(check_health(settings, deadline_s=args.timeout))
+    origin = getattr(args, "services_file", None)
+    checked = {**report.checked, "settings": f"{origin} (checkout)" if origin else "environment"}
     if args.json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "checked": checked})
     else:
+        print(f"PostgreSQL  {checked['postgres']}")
+        print(f"Redis       {checked['redis']} (queue {checked['queue']})")
+        print(f"settings    {checked['settings']}")
+        print()
         print(
             table(
                 ["check", "ok", "detail"],

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from db.platform.mapping import MappingError
 from worker.cli import (
@@ -14,12 +18,14 @@ from worker.cli import (
     demo,
     enrich,
     health,
+    history,
     migrate,
     notifications,
     platform,
     run_worker,
 )
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
+from worker.services_env import with_checkout_services
 from worker.settings import SettingsError, load_settings
 
 COMMAND_MODULES = (
@@ -29,6 +35,7 @@ COMMAND_MODULES = (
     catalog,
     enrich,
     migrate,
+    history,
     notifications,
     cleanup,
     platform,
@@ -38,7 +45,10 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    # SUPPRESS: a command's own default must not undo `lifecycle --json COMMAND`.
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON"
+    )
     parser = argparse.ArgumentParser(
         prog="lifecycle",
         description=(
@@ -47,17 +57,56 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit codes: 0 success, 1 refused or failed, 2 bad usage or bad input."
         ),
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON (also after COMMAND)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub, common)
+    for command in leaf_parsers(parser):
+        command.set_defaults(command_parser=command)
     return parser
+
+
+def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of every runnable command (``health``, ``catalog sync``, …)."""
+    leaves: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                leaves += leaf_parsers(child) or [child]
+    return leaves
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> Any:
+    """Parse ``argv``; an unknown option is reported by the command it was given to."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        owner.error(unrecognized(owner, extras))
+    return args
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """``unrecognized arguments: --dryrun (did you mean --dry-run?)``."""
+    known = [o for a in parser._actions for o in a.option_strings]
+    hints = []
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1)
+        if close and extra.startswith("-"):
+            hints.append(f"{extra} (did you mean {close[0]}?)")
+        else:
+            hints.append(extra)
+    return "unrecognized arguments: " + " ".join(hints)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
+    environ, services_file = with_checkout_services(os.environ, Path.cwd())
+    args.services_file = services_file
     try:
-        settings = load_settings()
+        settings = load_settings(environ)
     except SettingsError as exc:
         error(f"configuration: {exc}")
         return EXIT_USAGE

@@ -1,4 +1,4 @@
-"""``lifecycle migrate``, ``lifecycle delete`` and ``lifecycle history``."""
+"""``lifecycle migrate`` and ``lifecycle delete``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from db.models import ModelMigration
-from db.queries.audit import model_name_from_audit
-from db.queries.migration import requests_for_model
-from jobs.migration import Request, plan_request
-from jobs.model_ref import ModelRef, resolve_model_ref
+from jobs.migration import Request, preview_request
+from jobs.model_ref import ModelRef
 from jobs.runtime import Runtime
-from jobs.validation import snapshot
 from worker.cli.common import (
     add_wait_options,
     local_runtime,
@@ -61,15 +58,6 @@ def register(
     _request_options(dele)
     dele.set_defaults(handler=cmd_delete)
 
-    hist = sub.add_parser(
-        "history",
-        parents=[common],
-        help="migrations and deletions (with name snapshots), also of hard-deleted models",
-    )
-    hist.add_argument("model", type=model_argument, nargs="?", metavar="MODEL")
-    hist.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
-    hist.set_defaults(handler=cmd_history)
-
 
 def _request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -109,7 +97,7 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
     if args.dry_run:
         report = asyncio.run(_dry_run(settings, request))
         _show(args, report)
-        return EXIT_FAILED if report["status"] == "refused" else EXIT_OK
+        return EXIT_FAILED if report["status"] == "rejected" else EXIT_OK
     job = "migrate_model" if request.kind == "migration" else "delete_model"
     payload: dict[str, Any] = {
         "requested_by": request.requested_by,
@@ -160,20 +148,8 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
 
 
 async def _dry_run(settings: Settings, request: Request) -> dict[str, Any]:
-    async with local_runtime(settings) as runtime, runtime.sessions() as session:
-        source, target, verdict = await plan_request(session, request)
-    refused = verdict.refused(request.confirm_warnings)
-    return {
-        "status": "refused" if refused else "ok",
-        "dry_run": True,
-        "kind": request.kind,
-        "source": snapshot(source) or {"named": request.source},
-        "target": snapshot(target)
-        or (None if request.target is None else {"named": request.target}),
-        "codes_by_kind": verdict.codes(),
-        "messages": verdict.messages(),
-        "plan": verdict.plan(),
-    }
+    async with local_runtime(settings) as runtime:
+        return await preview_request(runtime, request)
 
 
 def _show(args: argparse.Namespace, report: dict[str, Any]) -> None:
@@ -188,11 +164,13 @@ def _show(args: argparse.Namespace, report: dict[str, Any]) -> None:
 def render_request(report: dict[str, Any]) -> str:
     """A migration/deletion result or dry-run plan as text tables."""
     lines = []
-    title = "dry run" if report.get("dry_run") else f"request {report.get('request_key')}"
-    src, tgt = report.get("source") or {}, report.get("target")
-    arrow = f" -> {tgt.get('provider')}:{tgt.get('name')}" if tgt and tgt.get("name") else ""
-    lines.append(f"{title}: {report.get('kind')} {src.get('provider')}:{src.get('name')}{arrow}")
-    lines.append(f"status: {report['status']}")
+    dry = bool(report.get("dry_run"))
+    title = "dry run, nothing changed" if dry else f"request {report.get('request_key')}"
+    tgt = report.get("target")
+    arrow = f" -> {model_label(tgt)}" if tgt else ""
+    lines.append(f"{title}: {report.get('kind')} {model_label(report.get('source'))}{arrow}")
+    verdict = " (a real run would go ahead)" if dry and report["status"] == "ok" else ""
+    lines.append(f"status: {report['status']}{verdict}")
     messages = report.get("messages") or []
     if messages:
         lines.append(table(["code", "message"], [m.split(": ", 1) for m in messages]))
@@ -200,9 +178,8 @@ def render_request(report: dict[str, Any]) -> str:
         lines.append("codes: " + ", ".join(report["codes"]))
     counts = (report.get("plan") or {}).get("counts") or report.get("counts") or {}
     teams = (report.get("plan") or {}).get("teams")
-    heading = "changed" if report.get("status") == "succeeded" else "would change"
     if counts:
-        lines.append(table(["reference", heading], sorted(counts.items())))
+        lines.append(table(["reference", _count_heading(report)], sorted(counts.items())))
     if teams is not None:
         lines.append(f"teams affected: {len(teams)}")
     elif report.get("teams") is not None:
@@ -210,73 +187,18 @@ def render_request(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    rows = asyncio.run(history_rows(settings, args.model, args.limit))
-    if args.json:
-        print_json(rows)
-    else:
-        print(render_history(rows))
-    return EXIT_OK
+def model_label(model: dict[str, Any] | None) -> str:
+    """``provider:name`` of a model in a report, or its id when only that is known."""
+    if not model:
+        return "?"
+    if model.get("provider") and model.get("name"):
+        return f"{model['provider']}:{model['name']}"
+    return str(model.get("id") or "?")
 
 
-def render_history(rows: list[dict[str, Any]]) -> str:
-    """Request history as a table."""
-    if not rows:
-        return "no migrations or deletions recorded"
-    return table(
-        ["created", "kind", "status", "from", "to", "changed", "codes", "by"],
-        [
-            (
-                r["created_at"][:19],
-                r["kind"],
-                r["status"],
-                r["from"],
-                r["to"] or "-",
-                ", ".join(f"{n} {k}" for k, n in r["counts"].items()) or "-",
-                ", ".join(r["codes"]) or "-",
-                r["requested_by"],
-            )
-            for r in rows
-        ],
-    )
-
-
-async def history_rows(
-    settings: Settings, ref: ModelRef | None, limit: int
-) -> list[dict[str, Any]]:
-    async with local_runtime(settings) as runtime, runtime.sessions() as session:
-        model = await resolve_model_ref(session, ref) if ref else None
-        if ref is not None and model is None and ref.model_id is not None:
-            # Hard-deleted: its id is gone from the requests, its name is in the audit trail.
-            named = await model_name_from_audit(session, ref.model_id)
-            requests = await requests_for_model(session, None, *named) if named else []
-        elif ref is not None and model is None:
-            requests = await requests_for_model(session, None, ref.provider, ref.name)
-        elif ref is not None:
-            model_id = model.id if model else ref.model_id
-            requests = await requests_for_model(session, model_id, None, None)
-            if model is not None:
-                by_name = await requests_for_model(session, None, model.provider, model.name)
-                seen = {r.id for r in requests}
-                requests += [r for r in by_name if r.id not in seen]
-        else:
-            requests = await requests_for_model(session, None, None, None)
-    requests.sort(key=lambda r: r.created_at, reverse=True)
-    return [
-        {
-            "id": str(r.id),
-            "created_at": r.created_at.isoformat(),
-            "kind": r.kind,
-            "status": r.status,
-            "from": f"{r.from_provider}:{r.from_model_name}",
-            "from_model_id": str(r.from_model_id) if r.from_model_id else None,
-            "to": f"{r.to_provider}:{r.to_model_name}" if r.to_model_name else None,
-            "to_model_id": str(r.to_model_id) if r.to_model_id else None,
-            "counts": dict(r.counts or {}),
-            "codes": list(r.warnings or []),
-            "requested_by": r.requested_by,
-            "request_key": r.request_key,
-            "error": r.error,
-        }
-        for r in requests[:limit]
-    ]
+def _count_heading(report: dict[str, Any]) -> str:
+    if report.get("dry_run"):
+        return "would change"
+    if report.get("status") == "rejected":
+        return "would have changed"
+    return "changed" if report.get("status") == "succeeded" else "changed so far"

@@ -48,6 +48,12 @@ def register(
         "notifications",
         parents=[common],
         help="list recent notifications, newest first (read-only); failed deliveries; retry",
+        description=(
+            "Notifications the worker wrote for teams' model managers, newest first, "
+            "optionally only one team's or about one model (also after it was hard-deleted); "
+            "--failed lists deliveries that did not get through, `notifications retry` "
+            "queues them again."
+        ),
     )
     p.add_argument("--team", metavar="SLUG", help="only this team's notifications")
     p.add_argument(
@@ -70,6 +76,9 @@ def register(
         "retry",
         parents=[common],
         help="put failed deliveries (all, or those named) back in the queue, due now",
+        description="Put failed deliveries back in the queue, due now, with their attempts "
+        "reset: every failed one, or only the ids named (see `notifications --failed`). "
+        "An id that is not a failed delivery is named and the exit code is 1.",
     )
     retry.add_argument("ids", nargs="*", type=_delivery_id, metavar="ID", help="delivery ids")
     retry.set_defaults(handler=cmd_retry)

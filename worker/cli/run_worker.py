@@ -14,7 +14,19 @@ from worker.settings import Settings
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    p = sub.add_parser("worker", parents=[common], help="run the worker (foreground)")
+    p = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="run the worker (foreground)",
+        description=(
+            "Run a worker in the foreground: it takes jobs from the queue "
+            "(LIFECYCLE_QUEUE_NAME on LIFECYCLE_REDIS_URL), runs the cron schedules "
+            "(cleanup, enrichment, outbox sweep) and writes the heartbeat that "
+            "`lifecycle health` checks. It refuses to start if the database does not match "
+            "the reference registry. SIGTERM hands the running job back to the queue and "
+            "exits 0. --burst stops once the queue is empty (exit 1 if a job failed)."
+        ),
+    )
     p.add_argument("--burst", action="store_true", help="stop once the queue is empty")
     p.set_defaults(handler=cmd_worker)
 

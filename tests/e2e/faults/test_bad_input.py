@@ -113,7 +113,7 @@ CASES = [
         ("migrate", "openai:src"),
     ),
     Case("cli-unknown-option", "unrecognized arguments: --force", ("cleanup", "--force")),
-    Case("cli-wrong-type", "invalid int value", ("history", "--limit", "many")),
+    Case("cli-wrong-type", "'many' is not a whole number", ("history", "--limit", "many")),
     Case("cli-unknown-command", "invalid choice", ("destroy", "openai:src")),
     Case(
         "cli-bad-toml",
