@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.schema_layout import Layout
+from db.schema_layout import WORKER_SCHEMA, Layout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -50,7 +50,7 @@ def version_table_sql(schema: str) -> str:
     return f'"{schema}".{VERSION_TABLE}'
 
 
-async def current_revision(conn: AsyncConnection, schema: str = Layout.worker_schema) -> str | None:
+async def current_revision(conn: AsyncConnection, schema: str = WORKER_SCHEMA) -> str | None:
     """The revision the worker's schema is at, or ``None`` when it was never migrated."""
     table = version_table_sql(schema)
     exists = await conn.scalar(text(f"SELECT to_regclass('{table}') IS NOT NULL"))

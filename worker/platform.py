@@ -51,11 +51,10 @@ def layout_without_keys(settings: Settings, mapping: PlatformMapping) -> Layout:
 
 def layout_from_report(settings: Settings, report: PlatformReport) -> Layout:
     """The layout ``db upgrade`` builds for a mapped host, with its key types."""
-    mapping = configured_mapping(settings)
     keys = report.key_types
     return Layout(
         worker_schema=settings.worker_schema,
-        host_schema=mapping.host_schema,
+        host_schema=report.schema,
         reference_platform=False,
         model_key=keys["model"],
         team_key=keys["team"],

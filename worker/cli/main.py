@@ -116,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(args, str(exc), {})
         return EXIT_USAGE
     except MappingError as exc:
-        _report(args, f"invalid platform mapping {exc}", {"mapping_errors": exc.problems})
+        # Every problem on a line of its own: a mapping with errors usually has several.
+        if getattr(args, "json", False):
+            print_json({"ok": False, "source": exc.source, "mapping_errors": exc.problems})
+        error(f"invalid platform mapping {exc.source}:")
+        for problem in exc.problems:
+            error(f"  {problem}")
         return EXIT_USAGE
     except CommandFailed as exc:
         _report(args, str(exc), exc.data)
