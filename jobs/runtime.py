@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.platform.host import Platform, reference_host
 from jobs.config import JobConfig
 
 Enqueue = Callable[[str, dict[str, Any], str], Awaitable[None]]
@@ -28,3 +29,5 @@ class Runtime:
     job_id: str | None = None
     job_try: int = 1
     extras: dict[str, Any] = field(default_factory=dict)
+    # The host platform the jobs run on (its mapping and references).
+    platform: Platform = field(default_factory=reference_host)

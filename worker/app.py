@@ -23,13 +23,14 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from db.engine import make_engine, make_sessionmaker
+from db.platform.host import Platform
 from jobs.errors import InvalidPayload, PermanentJobError
 from jobs.faults import is_transient
 from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, job_id_for
 from worker.faults import backoff_seconds
-from worker.platform import ensure_platform_ready
+from worker.platform import configured_mapping, ensure_platform_ready
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
 
@@ -89,6 +90,7 @@ def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
         engine=engine,
         sessions=make_sessionmaker(engine),
         enqueue=enqueue,
+        platform=Platform(configured_mapping(settings)),
     )
 
 

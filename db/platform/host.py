@@ -1,0 +1,47 @@
+"""The host platform a worker runs on: its mapping and the references the jobs walk.
+
+One object per process (or per test), handed to jobs on their ``Runtime``: nothing in the
+jobs names a table of one platform, and nothing reads a process-wide registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from db.platform.mapping import PlatformMapping, reference_platform
+from db.reference import Reference, Role, check_identifiers
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A validated mapping with its references in the form the SQL builders take."""
+
+    mapping: PlatformMapping
+
+    @property
+    def name(self) -> str:
+        return self.mapping.name
+
+    @cached_property
+    def references(self) -> tuple[Reference, ...]:
+        refs = self.mapping.registry_references()
+        check_identifiers(refs)
+        return refs
+
+    def live(self) -> tuple[Reference, ...]:
+        """References that migrations and deletions re-point."""
+        return tuple(r for r in self.references if r.role is Role.LIVE)
+
+    def history(self) -> tuple[Reference, ...]:
+        """References that keep the model they were produced with."""
+        return tuple(r for r in self.references if r.role is Role.HISTORY)
+
+    def label_order(self) -> dict[str, int]:
+        """Each label's position in the mapping (reports list labels in this order)."""
+        return {ref.label: i for i, ref in enumerate(self.references)}
+
+
+def reference_host() -> Platform:
+    """The built-in reference platform."""
+    return Platform(reference_platform())
