@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models as m
+from db.keys import HostId
 
 DEMO_TEAMS = ("acme", "globex", "initech")
 
@@ -36,8 +37,8 @@ _MEMBERS: tuple[tuple[str, str, list[str]], ...] = (
 
 @dataclass
 class DemoIds:
-    teams: dict[str, uuid.UUID] = field(default_factory=dict)
-    models: dict[str, uuid.UUID] = field(default_factory=dict)
+    teams: dict[str, HostId] = field(default_factory=dict)
+    models: dict[str, HostId] = field(default_factory=dict)
 
 
 async def _insert(session: AsyncSession, model: Any, **values: Any) -> uuid.UUID:

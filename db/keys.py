@@ -26,7 +26,9 @@ class _Untyped(UserDefinedType[Any]):
     cache_ok = True
 
     def get_col_spec(self, **kw: Any) -> str:
-        raise NotImplementedError("host keys are described, never created, by the models")
+        # What the models describe: the reference platform's keys. Migrations create a
+        # host-key column with the host's own type (``Layout.key_type``).
+        return "UUID"
 
 
 class HostKey(TypeDecorator[Any]):

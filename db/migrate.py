@@ -10,19 +10,23 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.platform.mapping import PlatformMapping, reference_platform
 from db.schema_layout import WORKER_SCHEMA, Layout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 
-def alembic_config(url: str | None = None, layout: Layout | None = None) -> Config:
+def alembic_config(
+    url: str | None = None, layout: Layout | None = None, mapping: PlatformMapping | None = None
+) -> Config:
     """An Alembic config pointing at ``db/migrations`` (no ini file needed)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
         cfg.attributes["url"] = url
     cfg.attributes["layout"] = layout or Layout()
+    cfg.attributes["mapping"] = mapping or reference_platform()
     return cfg
 
 
@@ -32,9 +36,21 @@ def migration_layout() -> Layout:
     return layout if isinstance(layout, Layout) else Layout()
 
 
-def upgrade(url: str, revision: str = "head", layout: Layout | None = None) -> None:
-    """Bring the database at ``url`` to ``revision``; safe to run on every deploy."""
-    command.upgrade(alembic_config(url, layout), revision)
+def migration_mapping() -> PlatformMapping:
+    """The platform mapping of the migration run in progress (the ``models`` view's)."""
+    mapping = context.config.attributes.get("mapping")
+    return mapping if isinstance(mapping, PlatformMapping) else reference_platform()
+
+
+def upgrade(
+    url: str,
+    revision: str = "head",
+    layout: Layout | None = None,
+    mapping: PlatformMapping | None = None,
+) -> None:
+    """Bring the database at ``url`` to ``revision`` and (re)build the ``models`` view
+    from ``mapping`` (the reference platform's by default); safe to run on every deploy."""
+    command.upgrade(alembic_config(url, layout, mapping), revision)
 
 
 def head_revision() -> str:

@@ -18,6 +18,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.json_values import to_json_types
+from db.keys import HostId
 from db.models import LlmModel
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.catalog import (
@@ -93,7 +94,7 @@ class _Applied:
     deletions: list[tuple[dict[str, Any], str]]
 
 
-def _placeholder(model_id: uuid.UUID, key: ModelKey) -> LlmModel:
+def _placeholder(model_id: HostId, key: ModelKey) -> LlmModel:
     return LlmModel(id=model_id, provider=key[0], name=key[1])
 
 

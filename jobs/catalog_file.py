@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from db.keys import HostId
 from jobs.spec import INT4_MAX, refuse_nul
 
 PROVIDER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -125,7 +125,7 @@ class Catalog:
 class KnownModel:
     """What the consistency checks need to know about a global model in the database."""
 
-    id: uuid.UUID
+    id: HostId
     live: bool
     deprecated: bool
     deprecation_date: date | None

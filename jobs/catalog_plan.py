@@ -3,11 +3,11 @@ database's global models. Pure functions, so a dry run and a real run agree."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from db.keys import HostId
 from db.models import LlmModel
 from jobs.catalog_file import Catalog, CatalogModel, KnownModel, ModelKey, label
 
@@ -29,7 +29,7 @@ class Snapshot:
     """The global models as the sync found them."""
 
     live: dict[ModelKey, LlmModel]
-    by_id: dict[uuid.UUID, LlmModel]
+    by_id: dict[HostId, LlmModel]
     known: dict[ModelKey, KnownModel]
 
 
@@ -107,7 +107,7 @@ def _desired(entry: CatalogModel, current: LlmModel | None, today: date) -> Chan
     )
 
 
-def _replacement_label(snap: Snapshot, model_id: uuid.UUID | None) -> str | None:
+def _replacement_label(snap: Snapshot, model_id: HostId | None) -> str | None:
     if model_id is None:
         return None
     row = snap.by_id.get(model_id)
@@ -189,7 +189,7 @@ def plan_sync(catalog: Catalog, snap: Snapshot, today: date) -> Plan:
     return Plan(changes=changes, deletions=deletions, report=report)
 
 
-def delete_request_key(model_id: uuid.UUID, replacement_id: uuid.UUID | None) -> str:
+def delete_request_key(model_id: HostId, replacement_id: HostId | None) -> str:
     """The idempotency key of the deletion a ``[[deleted]]`` entry asks for.
 
     It names this model row and this replacement: a deletion once refused is asked again

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+from db.keys import HostId
 from db.queries.recipients import Recipient
 from jobs.notification_text import EventFacts, Message, describe_counts, describe_history
 
@@ -36,7 +37,7 @@ def public_target(url: str) -> str:
 class TeamInfo:
     """A team as messages name it."""
 
-    id: uuid.UUID
+    id: HostId
     slug: str | None
     name: str | None
 
@@ -91,7 +92,7 @@ def verify_signature(
     return fresh and hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-def idempotency_key(event_id: uuid.UUID, team_id: uuid.UUID | None) -> str:
+def idempotency_key(event_id: uuid.UUID, team_id: HostId | None) -> str:
     """``<event_id>:<team_id>``: the same for every retry of one webhook delivery."""
     return f"{event_id}:{team_id}"
 
@@ -162,7 +163,7 @@ def email_message(
 
 
 def email_message_id(
-    event_id: uuid.UUID, team_id: uuid.UUID | None, user_id: uuid.UUID | None, sender: str
+    event_id: uuid.UUID, team_id: HostId | None, user_id: HostId | None, sender: str
 ) -> str:
     """``<event.team.user@domain>``: stable per delivery."""
     domain = sender.rsplit("@", 1)[-1].strip("> ") or "localhost"

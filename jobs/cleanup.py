@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.faults import sqlstate
 from db.json_values import to_json_types
+from db.keys import HostId
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.cleanup import (
     CLEANUP_JOB,
@@ -129,7 +130,7 @@ BeforeCandidate = Callable[[RetiredModel], Awaitable[None]]
 Attempt = Callable[[RetiredModel], Awaitable[Outcome]]
 
 
-def blocking_reason(holders: Holders, gone: set[uuid.UUID]) -> tuple[str, dict[str, Any]] | None:
+def blocking_reason(holders: Holders, gone: set[HostId]) -> tuple[str, dict[str, Any]] | None:
     """Why the model must stay (first failing condition), or ``None`` if it may go.
 
     ``gone`` are models treated as already removed (a dry run's plan).
@@ -205,7 +206,7 @@ async def _resolve(
 ) -> None:
     """Try every candidate; a removal re-examines the model it had migrated to."""
     queue = deque(candidates)
-    waiting: dict[uuid.UUID, Outcome] = {}  # skipped only because a model points at them
+    waiting: dict[HostId, Outcome] = {}  # skipped only because a model points at them
     while queue:
         model = queue.popleft()
         if before_candidate is not None:
@@ -224,7 +225,7 @@ async def _resolve(
 
 def _planner(conn: AsyncConnection) -> Attempt:
     """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
-    planned: set[uuid.UUID] = set()
+    planned: set[HostId] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
         blocked = blocking_reason(await find_holders(conn, model.id), planned)

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.queries.deliveries import (
     ClaimedDelivery,
     Outcome,
@@ -114,7 +115,7 @@ async def write_deliveries(
     written = 0
     if s.webhook_url is not None and chunk:
         people = await team_recipients(session, [t.id for t, _ in chunk], s.notification_permission)
-        payloads: dict[uuid.UUID | None, dict[str, Any]] = {
+        payloads: dict[HostId | None, dict[str, Any]] = {
             team.id: webhook_body(message, team, people.get(team.id, [])) for team, message in chunk
         }
         written += await insert_team_deliveries(

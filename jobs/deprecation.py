@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId, parse_host_id
 from db.queries.catalog import lock_model_catalog
 from db.queries.deprecation import (
     EnrichmentRow,
@@ -63,13 +64,13 @@ class CostMapUnavailable(PermanentJobError):
 class Enrichment:
     """What one run changes, and its report."""
 
-    dates: dict[uuid.UUID, date] = field(default_factory=dict)
-    deprecate: set[uuid.UUID] = field(default_factory=set)
+    dates: dict[HostId, date] = field(default_factory=dict)
+    deprecate: set[HostId] = field(default_factory=set)
     deprecated_events: list[tuple[EnrichmentRow, date]] = field(default_factory=list)
     # (model, date, milestone): the reminder due today, if any (jobs.reminders).
     retiring_events: list[tuple[EnrichmentRow, date, int]] = field(default_factory=list)
     # Suggested successors (provider, name) of announced models with no replacement.
-    suggestions: dict[uuid.UUID, tuple[str, str]] = field(default_factory=dict)
+    suggestions: dict[HostId, tuple[str, str]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,7 +117,7 @@ def compute_enrichment(
     dates_set: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     reminders: list[dict[str, Any]] = []
-    matched_keys: dict[uuid.UUID, str] = {}
+    matched_keys: dict[HostId, str] = {}
     for row in rows:
         found = match_model(entries, row.provider, row.name, row.litellm_model)
         entry = found.entry
@@ -170,7 +171,7 @@ def compute_enrichment(
     unmatched.sort()
     out.suggestions = _suggestions(rows, entries, matched_keys, out, today)
     for item in (*newly, *retiring, *reminders):
-        suggested = out.suggestions.get(uuid.UUID(item["id"]))
+        suggested = out.suggestions.get(parse_host_id(item["id"]))
         if suggested is not None:
             item["suggested"] = f"{suggested[0]}:{suggested[1]}"
     out.report = {
@@ -197,10 +198,10 @@ def _candidate(row: EnrichmentRow) -> Candidate:
 def _suggestions(
     rows: list[EnrichmentRow],
     entries: dict[str, Any],
-    matched_keys: dict[uuid.UUID, str],
+    matched_keys: dict[HostId, str],
     out: Enrichment,
     today: date,
-) -> dict[uuid.UUID, tuple[str, str]]:
+) -> dict[HostId, tuple[str, str]]:
     """Suggested successors of the models this run announces that have no replacement."""
     announced = [row for row, _ in out.deprecated_events]
     announced += [row for row, _, _ in out.retiring_events]
@@ -208,7 +209,7 @@ def _suggestions(
     if not wanted:
         return {}
     index = SuccessorIndex((_candidate(r), matched_keys.get(r.id), r.litellm_model) for r in rows)
-    found: dict[uuid.UUID, tuple[str, str]] = {}
+    found: dict[HostId, tuple[str, str]] = {}
     for row in wanted:
         entry = entries[matched_keys[row.id]]
         best = suggest_successor(_candidate(row), entry, entries, index, today, out.deprecate)

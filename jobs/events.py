@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import LlmModel
 from db.queries.events import insert_event
 from jobs.runtime import Runtime
@@ -25,12 +26,12 @@ class Slug(StrEnum):
     DELETED = "llm-model-deleted"
 
 
-def deprecated_key(model_id: uuid.UUID) -> str:
+def deprecated_key(model_id: HostId) -> str:
     """One deprecation event per model, whoever noticed it (catalog or litellm)."""
     return f"{Slug.DEPRECATED}:{model_id}"
 
 
-def retiring_key(model_id: uuid.UUID, when: date, milestone: int) -> str:
+def retiring_key(model_id: HostId, when: date, milestone: int) -> str:
     """One retiring event per (model, date, reminder milestone in days): a moved date
     makes new keys, so its milestones start over."""
     return f"{Slug.RETIRING}:{model_id}:{when.isoformat()}:{milestone}d"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from db.keys import HostId
 from db.registry import REFERENCES
 from jobs.events import Slug
 
@@ -34,7 +35,7 @@ class EventFacts:
 
     event_id: uuid.UUID
     slug: str
-    model_id: uuid.UUID | None
+    model_id: HostId | None
     model_provider: str
     model_name: str
     replacement_provider: str | None = None
@@ -114,7 +115,7 @@ def describe_history(history: dict[str, int], days: int = HISTORY_DAYS) -> str:
 
 def render_message(
     facts: EventFacts,
-    team_id: uuid.UUID,
+    team_id: HostId,
     counts: dict[str, int],
     history: dict[str, int] | None = None,
 ) -> Message:

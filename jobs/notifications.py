@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import Any, TypeVar
 
+from db.keys import HostId, parse_host_id
 from db.queries.notifications import (
     TeamMessage,
     get_event,
@@ -57,7 +58,7 @@ def team_chunks(messages: list[T], size: int) -> list[list[T]]:
     return [messages[i : i + size] for i in range(0, len(messages), size)]
 
 
-def affected_teams(payload: dict[str, dict[str, int]]) -> list[tuple[uuid.UUID, dict[str, int]]]:
+def affected_teams(payload: dict[str, dict[str, int]]) -> list[tuple[HostId, dict[str, int]]]:
     """Teams of an event payload with at least one affected row, sorted by id.
 
     Keys that are not team UUIDs are skipped (and logged): they can name no team.
@@ -65,7 +66,7 @@ def affected_teams(payload: dict[str, dict[str, int]]) -> list[tuple[uuid.UUID, 
     teams = []
     for key, counts in payload.items():
         try:
-            team_id = uuid.UUID(key)
+            team_id = parse_host_id(key)
         except ValueError:
             log.warning("event payload key %r is not a team id; skipped", key)
             continue

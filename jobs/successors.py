@@ -10,12 +10,12 @@ own successor, a few steps at most.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import date
 from typing import Any, NamedTuple
 
+from db.keys import HostId
 from jobs.cost_map import family_of
 
 MAX_STEPS = 5
@@ -24,10 +24,10 @@ MAX_STEPS = 5
 class Candidate(NamedTuple):
     """A model in service that a successor name might resolve to."""
 
-    id: uuid.UUID
+    id: HostId
     provider: str
     name: str
-    team_id: uuid.UUID | None
+    team_id: HostId | None
     deprecated: bool
     deprecation_date: date | None
 
@@ -52,14 +52,14 @@ class SuccessorIndex:
 
     def lookup(self, successor: str) -> list[Candidate]:
         """Every model answering to ``successor`` (or its name without the prefix)."""
-        found: dict[uuid.UUID, Candidate] = {}
+        found: dict[HostId, Candidate] = {}
         for name in _names(successor):
             for c in self._by_name.get(name, ()):
                 found.setdefault(c.id, c)
         return list(found.values())
 
 
-def _usable(c: Candidate, owner: Candidate, today: date, retiring: AbstractSet[uuid.UUID]) -> bool:
+def _usable(c: Candidate, owner: Candidate, today: date, retiring: AbstractSet[HostId]) -> bool:
     return (
         c.id != owner.id
         and c.id not in retiring
@@ -76,7 +76,7 @@ def suggest_successor(
     entries: dict[str, Any],
     index: SuccessorIndex,
     today: date,
-    retiring: AbstractSet[uuid.UUID] = frozenset(),
+    retiring: AbstractSet[HostId] = frozenset(),
 ) -> Candidate | None:
     """The platform model to suggest for ``owner`` (whose cost-map entry is ``entry``).
 

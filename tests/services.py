@@ -59,7 +59,9 @@ async def require_redis(settings: Settings) -> None:
 
 def migrations_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in sorted(Path(MIGRATIONS_DIR).rglob("*.py")):
+    # The models view is built by every upgrade from db/platform (generator and mapping).
+    platform = Path(MIGRATIONS_DIR).parent / "platform"
+    for path in [*sorted(Path(MIGRATIONS_DIR).rglob("*.py")), *sorted(platform.glob("*.*"))]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.engine import make_engine
 from db.platform.check import PlatformReport, check_platform
 from db.platform.mapping import PlatformMapping, platform_mapping
+from db.platform.model_view import ModelView
 from db.schema_layout import Layout
 from worker.settings import Settings
 
@@ -71,6 +73,15 @@ async def ensure_platform_ready(conn: AsyncConnection, settings: Settings) -> Pl
     mapping = configured_mapping(settings)
     report = await check_platform(conn, mapping, source=mapping_source(settings))
     problems = [f"{f.subject}: {f.message}" for f in report.errors]
+    view = ModelView(mapping, settings.worker_schema, mapping.host_schema)
+    built = await conn.scalar(
+        text("SELECT obj_description(to_regclass(:view), 'pg_class')"), {"view": view.view}
+    )
+    if built != view.fingerprint():
+        problems.append(
+            f"{view.view}: the models view was not built from this mapping "
+            f"(found {built or 'no view'!r}): run `lifecycle db upgrade`"
+        )
     problems += [f"not yet handled by this release's jobs: {g}" for g in report.not_yet_supported]
     if problems:
         raise PlatformNotReady(

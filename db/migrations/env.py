@@ -15,8 +15,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from db.migrate import VERSION_TABLE, migration_layout
+from db.migrate import VERSION_TABLE, migration_layout, migration_mapping
 from db.models import Base
+from db.platform.model_view import STATE_TABLE, ModelView
+from db.schema_layout import Layout
 
 # Serialises concurrent `lifecycle db upgrade` runs (several replicas deploying at once).
 MIGRATION_LOCK_ID = 7_294_001
@@ -31,6 +33,23 @@ def _adopt_legacy_version_table(connection: Connection, worker: str, host: str) 
     legacy = connection.scalar(text("SELECT to_regclass(:t)"), {"t": f'"{host}".{VERSION_TABLE}'})
     if ours is None and legacy is not None:
         connection.execute(text(f'ALTER TABLE "{host}".{VERSION_TABLE} SET SCHEMA "{worker}"'))
+
+
+def _install_model_view(connection: Connection, layout: Layout) -> None:
+    """(Re)build the ``models`` view from the mapping, once its state table exists."""
+    state = connection.scalar(
+        text("SELECT to_regclass(:t)"), {"t": f'"{layout.worker_schema}".{STATE_TABLE}'}
+    )
+    if state is None:
+        return  # upgraded to a revision before 0006
+    view = ModelView(migration_mapping(), layout.worker_schema, layout.host_schema)
+    try:
+        for statement in view.statements():
+            connection.execute(text(statement))
+    except Exception:
+        connection.rollback()  # so that the lock can still be released
+        raise
+    connection.commit()
 
 
 def _run(connection: Connection) -> None:
@@ -51,6 +70,7 @@ def _run(connection: Connection) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        _install_model_view(connection, layout)
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
         connection.commit()

@@ -8,13 +8,15 @@ from db.models.lifecycle import (
     LifecycleRun,
     ModelMigration,
     ModelMigrationBatch,
+    ModelState,
     Notification,
 )
+from db.models.model_view import LlmModel
 from db.models.platform import (
     App,
     AppRun,
     Assistant,
-    LlmModel,
+    LlmModelTable,
     Pipeline,
     Question,
     Service,
@@ -36,8 +38,10 @@ __all__ = [
     "LifecycleEvent",
     "LifecycleRun",
     "LlmModel",
+    "LlmModelTable",
     "ModelMigration",
     "ModelMigrationBatch",
+    "ModelState",
     "Notification",
     "Pipeline",
     "Question",

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from db.keys import HostId, HostKey
 from db.models.base import Base, created_at, uuid_pk
 from db.schema_layout import WORKER_SCHEMA
 
@@ -45,9 +46,9 @@ def _jsonb(default: str) -> Mapped[Any]:
 
 
 def _model_snapshot_fk() -> Mapped[Any]:
-    return mapped_column(
-        UUID(as_uuid=True), ForeignKey("llm_models.id", ondelete="SET NULL"), index=True
-    )
+    # The foreign key exists on the reference platform only (migrations leave it out on a
+    # mapped host); the column holds the host's model key, whatever its type.
+    return mapped_column(HostKey, ForeignKey("llm_models.id", ondelete="SET NULL"), index=True)
 
 
 class ModelMigration(Base):
@@ -68,8 +69,8 @@ class ModelMigration(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     request_key: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
-    from_model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
-    to_model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
+    from_model_id: Mapped[HostId | None] = _model_snapshot_fk()
+    to_model_id: Mapped[HostId | None] = _model_snapshot_fk()
     from_provider: Mapped[str | None] = mapped_column(Text)
     from_model_name: Mapped[str | None] = mapped_column(Text)
     to_provider: Mapped[str | None] = mapped_column(Text)
@@ -122,7 +123,7 @@ class LifecycleEvent(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     slug: Mapped[str] = mapped_column(Text, nullable=False)
-    model_id: Mapped[uuid.UUID | None] = _model_snapshot_fk()
+    model_id: Mapped[HostId | None] = _model_snapshot_fk()
     model_provider: Mapped[str] = mapped_column(Text, nullable=False)
     model_name: Mapped[str] = mapped_column(Text, nullable=False)
     replacement_provider: Mapped[str | None] = mapped_column(Text)
@@ -156,9 +157,9 @@ class Notification(Base):
         ForeignKey(f"{WORKER_SCHEMA}.lifecycle_events.id", ondelete="CASCADE"),
         nullable=False,
     )
-    team_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    team_id: Mapped[HostId] = mapped_column(HostKey, nullable=False)
+    user_id: Mapped[HostId] = mapped_column(
+        HostKey, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     slug: Mapped[str] = mapped_column(Text, nullable=False)
     level: Mapped[str] = mapped_column(Text, nullable=False)
@@ -180,7 +181,7 @@ class AuditEvent(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     action: Mapped[str] = mapped_column(Text, nullable=False)
     actor: Mapped[str | None] = mapped_column(Text)
-    model_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    model_id: Mapped[HostId | None] = mapped_column(HostKey)
     details: Mapped[dict[str, Any]] = _jsonb("{}")
     created_at: Mapped[datetime] = created_at()
 
@@ -248,8 +249,8 @@ class Delivery(Base):
         nullable=False,
     )
     channel: Mapped[str] = mapped_column(Text, nullable=False)
-    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    team_id: Mapped[HostId | None] = mapped_column(HostKey)
+    user_id: Mapped[HostId | None] = mapped_column(HostKey)
     target: Mapped[str] = mapped_column(Text, nullable=False)
     payload: Mapped[dict[str, Any]] = _jsonb("{}")
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
@@ -258,3 +259,24 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelState(Base):
+    """Lifecycle state of a host model that the host keeps no column for (migration 0006).
+
+    Keyed by the host's model id; read and written through the ``models`` view only.
+    """
+
+    __tablename__ = "model_state"
+    __table_args__ = (IN_WORKER_SCHEMA,)
+
+    model_id: Mapped[HostId] = mapped_column(HostKey, primary_key=True)
+    deprecated: Mapped[bool | None] = mapped_column(Boolean)
+    deprecation_date: Mapped[date | None] = mapped_column(Date)
+    deprecation_source: Mapped[str | None] = mapped_column(Text)
+    replacement_model_id: Mapped[HostId | None] = mapped_column(HostKey, index=True)
+    migrated_to_model_id: Mapped[HostId | None] = mapped_column(HostKey, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )

@@ -72,7 +72,9 @@ class TeamMember(Base):
     )
 
 
-class LlmModel(Base):
+class LlmModelTable(Base):
+    """The reference platform's model table (jobs use the ``models`` view, ``LlmModel``)."""
+
     __tablename__ = "llm_models"
     __table_args__ = (
         Index(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import AuditEvent, LifecycleRun
 
 
@@ -16,7 +17,7 @@ async def record_audit(
     action: str,
     *,
     actor: str | None,
-    model_id: uuid.UUID | None = None,
+    model_id: HostId | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit event (``model.migrated``, ``catalog.synced``, …)."""
@@ -27,9 +28,7 @@ async def record_audit(
     )
 
 
-async def model_name_from_audit(
-    session: AsyncSession, model_id: uuid.UUID
-) -> tuple[str, str] | None:
+async def model_name_from_audit(session: AsyncSession, model_id: HostId) -> tuple[str, str] | None:
     """(provider, name) recorded for ``model_id`` by any audit event (the row may be gone)."""
     details = await session.scalar(
         select(AuditEvent.details)

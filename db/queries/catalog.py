@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import LlmModel
 
 # One key for every writer of the deprecation columns (catalog sync and enrichment), so
@@ -48,9 +48,9 @@ INSERT_CHUNK = 1_000
 
 async def insert_models(
     session: AsyncSession, rows: list[dict[str, Any]]
-) -> dict[tuple[str, str], uuid.UUID]:
+) -> dict[tuple[str, str], HostId]:
     """Insert global models, one statement per chunk of rows; ``(provider, name)`` → new id."""
-    ids: dict[tuple[str, str], uuid.UUID] = {}
+    ids: dict[tuple[str, str], HostId] = {}
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
         result = await session.execute(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.queries.recipients import recipients_sql
 
 
@@ -40,7 +41,7 @@ async def insert_team_deliveries(
     event_id: uuid.UUID,
     channel: str,
     target: str,
-    payloads: dict[uuid.UUID | None, dict[str, Any]],
+    payloads: dict[HostId | None, dict[str, Any]],
 ) -> int:
     """One delivery per key of ``payloads`` (a team, or ``None`` for an event-wide
     message); those that exist are left alone. Returns the number inserted."""
@@ -78,7 +79,7 @@ async def insert_email_deliveries(
     *,
     event_id: uuid.UUID,
     permission: str,
-    messages: Sequence[tuple[uuid.UUID, str, str]],
+    messages: Sequence[tuple[HostId, str, str]],
 ) -> int:
     """An email per (team, recipient) for ``(team_id, subject, body)`` messages."""
     if not messages:
@@ -103,8 +104,8 @@ class ClaimedDelivery:
     id: uuid.UUID
     event_id: uuid.UUID
     channel: str
-    team_id: uuid.UUID | None
-    user_id: uuid.UUID | None
+    team_id: HostId | None
+    user_id: HostId | None
     target: str
     payload: dict[str, Any]
     attempts: int
@@ -227,7 +228,7 @@ class DeliveryRow:
     slug: str
     model_provider: str
     model_name: str
-    team_id: uuid.UUID | None
+    team_id: HostId | None
     team_slug: str | None
 
 

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.queries.references import live_row_sql, team_sql
 from db.registry import Reference, Shape, check_identifiers, live_references
 
@@ -69,7 +70,7 @@ async def replacement_names(
 
 
 async def apply_deprecation_dates(
-    session: AsyncSession, dates: dict[uuid.UUID, date], deprecate: set[uuid.UUID]
+    session: AsyncSession, dates: dict[HostId, date], deprecate: set[HostId]
 ) -> None:
     """Store each model's date; flag those in ``deprecate`` (source ``litellm`` unless
     already deprecated by someone else). One statement for every model."""

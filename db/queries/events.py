@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import LifecycleEvent
 
 
@@ -16,7 +17,7 @@ async def insert_event(
     *,
     slug: str,
     dedup_key: str,
-    model_id: uuid.UUID | None,
+    model_id: HostId | None,
     model_provider: str,
     model_name: str,
     replacement_provider: str | None = None,

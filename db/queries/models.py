@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId, id_text
 from db.models import LlmModel
 
 
 async def get_model(
-    session: AsyncSession, model_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, model_id: HostId, *, for_update: bool = False
 ) -> LlmModel | None:
-    """The model row with ``model_id`` (soft-deleted included), optionally row-locked."""
+    """The model row with ``model_id`` (soft-deleted included), optionally row-locked.
+
+    A locked read locks first and reads in a second statement: state the worker keeps
+    beside the host's row (``model_state``) is read after the lock is granted, so a
+    request that waited for another one sees what that one committed.
+    """
     stmt = select(LlmModel).where(LlmModel.id == model_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        locked = await session.scalar(
+            select(LlmModel.id).where(LlmModel.id == model_id).with_for_update()
+        )
+        if locked is None:
+            return None
+        stmt = stmt.execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_model_by_id_text(session: AsyncSession, model_id: HostId) -> LlmModel | None:
+    """The model whose id reads as ``model_id`` (soft-deleted included).
+
+    Compared as text, so an id of the wrong kind for this host (a UUID where models have
+    bigint keys, or the reverse) finds nothing instead of failing to bind.
+    """
+    stmt = select(LlmModel).where(cast(LlmModel.id, Text) == id_text(model_id))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def find_live_model(
-    session: AsyncSession, provider: str, name: str, team_id: uuid.UUID | None = None
+    session: AsyncSession, provider: str, name: str, team_id: HostId | None = None
 ) -> LlmModel | None:
     """The not-deleted model ``provider:name`` (global unless ``team_id`` is given)."""
     team_match = LlmModel.team_id.is_(None) if team_id is None else LlmModel.team_id == team_id

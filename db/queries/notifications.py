@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import LifecycleEvent, Team
 from db.queries.recipients import recipients_sql
 
@@ -42,7 +43,7 @@ async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> tuple[bool, 
 class TeamMessage:
     """The rendered notification of one team; each permitted member gets a copy."""
 
-    team_id: uuid.UUID
+    team_id: HostId
     title: str
     body: str
     data: dict[str, Any]
@@ -167,8 +168,8 @@ async def take_pending_events(
 
 
 async def team_names(
-    session: AsyncSession, team_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[str, str]]:
+    session: AsyncSession, team_ids: Sequence[HostId]
+) -> dict[HostId, tuple[str, str]]:
     """``{team_id: (slug, name)}`` of the teams that exist."""
     if not team_ids:
         return {}
@@ -178,7 +179,7 @@ async def team_names(
     return {team_id: (slug, name) for team_id, slug, name in rows}
 
 
-async def find_team_id(session: AsyncSession, slug: str) -> uuid.UUID | None:
+async def find_team_id(session: AsyncSession, slug: str) -> HostId | None:
     """The id of the team with ``slug``."""
     return await session.scalar(select(Team.id).where(Team.slug == slug))
 
@@ -189,9 +190,9 @@ class NotificationRow:
 
     id: uuid.UUID
     created_at: datetime
-    team_id: uuid.UUID
+    team_id: HostId
     team_slug: str | None
-    user_id: uuid.UUID
+    user_id: HostId
     user_email: str | None
     slug: str
     level: str
@@ -207,8 +208,8 @@ class NotificationRow:
 async def recent_notifications(
     session: AsyncSession,
     *,
-    team_id: uuid.UUID | None = None,
-    model_id: uuid.UUID | None = None,
+    team_id: HostId | None = None,
+    model_id: HostId | None = None,
     provider: str | None = None,
     name: str | None = None,
     limit: int = 50,

@@ -8,13 +8,13 @@ reference platform, ``db/platform/reference.toml``), written by the operator and
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.platform.mapping import reference_platform
 
 
@@ -29,14 +29,14 @@ def recipients_sql() -> str:
 class Recipient:
     """A member who receives a team's notifications."""
 
-    team_id: uuid.UUID
-    user_id: uuid.UUID
+    team_id: HostId
+    user_id: HostId
     email: str
 
 
 async def team_recipients(
-    session: AsyncSession, team_ids: Sequence[uuid.UUID], permission: str
-) -> dict[uuid.UUID, list[Recipient]]:
+    session: AsyncSession, team_ids: Sequence[HostId], permission: str
+) -> dict[HostId, list[Recipient]]:
     """``{team_id: [recipient, …]}`` (by email) for the teams that have any."""
     if not team_ids:
         return {}
@@ -44,7 +44,7 @@ async def team_recipients(
         text(f"SELECT * FROM ({recipients_sql()}) AS r ORDER BY r.team_id, r.email"),
         {"team_ids": list(team_ids), "permission": permission},
     )
-    out: dict[uuid.UUID, list[Recipient]] = {}
+    out: dict[HostId, list[Recipient]] = {}
     for team_id, user_id, email in rows:
         out.setdefault(team_id, []).append(Recipient(team_id, user_id, email))
     return out

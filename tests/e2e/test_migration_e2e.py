@@ -105,7 +105,7 @@ async def test_cli_delete_without_replacement_refused_then_with_replacement(
 def test_cli_bad_model_reference_is_a_usage_error(e2e_settings: Settings) -> None:
     done = run_cli(e2e_settings, "migrate", "gpt-4", "openai:gpt-4o", "--dry-run")
     assert done.returncode == 2
-    assert "use the model's UUID or provider:name" in done.stderr
+    assert "use the model's id (a number or a UUID" in done.stderr
 
 
 def test_cli_no_wait_prints_the_job_id(e2e_settings: Settings) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from db.engine import make_engine
 from db.migrate import current_revision, head_revision, upgrade
+from db.platform.mapping import load_mapping
 from db.schema_layout import Layout
 from tests.platforms import MAPPED_PLATFORMS, HostPlatform
 from tests.services import base_settings
@@ -73,8 +74,9 @@ async def test_upgrade_with_a_mapping_leaves_the_host_unchanged(
     report = await run_platform_check(settings)
     assert report.ok
     layout = layout_from_report(settings, report)
-    await asyncio.to_thread(upgrade, url, "head", layout)
-    await asyncio.to_thread(upgrade, url, "head", layout)  # safe to repeat
+    mapping = load_mapping(platform.mapping)
+    await asyncio.to_thread(upgrade, url, "head", layout, mapping)
+    await asyncio.to_thread(upgrade, url, "head", layout, mapping)  # safe to repeat
 
     after = await _host_state(url, settings.worker_schema)
     assert after == before
@@ -110,6 +112,7 @@ async def test_upgrade_with_a_mapping_leaves_the_host_unchanged(
     finally:
         await engine.dispose()
     assert types == {
+        "models.team_id": "bigint",  # the models view over the host's model table
         "deliveries.team_id": "bigint",
         "deliveries.user_id": "bigint",
         "model_migrations.from_model_id": "bigint",

@@ -61,3 +61,22 @@ INSERT INTO cost_tracking_usagerecord (team_id, provider_type, model_name, input
 VALUES (11, 'openai', 'gpt-4', 120, 40, now());
 INSERT INTO notifications (user_id, message) VALUES (101, 'the host''s own notification');
 INSERT INTO audit_events (action) VALUES ('host.login');
+
+-- Rows above were given explicit ids: move every identity past them, as Django's
+-- sqlsequencereset does after loading fixtures.
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT c.relname AS tab, a.attname AS col
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE a.attidentity <> '' AND n.nspname = current_schema()
+    LOOP
+        EXECUTE format(
+            'SELECT setval(pg_get_serial_sequence(%L, %L), COALESCE(max(%I), 0) + 1, false) FROM %I',
+            r.tab, r.col, r.col, r.tab);
+    END LOOP;
+END
+$$;

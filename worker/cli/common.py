@@ -21,7 +21,7 @@ from worker.settings import Settings
 
 
 def model_argument(value: str) -> ModelRef:
-    """argparse ``type=`` for a model named by UUID or ``provider:name`` (bad → exit 2)."""
+    """argparse ``type=`` for a model named by id or ``provider:name`` (bad → exit 2)."""
     try:
         return parse_model_ref(value)
     except ModelRefError as exc:

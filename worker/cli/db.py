@@ -8,7 +8,7 @@ import asyncio
 from db.migrate import head_revision, upgrade
 from db.schema_layout import Layout
 from worker.cli.output import EXIT_OK, CommandFailed, print_json
-from worker.platform import layout_from_report, run_platform_check
+from worker.platform import configured_mapping, layout_from_report, run_platform_check
 from worker.settings import Settings, redact_url
 
 
@@ -33,7 +33,7 @@ def register(
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.database_url.get_secret_value()
     layout = _layout(settings)
-    upgrade(url, layout=layout)
+    upgrade(url, layout=layout, mapping=configured_mapping(settings))
     head = head_revision()
     if args.json:
         print_json(

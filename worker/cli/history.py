@@ -39,7 +39,7 @@ def register(
         help="migrations and deletions (with name snapshots), also of hard-deleted models",
         description=(
             "Migration and deletion requests, newest first, with the names they were made "
-            "under, so hard-deleted models keep their history. With MODEL (UUID or "
+            "under, so hard-deleted models keep their history. With MODEL (id or "
             "provider:name), only requests from or to it; a MODEL that neither exists nor "
             f"was ever recorded is an error (exit 1). At most {MAX_ROWS} rows."
         ),
@@ -60,7 +60,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     if rows is None:
         raise CommandFailed(
             f"no model {args.model} exists, and no migration, deletion or audit record names "
-            "it (provider:name names a global model; a team's model is named by its UUID)",
+            "it (provider:name names a global model; a team's model is named by its id)",
             {"model": str(args.model)},
         )
     if args.json:

@@ -34,7 +34,8 @@ def register(
         description=(
             "Validate, then re-point all live configuration (assistants, apps, services, "
             "templates, spaces, pipelines) from SOURCE to TARGET in batches. History "
-            "(questions, app runs) keeps SOURCE. Models are a UUID or provider:name."
+            "(questions, app runs) keeps SOURCE. Models are named by id (a number or a UUID, "
+            "as the host keys them) or provider:name."
         ),
     )
     mig.add_argument("source", type=model_argument, metavar="SOURCE")

@@ -60,7 +60,7 @@ def register(
         "--model",
         type=model_argument,
         metavar="MODEL",
-        help="only notifications about this model (UUID or provider:name; works after deletion)",
+        help="only notifications about this model (id or provider:name; works after deletion)",
     )
     p.add_argument(
         "--limit", type=_limit, default=50, metavar="N", help="at most N rows (default 50)"

@@ -98,7 +98,7 @@ CASES = [
     # The CLI: exit 2, nothing queued, nothing written.
     Case(
         "cli-malformed-model",
-        "use the model's UUID or provider:name",
+        "use the model's id (a number or a UUID",
         ("migrate", "src", "openai:dst"),
     ),
     Case("cli-malformed-uuid", "is not a model reference", ("delete", MALFORMED_UUID)),
