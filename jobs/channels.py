@@ -8,7 +8,7 @@ import hmac
 import html
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -116,9 +116,15 @@ class TeamUsage:
     history: dict[str, int]
 
 
-def slack_message(facts: EventFacts, title: str, teams: Sequence[TeamUsage]) -> dict[str, Any]:
+def slack_message(
+    facts: EventFacts,
+    title: str,
+    teams: Sequence[TeamUsage],
+    *,
+    label_order: Mapping[str, int],
+) -> dict[str, Any]:
     """An incoming-webhook message for one event: the model, what replaces it, the date,
-    and what the most affected teams use (the rest summed up)."""
+    and what the most affected teams use (the rest summed up; labels in ``label_order``)."""
     lines = [f"*{title}*"]
     if facts.replacement:
         lines.append(f"Replacement: `{facts.replacement}`")
@@ -131,8 +137,8 @@ def slack_message(facts: EventFacts, title: str, teams: Sequence[TeamUsage]) -> 
     ranked = sorted(teams, key=lambda t: (-sum(t.counts.values()), t.label))
     lines.append(f"Teams affected: {len(ranked)}")
     for team in ranked[:SLACK_TEAMS_SHOWN]:
-        used = describe_counts(team.counts) or "nothing live"
-        recent = describe_history(team.history)
+        used = describe_counts(team.counts, label_order=label_order) or "nothing live"
+        recent = describe_history(team.history, label_order=label_order)
         lines.append(f"• {team.label}: {used}" + (f"; {recent}" if recent else ""))
     if len(ranked) > SLACK_TEAMS_SHOWN:
         lines.append(f"…and {len(ranked) - SLACK_TEAMS_SHOWN} more teams")

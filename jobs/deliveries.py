@@ -139,7 +139,11 @@ async def write_deliveries(
             event_id=facts.event_id,
             channel=SLACK,
             target=public_target(s.slack_webhook_url.get_secret_value()),
-            payloads={None: slack_message(facts, title, event_wide)},
+            payloads={
+                None: slack_message(
+                    facts, title, event_wide, label_order=runtime.platform.label_order()
+                )
+            },
         )
     return written
 

@@ -7,12 +7,12 @@ without a database and stays the same when the model row is gone.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from db.keys import HostId
-from db.registry import REFERENCES
 from jobs.events import Slug
 
 LEVELS: dict[Slug, str] = {
@@ -21,8 +21,6 @@ LEVELS: dict[Slug, str] = {
     Slug.MIGRATED: "info",
     Slug.DELETED: "warning",
 }
-
-_LABEL_ORDER = {ref.label: i for i, ref in enumerate(REFERENCES)}
 
 
 class UnknownSlug(ValueError):
@@ -73,14 +71,12 @@ class Message:
     data: dict[str, Any]
 
 
-def affected_counts(counts: dict[str, int]) -> dict[str, int]:
-    """The labels with at least one row, in registry order (unknown labels last, by name)."""
+def affected_counts(counts: dict[str, int], *, label_order: Mapping[str, int]) -> dict[str, int]:
+    """The labels with at least one row, in ``label_order`` (the host platform's
+    ``Platform.label_order()``; unknown labels last, by name)."""
     kept = {label: int(n) for label, n in counts.items() if int(n) > 0}
-    return dict(sorted(kept.items(), key=_label_sort_key))
-
-
-def _label_sort_key(item: tuple[str, int]) -> tuple[int, str]:
-    return _LABEL_ORDER.get(item[0], len(_LABEL_ORDER)), item[0]
+    last = len(label_order)
+    return dict(sorted(kept.items(), key=lambda item: (label_order.get(item[0], last), item[0])))
 
 
 def label_phrase(label: str, count: int) -> str:
@@ -91,9 +87,10 @@ def label_phrase(label: str, count: int) -> str:
     return f"{count} {words}"
 
 
-def describe_counts(counts: dict[str, int]) -> str:
-    """``3 assistants, 1 pipeline`` (labels with no rows left out)."""
-    return ", ".join(label_phrase(label, n) for label, n in affected_counts(counts).items())
+def describe_counts(counts: dict[str, int], *, label_order: Mapping[str, int]) -> str:
+    """``3 assistants, 1 pipeline`` (labels with no rows left out), in ``label_order``."""
+    used = affected_counts(counts, label_order=label_order)
+    return ", ".join(label_phrase(label, n) for label, n in used.items())
 
 
 def level_for(slug: str) -> str:
@@ -107,9 +104,11 @@ def level_for(slug: str) -> str:
 HISTORY_DAYS = 30
 
 
-def describe_history(history: dict[str, int], days: int = HISTORY_DAYS) -> str:
+def describe_history(
+    history: dict[str, int], days: int = HISTORY_DAYS, *, label_order: Mapping[str, int]
+) -> str:
     """``412 questions, 3 app runs in the last 30 days`` (empty when there is none)."""
-    counts = describe_counts(history)
+    counts = describe_counts(history, label_order=label_order)
     return f"{counts} in the last {days} days" if counts else ""
 
 
@@ -118,19 +117,22 @@ def render_message(
     team_id: HostId,
     counts: dict[str, int],
     history: dict[str, int] | None = None,
+    *,
+    label_order: Mapping[str, int],
 ) -> Message:
     """The notification a team's members receive about ``facts``.
 
     ``history`` is what the team produced on the model in the last ``HISTORY_DAYS`` days
     (``{label: rows}`` of history references), so a team can tell which retirement matters.
+    Labels are listed in ``label_order`` (the host platform's ``Platform.label_order()``).
     """
     level = level_for(facts.slug)
-    used = affected_counts(counts)
-    usage = describe_counts(used)
-    recent = affected_counts(history or {})
+    used = affected_counts(counts, label_order=label_order)
+    usage = describe_counts(used, label_order=label_order)
+    recent = affected_counts(history or {}, label_order=label_order)
     title, body = _TEXT[Slug(facts.slug)](facts, usage, used)
     if recent:
-        body += f" Your team's recent use: {describe_history(recent)}."
+        body += f" Your team's recent use: {describe_history(recent, label_order=label_order)}."
     data: dict[str, Any] = {
         "event_id": str(facts.event_id),
         "slug": facts.slug,

@@ -110,10 +110,13 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             else {}
         )
         names = await team_names(session, [team_id for team_id, _ in teams])
+    label_order = runtime.platform.label_order()
     rendered: list[tuple[TeamInfo, Message]] = []
     for team_id, counts in teams:
         slug, name = names.get(team_id, (None, None))
-        message = render_message(facts, team_id, counts, history.get(str(team_id)))
+        message = render_message(
+            facts, team_id, counts, history.get(str(team_id)), label_order=label_order
+        )
         rendered.append((TeamInfo(team_id, slug, name), message))
     event_wide = [
         TeamUsage(info.slug or str(info.id), m.data["counts"], m.data["recent_history"])

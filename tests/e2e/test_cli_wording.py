@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import update
 
 from db.models import LlmModel
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory

@@ -122,7 +122,8 @@ async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
     e2e_settings: Settings, factory: Factory, runtime: Runtime
 ) -> None:
     from jobs.cleanup import CleanupPayload, cleanup_retired_models
-    from jobs.migration import Request, run_request
+    from jobs.request_admission import Request
+    from jobs.request_execution import run_request
 
     team = await factory.team()
     a = await factory.model("hist-a")

@@ -11,7 +11,8 @@ from typing import Any
 from arq.worker import Worker
 from redis.asyncio import Redis
 
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory

@@ -379,7 +379,8 @@ async def test_a_catalog_of_ten_thousand_new_models_syncs(rt: Runtime, factory: 
 
 async def _sync_and_run_deletions(rt: Runtime, queue: Recorder, catalog: dict[str, Any]) -> list:
     """Sync, then run each deletion it queued as the worker would (in order)."""
-    from jobs.migration import DeleteModelPayload, delete_model
+    from jobs.migration import delete_model
+    from jobs.request_admission import DeleteModelPayload
 
     queue.calls.clear()
     synced = await _sync(rt, catalog)

@@ -11,7 +11,8 @@ from db import models as m
 from db.queries.deprecation import usage_of_models
 from db.queries.references import usage_by_team
 from jobs.cleanup import CleanupPayload, cleanup_retired_models
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
 

@@ -9,7 +9,8 @@ from sqlalchemy import select, text
 
 from db import models as m
 from jobs.errors import PermanentJobError
-from jobs.migration import Request, plan_request, run_request
+from jobs.request_admission import Request, plan_request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory
@@ -45,7 +46,8 @@ async def live_refs_to(runtime: Runtime, model_id: uuid.UUID) -> int:
     from db.queries.references import impact_totals, usage_by_team
 
     async with runtime.sessions() as session:
-        return sum(impact_totals(await usage_by_team(session, model_id)).values())
+        usage = await usage_by_team(session, model_id, runtime.platform.live())
+        return sum(impact_totals(usage).values())
 
 
 @pytest.fixture
@@ -190,7 +192,9 @@ async def test_dry_run_plan_counts_equal_executed_counts(
     request = migrate(world["a"], world["b"])
     before = await table_checksums(runtime.engine)
     async with runtime.sessions() as session:
-        _, _, verdict = await plan_request(session, request, today=TODAY)
+        _, _, verdict = await plan_request(
+            session, request, references=runtime.platform.live(), today=TODAY
+        )
     assert await table_checksums(runtime.engine) == before
     result = await run_request(runtime, request, today=TODAY)
     assert verdict.plan()["counts"] == result["counts"]

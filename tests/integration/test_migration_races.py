@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from db.queries.references import usage_by_team
 from jobs.errors import PermanentJobError
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
 

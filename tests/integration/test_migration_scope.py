@@ -6,7 +6,8 @@ import pytest
 
 from db import models as m
 from jobs.errors import RequestRefused
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.e2e.faults.scope import LATE_WRITES, late_rows_on_source, seed_scope_world, write_late
 from tests.factories import Factory

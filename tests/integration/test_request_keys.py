@@ -9,7 +9,8 @@ from sqlalchemy import delete, text, update
 
 from db import models as m
 from jobs.errors import PermanentJobError, RequestRefused
-from jobs.migration import Request, close_spent_request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import close_spent_request, run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
-from jobs.migration import Request, run_request
+from jobs.request_admission import Request
+from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory

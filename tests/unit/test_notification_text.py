@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from db.platform.host import reference_host
 from jobs.events import Slug
 from jobs.notification_text import (
     EventFacts,
@@ -18,6 +19,7 @@ from jobs.notification_text import (
 EVENT_ID = uuid.UUID("00000000-0000-0000-0000-00000000000e")
 MODEL_ID = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 TEAM_ID = uuid.UUID("00000000-0000-0000-0000-00000000000b")
+ORDER = reference_host().label_order()
 
 
 def facts(
@@ -67,7 +69,7 @@ def test_label_phrase_singular_and_plural(label: str, count: int, phrase: str) -
     ],
 )
 def test_describe_counts_in_registry_order_without_zeros(counts: dict[str, int], text: str) -> None:
-    assert describe_counts(counts) == text
+    assert describe_counts(counts, label_order=ORDER) == text
 
 
 COUNTS = {"pipelines": 1, "assistants": 3}
@@ -133,7 +135,7 @@ COUNTS = {"pipelines": 1, "assistants": 3}
     ],
 )
 def test_message_per_slug(event: EventFacts, level: str, title: str, body: str) -> None:
-    message = render_message(event, TEAM_ID, COUNTS)
+    message = render_message(event, TEAM_ID, COUNTS, label_order=ORDER)
     assert (message.slug, message.level, message.title, message.body) == (
         event.slug,
         level,
@@ -144,14 +146,16 @@ def test_message_per_slug(event: EventFacts, level: str, title: str, body: str) 
 
 def test_migrated_message_mentions_parameter_reset_only_for_assistants() -> None:
     event = facts(Slug.MIGRATED, replacement=("openai", "gpt-4o"))
-    message = render_message(event, TEAM_ID, {"pipelines": 2})
+    message = render_message(event, TEAM_ID, {"pipelines": 2}, label_order=ORDER)
     assert "parameters" not in message.body
     assert ": 2 pipelines." in message.body
 
 
 def test_data_holds_ids_and_counts() -> None:
     event = facts(Slug.RETIRING, replacement=("openai", "gpt-4o"), when=date(2026, 3, 1))
-    message = render_message(event, TEAM_ID, {"pipelines": 1, "assistants": 3, "apps": 0})
+    message = render_message(
+        event, TEAM_ID, {"pipelines": 1, "assistants": 3, "apps": 0}, label_order=ORDER
+    )
     assert message.data == {
         "event_id": str(EVENT_ID),
         "slug": "llm-model-retiring",
@@ -168,7 +172,9 @@ def test_data_holds_ids_and_counts() -> None:
 
 
 def test_data_after_hard_delete_has_no_model_id_and_no_replacement() -> None:
-    message = render_message(facts(Slug.DELETED, model_id=None), TEAM_ID, {"apps": 1})
+    message = render_message(
+        facts(Slug.DELETED, model_id=None), TEAM_ID, {"apps": 1}, label_order=ORDER
+    )
     assert message.data["model"] == {"id": None, "provider": "openai", "name": "gpt-4"}
     assert message.data["replacement"] is None
 

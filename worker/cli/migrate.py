@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from db.models import ModelMigration
-from jobs.migration import Request, preview_request
 from jobs.model_ref import ModelRef
+from jobs.request_admission import Request, preview_request
 from jobs.runtime import Runtime
 from worker.cli.common import (
     add_wait_options,

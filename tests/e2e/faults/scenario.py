@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from jobs.migration import MigrateModelPayload, migrate_model
+from jobs.migration import migrate_model
 from jobs.notifications import FanoutPayload, fanout_event
+from jobs.request_admission import MigrateModelPayload
 from jobs.runtime import Runtime
 from tests.e2e.faults.harness import Fleet, WorkerPool, seed_fleet, table_contents, wait_for
 from worker.client import LifecycleClient

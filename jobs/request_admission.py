@@ -1,0 +1,345 @@
+"""Admission of migration and deletion requests: payloads, validation, request rows.
+
+A request is validated and recorded once under its ``request_key`` (refusals are
+recorded too, as ``rejected``); :mod:`jobs.request_execution` then carries it out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.keys import HostId
+from db.models import LlmModel, ModelMigration
+from db.queries import migration as q
+from db.reference import Reference
+from jobs.errors import RequestRefused
+from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
+from jobs.run_log import utc_today
+from jobs.runtime import Runtime
+from jobs.spec import Payload
+from jobs.validation import Verdict, describe, snapshot, validate_request
+
+Kind = Literal["migration", "deletion"]
+
+
+def _model_text(value: str) -> str:
+    try:
+        parse_model_ref(value)
+    except ModelRefError as exc:
+        raise ValueError(str(exc)) from exc
+    return value.strip()
+
+
+class MigrateModelPayload(Payload):
+    source: str
+    target: str
+    requested_by: str = Field(min_length=1, max_length=200)
+    request_key: str = Field(min_length=1, max_length=200)
+    confirm_warnings: bool = False
+    dry_run: bool = False
+
+    _check_models = field_validator("source", "target")(_model_text)
+
+    def request_identity(self) -> tuple[Any, ...]:
+        return ("migration", _canonical(self.source), _canonical(self.target))
+
+
+class DeleteModelPayload(Payload):
+    model: str
+    replacement: str | None = None
+    requested_by: str = Field(min_length=1, max_length=200)
+    request_key: str = Field(min_length=1, max_length=200)
+    dry_run: bool = False
+
+    _check_models = field_validator("model", "replacement")(
+        lambda v: None if v is None else _model_text(v)
+    )
+
+    def request_identity(self) -> tuple[Any, ...]:
+        replacement = None if self.replacement is None else _canonical(self.replacement)
+        return ("deletion", _canonical(self.model), replacement)
+
+
+def _canonical(value: str) -> str:
+    return str(parse_model_ref(value))
+
+
+@dataclass(frozen=True)
+class Request:
+    """A migration or deletion request in one shape."""
+
+    kind: Kind
+    source: str
+    target: str | None
+    requested_by: str
+    request_key: str
+    confirm_warnings: bool
+
+    @classmethod
+    def of(cls, payload: MigrateModelPayload | DeleteModelPayload) -> Request:
+        if isinstance(payload, MigrateModelPayload):
+            return cls(
+                "migration",
+                payload.source,
+                payload.target,
+                payload.requested_by,
+                payload.request_key,
+                payload.confirm_warnings,
+            )
+        # Deleting is the operator's decision; warnings about the replacement are
+        # recorded and reported, not a reason to keep a dead model.
+        return cls(
+            "deletion",
+            payload.model,
+            payload.replacement,
+            payload.requested_by,
+            payload.request_key,
+            True,
+        )
+
+
+async def resolve_request(
+    session: AsyncSession, request: Request
+) -> tuple[LlmModel | None, LlmModel | None]:
+    """The source and target rows the request names (``None`` where missing)."""
+    source = await resolve_model_ref(session, parse_model_ref(request.source))
+    target = None
+    if request.target is not None:
+        target = await resolve_model_ref(session, parse_model_ref(request.target))
+    return source, target
+
+
+async def plan_request(
+    session: AsyncSession,
+    request: Request,
+    *,
+    references: tuple[Reference, ...],
+    today: date | None = None,
+) -> tuple[LlmModel | None, LlmModel | None, Verdict]:
+    """Validate and plan against the live ``references`` without changing anything."""
+    source, target = await resolve_request(session, request)
+    verdict = await validate_request(
+        session,
+        kind=request.kind,
+        source=source,
+        target=target,
+        target_named=request.target is not None,
+        today=today or utc_today(),
+        references=references,
+    )
+    return source, target, verdict
+
+
+async def preview_request(
+    runtime: Runtime, request: Request, *, today: date | None = None
+) -> dict[str, Any]:
+    """The dry run: the verdict, its codes and exact per-team counts; records nothing."""
+    async with runtime.sessions() as session:
+        source, target, verdict = await plan_request(
+            session, request, references=runtime.platform.live(), today=today
+        )
+    return {
+        "status": "rejected" if verdict.refused(request.confirm_warnings) else "ok",
+        "dry_run": True,
+        "kind": request.kind,
+        "request_key": request.request_key,
+        "source": snapshot(source) or _named(request.source),
+        "target": snapshot(target) or (_named(request.target) if request.target else None),
+        "codes": verdict.all_codes(),
+        "codes_by_kind": verdict.codes(),
+        "messages": verdict.messages(),
+        "plan": verdict.plan(),
+    }
+
+
+def _named(text: str) -> dict[str, Any]:
+    """A model the request names that does not exist, in a result's shape."""
+    ref = parse_model_ref(text)
+    return {"id": _id_or_none(ref.model_id), "provider": ref.provider, "name": ref.name}
+
+
+def shape_result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
+    """A recorded request as a job result (``extra`` keys added)."""
+    return {
+        "status": row.status,
+        "request_id": str(row.id),
+        "request_key": row.request_key,
+        "kind": row.kind,
+        "source": {
+            "id": _id_or_none(row.from_model_id),
+            "provider": row.from_provider,
+            "name": row.from_model_name,
+        },
+        "target": None
+        if row.to_provider is None and row.to_model_id is None
+        else {
+            "id": _id_or_none(row.to_model_id),
+            "provider": row.to_provider,
+            "name": row.to_model_name,
+        },
+        "codes": list(row.warnings or []),
+        "counts": dict(row.counts or {}),
+        "error": row.error,
+        **extra,
+    }
+
+
+def _id_or_none(value: HostId | None) -> str | None:
+    return str(value) if value else None
+
+
+def _snapshot_columns(
+    source: LlmModel | None, target: LlmModel | None, request: Request
+) -> dict[str, Any]:
+    src_ref = parse_model_ref(request.source)
+    tgt_ref = parse_model_ref(request.target) if request.target else None
+    return {
+        "from_model_id": source.id if source else None,
+        "to_model_id": target.id if target else None,
+        "from_provider": source.provider if source else src_ref.provider,
+        "from_model_name": source.name if source else src_ref.name,
+        "to_provider": target.provider if target else (tgt_ref.provider if tgt_ref else None),
+        "to_model_name": target.name if target else (tgt_ref.name if tgt_ref else None),
+    }
+
+
+async def _insert_request(
+    runtime: Runtime,
+    request: Request,
+    source: LlmModel | None,
+    target: LlmModel | None,
+    verdict: Verdict,
+    **values: Any,
+) -> uuid.UUID:
+    """Record the request with its codes and name snapshots, in its own transaction."""
+    async with runtime.sessions() as session, session.begin():
+        return await q.insert_request(
+            session,
+            kind=request.kind,
+            request_key=request.request_key,
+            requested_by=request.requested_by,
+            warnings=verdict.all_codes(),
+            **{**_snapshot_columns(source, target, request), **values},
+        )
+
+
+async def _record_rejection(
+    runtime: Runtime,
+    request: Request,
+    source: LlmModel | None,
+    target: LlmModel | None,
+    verdict: Verdict,
+    **columns: Any,
+) -> dict[str, Any]:
+    """Record the request as ``rejected`` with the verdict's codes; its result."""
+    request_id = await _insert_request(
+        runtime,
+        request,
+        source,
+        target,
+        verdict,
+        **columns,
+        status="rejected",
+        counts=verdict.plan()["counts"],
+        error="; ".join(verdict.messages()),
+        finished_at=func.now(),
+    )
+    async with runtime.sessions() as session:
+        row = await q.get_request(session, request_id=request_id)
+    assert row is not None
+    return shape_result(
+        row, codes_by_kind=verdict.codes(), messages=verdict.messages(), plan=verdict.plan()
+    )
+
+
+async def admit_request(
+    runtime: Runtime, request: Request, *, today: date | None = None
+) -> tuple[uuid.UUID | None, dict[str, Any] | None]:
+    """Validate and record a new request: (id to execute, None) or (None, rejection).
+
+    (None, None) means the same key was recorded concurrently: the caller reloads it.
+    """
+    async with runtime.sessions() as session, session.begin():
+        source, target, verdict = await plan_request(
+            session, request, references=runtime.platform.live(), today=today
+        )
+    try:
+        if verdict.refused(request.confirm_warnings):
+            return None, await _record_rejection(runtime, request, source, target, verdict)
+        assert source is not None
+        planned = verdict.plan()["counts"]
+        progress = {"phase": "pending", "planned": planned, "done": {}, "batches": 0}
+        try:
+            request_id = await _insert_request(
+                runtime, request, source, target, verdict, status="pending", progress=progress
+            )
+        except IntegrityError as exc:
+            for constraint, code, column in (
+                (q.SOURCE_FK, "source_not_found", "from_model_id"),
+                (q.TARGET_FK, "target_not_found", "to_model_id"),
+            ):
+                if constraint in str(exc.orig):
+                    # Hard-deleted (by the cleanup) since it was read: recorded by name.
+                    verdict.add(code, "the model was removed while the request was admitted")
+                    return None, await _record_rejection(
+                        runtime, request, source, target, verdict, **{column: None}
+                    )
+            if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+                raise
+            verdict.add(
+                "migration_in_progress", f"another request for {describe(source)} is running"
+            )
+            return None, await _record_rejection(runtime, request, source, target, verdict)
+    except IntegrityError as exc:
+        if q.REQUEST_KEY_CONSTRAINT in str(exc.orig):
+            return None, None
+        raise
+    return request_id, None
+
+
+def _names_same(
+    stored_id: HostId | None,
+    stored_name: tuple[str | None, str | None],
+    ref: ModelRef | None,
+    now: LlmModel | None,
+) -> bool:
+    """Whether ``ref`` (resolving to ``now``) names the model a stored request recorded."""
+    if ref is None:
+        return stored_id is None and stored_name == (None, None)
+    if stored_id is not None or now is not None:
+        return now is not None and now.id == stored_id
+    # Neither exists any more (or ever did): compare what was written.
+    if ref.model_id is not None:
+        return True
+    return stored_name == (ref.provider, ref.name)
+
+
+async def check_same_request(runtime: Runtime, row: ModelMigration, request: Request) -> None:
+    """A request key names one request: refuse another kind, source or target under it."""
+    src = parse_model_ref(request.source)
+    tgt = parse_model_ref(request.target) if request.target is not None else None
+    async with runtime.sessions() as session:
+        source, target = await resolve_request(session, request)
+    same = (
+        row.kind == request.kind
+        and _names_same(row.from_model_id, (row.from_provider, row.from_model_name), src, source)
+        and _names_same(row.to_model_id, (row.to_provider, row.to_model_name), tgt, target)
+    )
+    if not same:
+        recorded = f"{row.from_provider}:{row.from_model_name}"
+        if row.to_provider is not None or row.to_model_id is not None:
+            recorded += f" -> {row.to_provider}:{row.to_model_name}"
+        asked = request.source + (f" -> {request.target}" if request.target else "")
+        raise RequestRefused(
+            "request_key_conflict",
+            f"request_key {request.request_key!r} already names the {row.kind} {recorded} "
+            f"({row.status}); this {request.kind} {asked} needs a key of its own",
+        )

@@ -1,0 +1,424 @@
+"""Execution of admitted migration and deletion requests: batches and the final transaction.
+
+A request is carried out in batches — each batch its own transaction — and finished by
+one transaction that locks the source row, sweeps late references, moves model pointers,
+retires the source and writes audit and outbox rows. Re-running a request resumes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LlmModel, ModelMigration
+from db.platform.host import Platform
+from db.queries import migration as q
+from db.queries.audit import record_audit
+from db.queries.models import get_model
+from db.reference import Reference
+from jobs.errors import PermanentJobError, RequestRefused
+from jobs.events import Slug, emit_model_event, publish_events, request_event_key
+from jobs.faults import is_transient
+from jobs.request_admission import Request, admit_request, check_same_request, shape_result
+from jobs.runtime import Runtime
+from jobs.validation import describe, snapshot
+
+AfterBatch = Callable[[str, int], Awaitable[None]]
+SWEEP_LIMIT = 10_000
+
+
+def _movable(platform: Platform, row: ModelMigration) -> tuple[Reference, ...]:
+    """What the request changes: every live reference, or only clearable ones if clearing."""
+    if row.to_model_id is None:
+        return tuple(ref for ref in platform.live() if ref.clearable)
+    return platform.live()
+
+
+async def _drain(
+    step: Callable[[uuid.UUID], Awaitable[q.BatchOutcome]], after: uuid.UUID, limit: int
+) -> int:
+    """Run ``step`` from keyset cursor ``after`` until a short batch; total rows changed.
+
+    A short batch means the backlog is gone: whatever the main application writes later is
+    swept under the source row lock at the end, so a busy writer cannot keep this chasing it.
+    """
+    total = 0
+    while True:
+        batch = await step(after)
+        total += batch.moved
+        if batch.selected < limit or batch.last_key is None:
+            return total
+        after = batch.last_key
+
+
+async def _move_all(
+    runtime: Runtime,
+    row: ModelMigration,
+    *,
+    after_batch: AfterBatch | None,
+) -> None:
+    """Batches, each its own transaction, until no live reference is left.
+
+    Each label resumes from the keyset cursor saved with the last committed batch.
+    """
+    source = row.from_model_id
+    assert source is not None
+    limit = runtime.settings.batch_size
+    cursors = dict((row.progress or {}).get("cursor") or {})
+    scope = await _scope(runtime, row)
+    for ref in _movable(runtime.platform, row):
+
+        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+            async with runtime.sessions() as session, session.begin():
+                await q.relax_commit_durability(session)
+                if row.to_model_id is not None and not await q.lock_live_model(
+                    session, row.to_model_id
+                ):
+                    raise PermanentJobError(_target_retired(row))
+                batch = await q.move_batch(
+                    session,
+                    ref,
+                    migration_id=row.id,
+                    source=source,
+                    target=row.to_model_id,
+                    limit=limit,
+                    after=after,
+                    scope=scope,
+                )
+                if batch.selected:
+                    await q.record_batch_progress(
+                        session, row.id, ref.label, batch.moved, batch.last_key
+                    )
+            if batch.moved and after_batch is not None:
+                await after_batch(ref.label, batch.moved)
+            return batch
+
+        saved = cursors.get(ref.label)
+        await _drain(step, uuid.UUID(saved) if saved else q.FIRST_KEY, limit)
+
+
+async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
+    """The scope the request was admitted for (``None`` when it clears references)."""
+    if row.to_model_id is None:
+        return None
+    async with runtime.sessions() as session:
+        target = await get_model(session, row.to_model_id)
+    if target is None:
+        raise PermanentJobError(_target_retired(row))
+    return q.Scope.of(target)
+
+
+async def _check_scope(
+    session: AsyncSession, platform: Platform, row: ModelMigration, target: LlmModel
+) -> None:
+    """Under the source row lock: refuse when a live reference is one the request was not
+    admitted for (written meanwhile by another team, or in a space above the target's
+    level). Nothing of them is moved and the source stays as it is."""
+    assert row.from_model_id is not None
+    found = await q.out_of_scope(
+        session, _movable(platform, row), row.from_model_id, q.Scope.of(target)
+    )
+    if found.other_teams:
+        raise RequestRefused(
+            "team_scope_mismatch",
+            f"target is team {target.team_id}'s custom model but other teams (or global "
+            f"configuration) now use the source: {_listed(found.other_teams)}; they were not "
+            "moved and the source was not retired",
+        )
+    if found.above_level:
+        raise RequestRefused(
+            "security_level_insufficient",
+            f"spaces requiring a level above the target's ({target.security_level or 0}) now "
+            f"enable the source: {_listed(found.above_level)}; they were not moved and the "
+            "source was not retired",
+        )
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
+
+
+def _retired_source(source: LlmModel | None) -> tuple[str, str] | None:
+    """The code and message when the source is no longer live (``None`` if it is)."""
+    if source is None:
+        return "source_deleted", "the source model was removed meanwhile"
+    if source.deleted_at is not None:
+        return "source_deleted", f"{describe(source)} was deleted by another request"
+    if source.migrated_to_model_id is not None:
+        return (
+            "source_migrated",
+            f"{describe(source)} was migrated to {source.migrated_to_model_id} by another request",
+        )
+    return None
+
+
+async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:
+    """End a recorded request as ``rejected`` with ``code`` (nothing of it changes later)."""
+    codes = list(row.warnings or [])
+    await q.update_request(
+        session,
+        row.id,
+        status="rejected",
+        warnings=[*codes, code] if code not in codes else codes,
+        error=f"{code}: {message}",
+        finished_at=func.now(),
+    )
+    await session.flush()
+    await session.refresh(row)
+
+
+async def _sweep(
+    session: AsyncSession, platform: Platform, row: ModelMigration, scope: q.Scope | None
+) -> int:
+    """Move whatever is left (references written while the batches ran), from the start."""
+    source = row.from_model_id
+    assert source is not None
+    total = 0
+    for ref in _movable(platform, row):
+
+        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+            return await q.move_batch(
+                session,
+                ref,
+                migration_id=row.id,
+                source=source,
+                target=row.to_model_id,
+                limit=SWEEP_LIMIT,
+                after=after,
+                scope=scope,
+            )
+
+        total += await _drain(step, q.FIRST_KEY, SWEEP_LIMIT)
+    return total
+
+
+def _tally(
+    rows: list[tuple[str, uuid.UUID | None, int]],
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    counts: dict[str, int] = {}
+    teams: dict[str, dict[str, int]] = {}
+    for label, team, n in rows:
+        counts[label] = counts.get(label, 0) + n
+        if team is not None:
+            teams.setdefault(str(team), {})[label] = n
+    return counts, teams
+
+
+async def _finish(
+    runtime: Runtime, request_id: uuid.UUID
+) -> tuple[dict[str, Any], uuid.UUID | None]:
+    """The final transaction. Returns the result and the event to publish (if any)."""
+    async with runtime.sessions() as session, session.begin():
+        row = await q.get_request(session, request_id=request_id, for_update=True)
+        assert row is not None
+        if row.status in ("succeeded", "rejected"):
+            return shape_result(row), None
+        source = (
+            await get_model(session, row.from_model_id, for_update=True)
+            if row.from_model_id is not None
+            else None
+        )
+        retired = _retired_source(source)
+        if retired is not None:
+            await _reject(session, row, *retired)
+            return shape_result(row), None
+        assert source is not None
+        if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
+            raise PermanentJobError(_target_retired(row))
+        target = await get_model(session, row.to_model_id) if row.to_model_id else None
+        if target is not None:
+            await _check_scope(session, runtime.platform, row, target)
+        scope = q.Scope.of(target) if target is not None else None
+        swept = await _sweep(session, runtime.platform, row, scope)
+        if (
+            row.kind == "deletion"
+            and target is None
+            and await q.exists_unclearable(session, runtime.platform.live(), source.id)
+        ):
+            raise PermanentJobError(
+                "replacement_required: a reference that cannot be cleared was added "
+                "while the deletion ran; name a replacement and run again"
+            )
+        pointers = await q.repoint_model_pointers(session, source.id, target.id if target else None)
+        await q.retire_source(
+            session, source.id, kind=row.kind, target=target.id if target else None
+        )
+        counts, teams = _tally(await q.counts_by_label_and_team(session, row.id))
+        progress = dict(row.progress or {})
+        progress.update(phase="done", swept=swept, pointers=pointers)
+        await q.update_request(
+            session,
+            row.id,
+            status="succeeded",
+            counts=counts,
+            progress=progress,
+            error=None,
+            finished_at=func.now(),
+        )
+        action = "model.migrated" if row.kind == "migration" else "model.deleted"
+        await record_audit(
+            session,
+            action,
+            actor=row.requested_by,
+            model_id=source.id,
+            details={
+                "provider": source.provider,
+                "name": source.name,
+                "team_id": str(source.team_id) if source.team_id else None,
+                "request_key": row.request_key,
+                "requested_by": row.requested_by,
+                "replacement": snapshot(target),
+                "counts": counts,
+                "warnings": list(row.warnings or []),
+            },
+        )
+        slug = Slug.MIGRATED if row.kind == "migration" else Slug.DELETED
+        event_id = await emit_model_event(
+            session,
+            slug,
+            source,
+            dedup_key=request_event_key(slug, row.id),
+            payload=teams,
+            replacement=target,
+        )
+        await session.flush()
+        await session.refresh(row)
+        return shape_result(row, teams=len(teams)), event_id
+
+
+def _target_retired(row: ModelMigration) -> str:
+    return (
+        f"target {row.to_provider}:{row.to_model_name} was migrated or deleted while the "
+        "request ran; the rows moved so far went along with it, the rest still use the "
+        "source — name a live target in a new request"
+    )
+
+
+async def _mark_failed(
+    runtime: Runtime, request_id: uuid.UUID, error: str, code: str | None = None
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        values: dict[str, Any] = {}
+        if code is not None:
+            row = await q.get_request(session, request_id=request_id, for_update=True)
+            codes = list(row.warnings or []) if row is not None else []
+            values["warnings"] = codes if code in codes else [*codes, code]
+        await q.update_request(
+            session,
+            request_id,
+            status="failed",
+            error=error[:2000],
+            finished_at=func.now(),
+            **values,
+        )
+
+
+async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] | None:
+    """Re-validate a request about to (re)start and mark it running; its final result
+    instead when the source is no longer live (another request retired it)."""
+    source = await get_model(session, row.from_model_id) if row.from_model_id else None
+    retired = _retired_source(source)
+    if retired is not None:
+        await _reject(session, row, *retired)
+        return shape_result(row)
+    assert source is not None
+    active = await q.active_request_for(session, source.id)
+    if active is not None and active.id != row.id:
+        raise _in_progress(active.request_key, active.status, source)
+    progress = dict(row.progress or {})
+    progress["phase"] = "moving"
+    await q.update_request(
+        session,
+        row.id,
+        status="running",
+        error=None,
+        progress=progress,
+        started_at=func.coalesce(ModelMigration.started_at, func.now()),
+        finished_at=None,
+    )
+    return None
+
+
+def _in_progress(key: str, status: str, source: LlmModel | None) -> RequestRefused:
+    return RequestRefused(
+        "migration_in_progress",
+        f"request {key} for {describe(source)} is {status}; run this request again once "
+        "it has finished",
+    )
+
+
+async def execute_request(
+    runtime: Runtime, request_id: uuid.UUID, *, after_batch: AfterBatch | None = None
+) -> dict[str, Any]:
+    """Run (or resume) an admitted request to the end."""
+    try:
+        async with runtime.sessions() as session, session.begin():
+            row = await q.get_request(session, request_id=request_id, for_update=True)
+            assert row is not None
+            if row.status in ("succeeded", "rejected"):
+                return shape_result(row)
+            final = await _start(session, row)
+            if final is not None:
+                return final
+    except IntegrityError as exc:
+        if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+            raise
+        raise _in_progress("another request", "running", None) from exc
+    try:
+        await _move_all(runtime, row, after_batch=after_batch)
+        result, event_id = await _finish(runtime, request_id)
+    except PermanentJobError as exc:
+        code = exc.code if isinstance(exc, RequestRefused) else None
+        await _mark_failed(runtime, request_id, str(exc), code)
+        raise
+    except Exception as exc:
+        if not is_transient(exc) or runtime.job_try >= runtime.settings.max_tries:
+            await _mark_failed(runtime, request_id, f"{type(exc).__name__}: {exc}")
+        raise
+    await publish_events(runtime, [event_id])
+    return result
+
+
+async def run_request(
+    runtime: Runtime,
+    request: Request,
+    *,
+    today: date | None = None,
+    after_batch: AfterBatch | None = None,
+) -> dict[str, Any]:
+    """Admit (or find) the request under its key and carry it out; idempotent."""
+    for _ in range(2):
+        async with runtime.sessions() as session:
+            existing = await q.get_request(session, request_key=request.request_key)
+        if existing is not None:
+            await check_same_request(runtime, existing, request)
+            return await execute_request(runtime, existing.id, after_batch=after_batch)
+        request_id, rejection = await admit_request(runtime, request, today=today)
+        if rejection is not None:
+            return rejection
+        if request_id is not None:
+            return await execute_request(runtime, request_id, after_batch=after_batch)
+    raise PermanentJobError(f"request {request.request_key} could not be admitted")
+
+
+async def close_spent_request(runtime: Runtime, request_key: str, tries: int) -> None:
+    """After the last try: a request its job left ``pending``/``running`` (the worker died
+    each time) is closed as ``failed`` (interrupted), resumable under its key."""
+    async with runtime.sessions() as session, session.begin():
+        row = await q.get_request(session, request_key=request_key, for_update=True)
+        if row is None or row.status not in ("pending", "running"):
+            return
+        await q.update_request(
+            session,
+            row.id,
+            status="failed",
+            error=f"interrupted: the job gave up after {tries} tries; run the same request "
+            "key again to resume",
+            finished_at=func.now(),
+        )
