@@ -155,6 +155,9 @@ class ModelView:
             return f"COALESCE({kept}, false)" if column == "deprecated" else kept
         if column == "display_name":
             return self._read("name", "text")
+        if column == "team_id":
+            # No team column: every model is global. A NULL of the id's own type.
+            return f"CASE WHEN false THEN m.{q(self.mapping.models.id)} END"
         return DEFAULTS[column]
 
     def view_sql(self) -> str:

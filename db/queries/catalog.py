@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.models import LlmModel
+from db.queries.models import model_key_type
 
 # One key for every writer of the deprecation columns (catalog sync and enrichment), so
 # two runs never interleave their read-compute-write cycles.
@@ -26,7 +27,7 @@ MANAGED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("security_level", "integer"),
     ("deprecated", "boolean"),
     ("deprecation_source", "text"),
-    ("replacement_model_id", "uuid"),
+    ("replacement_model_id", "{key}"),
 )
 
 
@@ -64,12 +65,13 @@ async def update_models(session: AsyncSession, rows: list[dict[str, Any]]) -> in
     """Set every managed column of the given models in one statement (rows carry ``id``)."""
     if not rows:
         return 0
+    key = await model_key_type(session)
     names = ["id", *(c for c, _ in MANAGED_COLUMNS)]
-    types = ["uuid", *(t for _, t in MANAGED_COLUMNS)]
+    types = [key, *(t.format(key=key) for _, t in MANAGED_COLUMNS)]
     arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in zip(names, types, strict=True))
     sets = ", ".join(f"{c} = v.{c}" for c, _ in MANAGED_COLUMNS)
     stmt = text(
-        f"UPDATE llm_models AS m SET {sets}, updated_at = now() "
+        f"UPDATE models AS m SET {sets}, updated_at = now() "
         f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE m.id = v.id"
     )
     params = {n: [row[n] for row in rows] for n in names}
@@ -98,7 +100,7 @@ async def deletion_trail(session: AsyncSession, keys: list[tuple[str, str]]) -> 
         "    WHERE a.action = 'model.deleted' "
         "      AND a.details->>'provider' = k.provider AND a.details->>'name' = k.name "
         "      AND (a.details->>'team_id') IS NULL) AS first_deleted_at, "
-        "  EXISTS (SELECT 1 FROM llm_models m WHERE m.provider = k.provider "
+        "  EXISTS (SELECT 1 FROM models m WHERE m.provider = k.provider "
         "    AND m.name = k.name AND m.team_id IS NULL) AS still_present "
         "FROM unnest(CAST(:providers AS text[]), CAST(:names AS text[])) "
         "  WITH ORDINALITY AS k(provider, name, n) ORDER BY k.n"

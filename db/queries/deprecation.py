@@ -12,6 +12,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
+from db.queries.models import model_key_type
 from db.queries.references import live_row_sql, team_sql
 from db.registry import Reference, Shape, check_identifiers, live_references
 
@@ -19,14 +20,14 @@ from db.registry import Reference, Shape, check_identifiers, live_references
 class EnrichmentRow(NamedTuple):
     """A model the enrichment looks up (a tuple: thousands are built per run)."""
 
-    id: uuid.UUID
+    id: HostId
     provider: str
     name: str
-    team_id: uuid.UUID | None
+    team_id: HostId | None
     litellm_model: str | None
     deprecated: bool
     deprecation_date: date | None
-    replacement_model_id: uuid.UUID | None = None
+    replacement_model_id: HostId | None = None
 
 
 # tuple.__new__ straight from C: a NamedTuple's own constructor is Python code.
@@ -34,7 +35,7 @@ _make_row = functools.partial(tuple.__new__, EnrichmentRow)
 
 _IN_SERVICE = (
     "SELECT id, provider, name, team_id, litellm_model, deprecated, deprecation_date, "
-    "replacement_model_id FROM llm_models WHERE deleted_at IS NULL AND migrated_to_model_id IS NULL"
+    "replacement_model_id FROM models WHERE deleted_at IS NULL AND migrated_to_model_id IS NULL"
 )
 
 
@@ -53,16 +54,16 @@ async def enrichment_rows(session: AsyncSession) -> list[EnrichmentRow]:
 
 
 async def replacement_names(
-    session: AsyncSession, model_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[str, str]]:
+    session: AsyncSession, model_ids: list[HostId]
+) -> dict[HostId, tuple[str, str]]:
     """``{model_id: (provider, name)}`` of the replacement of each model that has one."""
     if not model_ids:
         return {}
     rows = await session.execute(
         text(
-            "SELECT m.id, r.provider, r.name FROM llm_models m "
-            "JOIN llm_models r ON r.id = m.replacement_model_id "
-            "WHERE m.id = ANY(CAST(:ids AS uuid[]))"
+            "SELECT m.id, r.provider, r.name FROM models m "
+            "JOIN models r ON r.id = m.replacement_model_id "
+            "WHERE m.id = ANY(:ids)"
         ),
         {"ids": model_ids},
     )
@@ -77,14 +78,15 @@ async def apply_deprecation_dates(
     if not dates:
         return
     ids = list(dates)
+    key = await model_key_type(session)
     await session.execute(
         text(
-            "UPDATE llm_models AS m SET deprecation_date = v.d, "
+            "UPDATE models AS m SET deprecation_date = v.d, "
             "deprecated = m.deprecated OR v.dep, "
             "deprecation_source = CASE WHEN v.dep AND NOT m.deprecated THEN 'litellm' "
             "ELSE m.deprecation_source END, updated_at = now() "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:dates AS date[]), CAST(:dep AS boolean[])) "
-            "AS v(id, d, dep) WHERE m.id = v.id"
+            f"FROM unnest(CAST(:ids AS {key}[]), CAST(:dates AS date[]), "
+            "CAST(:dep AS boolean[])) AS v(id, d, dep) WHERE m.id = v.id"
         ),
         {"ids": ids, "dates": [dates[i] for i in ids], "dep": [i in deprecate for i in ids]},
     )

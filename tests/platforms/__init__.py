@@ -25,6 +25,13 @@ OPEN_CHAT_STUDIO = HostPlatform(
     ROOT / "examples" / "open-chat-studio" / "platform.toml",
 )
 MAPPED_PLATFORMS = (OPEN_CHAT_STUDIO,)
+# A host keeping its provider one foreign key away, with no lifecycle columns (its schema
+# file holds its few rows; there is no seed file).
+JOINED_PROVIDER = HostPlatform(
+    "joined-provider",
+    Path(__file__).with_name("joined_provider.sql"),
+    Path(__file__).with_name("joined_provider.toml"),
+)
 
 
 def seed_sql(platform: HostPlatform) -> Path:
