@@ -114,12 +114,15 @@ async def write_deliveries(
     s = runtime.settings
     written = 0
     if s.webhook_url is not None and chunk:
-        people = await team_recipients(session, [t.id for t, _ in chunk], s.notification_permission)
+        people = await team_recipients(
+            session, runtime.platform, [t.id for t, _ in chunk], s.notification_permission
+        )
         payloads: dict[HostId | None, dict[str, Any]] = {
             team.id: webhook_body(message, team, people.get(team.id, [])) for team, message in chunk
         }
         written += await insert_team_deliveries(
             session,
+            runtime.platform,
             event_id=facts.event_id,
             channel=WEBHOOK,
             target=public_target(s.webhook_url.get_secret_value()),
@@ -128,6 +131,7 @@ async def write_deliveries(
     if s.smtp_url is not None and chunk:
         written += await insert_email_deliveries(
             session,
+            runtime.platform,
             event_id=facts.event_id,
             permission=s.notification_permission,
             messages=[(team.id, m.title, m.body) for team, m in chunk],
@@ -136,6 +140,7 @@ async def write_deliveries(
         title = chunk[0][1].title
         written += await insert_team_deliveries(
             session,
+            runtime.platform,
             event_id=facts.event_id,
             channel=SLACK,
             target=public_target(s.slack_webhook_url.get_secret_value()),

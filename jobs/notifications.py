@@ -109,7 +109,7 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             if event.model_id is not None
             else {}
         )
-        names = await team_names(session, [team_id for team_id, _ in teams])
+        names = await team_names(session, runtime.platform, [team_id for team_id, _ in teams])
     label_order = runtime.platform.label_order()
     rendered: list[tuple[TeamInfo, Message]] = []
     for team_id, counts in teams:
@@ -136,6 +136,7 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             last = number == len(chunks)
             inserted += await insert_team_notifications(
                 session,
+                runtime.platform,
                 event_id=event_id,
                 slug=event.slug,
                 level=level,

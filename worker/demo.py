@@ -183,7 +183,7 @@ async def _notifications(settings: Settings) -> str:
                     break
             await asyncio.sleep(0.2)
         async with runtime.sessions() as session:
-            rows = await recent_notifications(session, limit=100)
+            rows = await recent_notifications(session, runtime.platform, limit=100)
     finally:
         await runtime.engine.dispose()
     return render_notifications(rows)

@@ -37,6 +37,25 @@ class Platform:
         """References that keep the model they were produced with."""
         return tuple(r for r in self.references if r.role is Role.HISTORY)
 
+    def qualified(self, table: str) -> str:
+        """``table`` of the host, schema-qualified and quoted (validated identifiers)."""
+        return f'"{self.mapping.host_schema}"."{table}"'
+
+    def recipients_sql(self) -> str:
+        """The operator's recipients query: ``SELECT team_id, user_id, email`` of the
+        members of ``:team_ids`` who are told (``:permission`` bound where it is used);
+        other statements embed it as ``WITH recipients AS (…)``."""
+        return self.mapping.recipients.query.strip().rstrip(";")
+
+    def teams_sql(self) -> str:
+        """A sub-query ``(id, slug, name)`` over the host's teams table."""
+        teams = self.mapping.teams
+        slug = f'"{teams.slug}"' if teams.slug else "NULL"
+        return (
+            f'SELECT "{teams.id}" AS id, CAST({slug} AS text) AS slug, '
+            f'CAST("{teams.name}" AS text) AS name FROM {self.qualified(teams.table)}'
+        )
+
     def label_order(self) -> dict[str, int]:
         """Each label's position in the mapping (reports list labels in this order)."""
         return {ref.label: i for i, ref in enumerate(self.references)}

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.models import LlmModel
-from db.queries.models import model_key_type
+from db.queries.keys import model_key_type
 
 # One key for every writer of the deprecation columns (catalog sync and enrichment), so
 # two runs never interleave their read-compute-write cycles.

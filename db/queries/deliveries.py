@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.queries.recipients import recipients_sql
+from db.platform.host import Platform
+from db.queries.keys import team_key_type
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -25,18 +26,20 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-_INSERT_TEAM_DELIVERIES = text(
-    """
+def _insert_team_deliveries(team_key: str) -> TextClause:
+    return text(
+        f"""
     INSERT INTO deliveries (event_id, channel, team_id, target, payload)
     SELECT :event_id, :channel, c.team_id, :target, c.payload
-    FROM unnest(CAST(:team_ids AS uuid[]), CAST(:payloads AS jsonb[])) AS c(team_id, payload)
+    FROM unnest(CAST(:team_ids AS {team_key}[]), CAST(:payloads AS jsonb[])) AS c(team_id, payload)
     ON CONFLICT DO NOTHING
     """
-)
+    )
 
 
 async def insert_team_deliveries(
     session: AsyncSession,
+    platform: Platform,
     *,
     event_id: uuid.UUID,
     channel: str,
@@ -48,7 +51,7 @@ async def insert_team_deliveries(
     if not payloads:
         return 0
     result = await session.execute(
-        _INSERT_TEAM_DELIVERIES,
+        _insert_team_deliveries(await team_key_type(session, platform)),
         {
             "event_id": event_id,
             "channel": channel,
@@ -60,22 +63,25 @@ async def insert_team_deliveries(
     return _rowcount(result)
 
 
-_INSERT_EMAILS = text(
-    f"""
-    WITH recipients AS ({recipients_sql()})
+def _insert_emails(platform: Platform, team_key: str) -> TextClause:
+    return text(
+        f"""
+    WITH recipients AS ({platform.recipients_sql()})
     INSERT INTO deliveries (event_id, channel, team_id, user_id, target, payload)
     SELECT :event_id, 'email', c.team_id, r.user_id, r.email,
            jsonb_build_object('subject', c.subject, 'text', c.body)
-    FROM unnest(CAST(:team_ids AS uuid[]), CAST(:subjects AS text[]), CAST(:bodies AS text[]))
-         AS c(team_id, subject, body)
+    FROM unnest(
+        CAST(:team_ids AS {team_key}[]), CAST(:subjects AS text[]), CAST(:bodies AS text[])
+    ) AS c(team_id, subject, body)
     JOIN recipients r ON r.team_id = c.team_id
     ON CONFLICT DO NOTHING
     """
-)
+    )
 
 
 async def insert_email_deliveries(
     session: AsyncSession,
+    platform: Platform,
     *,
     event_id: uuid.UUID,
     permission: str,
@@ -85,7 +91,7 @@ async def insert_email_deliveries(
     if not messages:
         return 0
     result = await session.execute(
-        _INSERT_EMAILS,
+        _insert_emails(platform, await team_key_type(session, platform)),
         {
             "event_id": event_id,
             "permission": permission,
@@ -232,23 +238,24 @@ class DeliveryRow:
     team_slug: str | None
 
 
-_LIST = """
+def _list_sql(platform: Platform) -> str:
+    return f"""
     SELECT d.id, d.created_at, d.channel, d.target, d.status, d.attempts, d.next_attempt_at,
            d.last_error, d.delivered_at, d.event_id, e.slug, e.model_provider, e.model_name,
            d.team_id, t.slug AS team_slug
     FROM deliveries d
     JOIN lifecycle_events e ON e.id = d.event_id
-    LEFT JOIN teams t ON t.id = d.team_id
+    LEFT JOIN ({platform.teams_sql()}) t ON t.id = d.team_id
 """
 
 
 async def list_deliveries(
-    session: AsyncSession, *, status: str | None = None, limit: int = 50
+    session: AsyncSession, platform: Platform, *, status: str | None = None, limit: int = 50
 ) -> list[DeliveryRow]:
     """Newest first; only ``status`` when given."""
     where = "WHERE d.status = :status" if status is not None else ""
     rows = await session.execute(
-        text(f"{_LIST} {where} ORDER BY d.created_at DESC, d.id LIMIT :limit"),
+        text(f"{_list_sql(platform)} {where} ORDER BY d.created_at DESC, d.id LIMIT :limit"),
         {"status": status, "limit": limit},
     )
     return [DeliveryRow(**r._mapping) for r in rows]

@@ -12,7 +12,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.queries.models import model_key_type
+from db.queries.keys import model_key_type
 from db.queries.references import live_row_sql, team_sql
 from db.registry import Reference, Shape, check_identifiers, live_references
 

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Text, cast, select, text
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, id_text
 from db.models import LlmModel
-
-# The key types a host may give its models (the only type names put into statements).
-MODEL_KEY_TYPES = ("uuid", "bigint", "integer")
-
-
-async def model_key_type(db: AsyncSession) -> str:
-    """The SQL type of this platform's model ids, read from the ``models`` view.
-
-    For statements that bind an array of ids where PostgreSQL cannot infer its type
-    (``unnest`` of several arrays); ``col = ANY(:ids)`` needs no such cast.
-    """
-    found = await db.scalar(
-        text(
-            "SELECT format_type(a.atttypid, NULL) FROM pg_attribute a "
-            "WHERE a.attrelid = to_regclass('models') AND a.attname = 'id'"
-        )
-    )
-    if found not in MODEL_KEY_TYPES:
-        raise RuntimeError(f"the models view's id is of type {found!r}: run `lifecycle db upgrade`")
-    return str(found)
 
 
 async def get_model(

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.models import LifecycleEvent, Team
-from db.queries.recipients import recipients_sql
+from db.models import LifecycleEvent
+from db.platform.host import Platform
+from db.queries.keys import team_key_type
 
 
 async def get_event(session: AsyncSession, event_id: uuid.UUID) -> LifecycleEvent | None:
@@ -49,13 +50,16 @@ class TeamMessage:
     data: dict[str, Any]
 
 
-_INSERT_CHUNK = text(
-    f"""
-    WITH recipients AS ({recipients_sql()})
+def _insert_chunk(platform: Platform, team_key: str) -> TextClause:
+    # The recipient's address rides in ``data`` (hosts keep users in tables of their own).
+    return text(
+        f"""
+    WITH recipients AS ({platform.recipients_sql()})
     INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
-    SELECT :event_id, c.team_id, r.user_id, :slug, :level, c.title, c.body, c.data
+    SELECT :event_id, c.team_id, r.user_id, :slug, :level, c.title, c.body,
+           c.data || jsonb_build_object('email', r.email)
     FROM unnest(
-        CAST(:team_ids AS uuid[]),
+        CAST(:team_ids AS {team_key}[]),
         CAST(:titles AS text[]),
         CAST(:bodies AS text[]),
         CAST(:datas AS jsonb[])
@@ -63,11 +67,12 @@ _INSERT_CHUNK = text(
     JOIN recipients r ON r.team_id = c.team_id
     ON CONFLICT (event_id, team_id, user_id) DO NOTHING
     """
-)
+    )
 
 
 async def insert_team_notifications(
     session: AsyncSession,
+    platform: Platform,
     *,
     event_id: uuid.UUID,
     slug: str,
@@ -83,7 +88,7 @@ async def insert_team_notifications(
     if not messages:
         return 0
     result = await session.execute(
-        _INSERT_CHUNK,
+        _insert_chunk(platform, await team_key_type(session, platform)),
         {
             "event_id": event_id,
             "slug": slug,
@@ -168,20 +173,24 @@ async def take_pending_events(
 
 
 async def team_names(
-    session: AsyncSession, team_ids: Sequence[HostId]
-) -> dict[HostId, tuple[str, str]]:
-    """``{team_id: (slug, name)}`` of the teams that exist."""
+    session: AsyncSession, platform: Platform, team_ids: Sequence[HostId]
+) -> dict[HostId, tuple[str | None, str]]:
+    """``{team_id: (slug, name)}`` of the teams that exist (slug ``None`` if unmapped)."""
     if not team_ids:
         return {}
     rows = await session.execute(
-        select(Team.id, Team.slug, Team.name).where(Team.id.in_(list(team_ids)))
+        text(f"SELECT t.id, t.slug, t.name FROM ({platform.teams_sql()}) t WHERE t.id = ANY(:ids)"),
+        {"ids": list(team_ids)},
     )
     return {team_id: (slug, name) for team_id, slug, name in rows}
 
 
-async def find_team_id(session: AsyncSession, slug: str) -> HostId | None:
+async def find_team_id(session: AsyncSession, platform: Platform, slug: str) -> HostId | None:
     """The id of the team with ``slug``."""
-    return await session.scalar(select(Team.id).where(Team.slug == slug))
+    found: HostId | None = await session.scalar(
+        text(f"SELECT t.id FROM ({platform.teams_sql()}) t WHERE t.slug = :slug"), {"slug": slug}
+    )
+    return found
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,7 @@ class NotificationRow:
 
 async def recent_notifications(
     session: AsyncSession,
+    platform: Platform,
     *,
     team_id: HostId | None = None,
     model_id: HostId | None = None,
@@ -233,12 +243,11 @@ async def recent_notifications(
     rows = await session.execute(
         text(
             "SELECT n.id, n.created_at, n.team_id, t.slug AS team_slug, n.user_id, "
-            "u.email AS user_email, n.slug, n.level, n.title, n.body, n.data, n.read_at, "
-            "n.event_id, e.model_provider, e.model_name "
+            "n.data ->> 'email' AS user_email, n.slug, n.level, n.title, n.body, n.data, "
+            "n.read_at, n.event_id, e.model_provider, e.model_name "
             "FROM notifications n "
             "JOIN lifecycle_events e ON e.id = n.event_id "
-            "LEFT JOIN teams t ON t.id = n.team_id "
-            "LEFT JOIN users u ON u.id = n.user_id "
+            f"LEFT JOIN ({platform.teams_sql()}) t ON t.id = n.team_id "
             f"WHERE {' AND '.join(where)} "
             "ORDER BY n.created_at DESC, n.id LIMIT :limit"
         ),

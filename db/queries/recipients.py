@@ -1,7 +1,7 @@
 """Who is told about a team's lifecycle events: the platform mapping's recipients query.
 
 Every notification, email and webhook ``recipients`` list is built from
-:func:`recipients_sql`: the ``[recipients]`` query of the platform mapping (for the
+:meth:`Platform.recipients_sql`: the ``[recipients]`` query of the platform mapping (for the
 reference platform, ``db/platform/reference.toml``), written by the operator and run with
 ``:team_ids`` and ``:permission`` bound, never interpolated.
 """
@@ -15,14 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.platform.mapping import reference_platform
-
-
-def recipients_sql() -> str:
-    """``SELECT team_id, user_id, email`` of the members of ``:team_ids`` who are told
-    (``:permission``, where the query uses it): a sub-query other statements embed
-    (``WITH recipients AS (…)``)."""
-    return reference_platform().recipients.query.strip()
+from db.platform.host import Platform
 
 
 @dataclass(frozen=True)
@@ -35,13 +28,13 @@ class Recipient:
 
 
 async def team_recipients(
-    session: AsyncSession, team_ids: Sequence[HostId], permission: str
+    session: AsyncSession, platform: Platform, team_ids: Sequence[HostId], permission: str
 ) -> dict[HostId, list[Recipient]]:
     """``{team_id: [recipient, …]}`` (by email) for the teams that have any."""
     if not team_ids:
         return {}
     rows = await session.execute(
-        text(f"SELECT * FROM ({recipients_sql()}) AS r ORDER BY r.team_id, r.email"),
+        text(f"SELECT * FROM ({platform.recipients_sql()}) AS r ORDER BY r.team_id, r.email"),
         {"team_ids": list(team_ids), "permission": permission},
     )
     out: dict[HostId, list[Recipient]] = {}

@@ -359,11 +359,12 @@ async def test_listing_filters_by_team_and_model_even_after_hard_delete(
     await sql(runtime, "DELETE FROM llm_models WHERE id = :id", id=gone)
 
     async with runtime.sessions() as session:
-        by_team = await recent_notifications(session, team_id=blue)
-        by_id = await recent_notifications(session, model_id=gone)
-        by_name = await recent_notifications(session, provider="acme", name="old-model")
-        everything = await recent_notifications(session)
-        limited = await recent_notifications(session, limit=2)
+        platform = runtime.platform
+        by_team = await recent_notifications(session, platform, team_id=blue)
+        by_id = await recent_notifications(session, platform, model_id=gone)
+        by_name = await recent_notifications(session, platform, provider="acme", name="old-model")
+        everything = await recent_notifications(session, platform)
+        limited = await recent_notifications(session, platform, limit=2)
 
     assert [(r.team_slug, r.event_id) for r in by_team] == [("blue", e2)]
     assert [(r.team_slug, r.event_id) for r in by_id] == [("red", e1)]

@@ -90,11 +90,12 @@ async def _list(
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
         team_id = None
         if team is not None:
-            team_id = await find_team_id(session, team)
+            team_id = await find_team_id(session, runtime.platform, team)
             if team_id is None:
                 raise UsageError(f"no team with slug {team!r}")
         return await recent_notifications(
             session,
+            runtime.platform,
             team_id=team_id,
             model_id=model.model_id if model else None,
             provider=model.provider if model else None,
@@ -105,7 +106,7 @@ async def _list(
 
 async def _failed(settings: Settings, limit: int) -> list[DeliveryRow]:
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
-        return await list_deliveries(session, status="failed", limit=limit)
+        return await list_deliveries(session, runtime.platform, status="failed", limit=limit)
 
 
 def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:
