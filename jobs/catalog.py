@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.json_values import to_json_types
 from db.keys import HostId
 from db.models import LlmModel
+from db.platform.host import Platform
 from db.queries.audit import finish_run, record_audit, start_run
 from db.queries.catalog import (
     deletion_trail,
@@ -56,9 +57,11 @@ class SyncCatalogPayload(Payload):
     requested_by: str = Field(default="catalog", min_length=1, max_length=200)
 
 
-async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot) -> None:
+async def _describe_deletions(
+    session: AsyncSession, platform: Platform, plan: Plan, snap: Snapshot
+) -> None:
     for row, target in plan.deletions:
-        usage = await usage_by_team(session, row.id)
+        usage = await usage_by_team(session, row.id, platform.live())
         target_row = snap.live.get(target) if target else None
         plan.report["deleted"].append(
             {
@@ -78,13 +81,13 @@ async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot)
 
 
 async def prepare_sync(
-    session: AsyncSession, raw: dict[str, Any], today: date
+    session: AsyncSession, platform: Platform, raw: dict[str, Any], today: date
 ) -> tuple[Plan, Snapshot]:
     """Read the global models, validate the catalog against them, and plan the sync."""
-    snap = take_snapshot(await global_models(session))
+    snap = take_snapshot(await global_models(session), platform.stored_model_columns)
     catalog = validate_catalog(raw, snap.known, today)
     plan = plan_sync(catalog, snap, today)
-    await _describe_deletions(session, plan, snap)
+    await _describe_deletions(session, platform, plan, snap)
     return plan, snap
 
 
@@ -98,7 +101,7 @@ def _placeholder(model_id: HostId, key: ModelKey) -> LlmModel:
     return LlmModel(id=model_id, provider=key[0], name=key[1])
 
 
-async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
+async def _apply(session: AsyncSession, platform: Platform, plan: Plan, snap: Snapshot) -> _Applied:
     new_rows = [
         {"provider": c.entry.provider, "name": c.entry.name, "team_id": None, **c.columns}
         for c in plan.changes
@@ -124,7 +127,7 @@ async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
         replacement = None
         if target is not None:
             replacement = snap.live.get(target) or _placeholder(ids[target], target)
-        usage = await usage_by_team(session, model.id)
+        usage = await usage_by_team(session, model.id, platform.live())
         event_ids.append(
             await emit_model_event(
                 session,
@@ -165,7 +168,7 @@ async def sync_catalog(
     if payload.dry_run:
         async with runtime.sessions() as session:
             try:
-                plan, _ = await prepare_sync(session, payload.catalog, today)
+                plan, _ = await prepare_sync(session, runtime.platform, payload.catalog, today)
             except CatalogError as exc:
                 raise InvalidPayload(f"{JOB}: {exc}") from exc
         report = plan.report
@@ -177,8 +180,8 @@ async def sync_catalog(
             run_id = await start_run(
                 session, JOB, job_id=runtime.job_id, trigger="manual", dry_run=False
             )
-            plan, snap = await prepare_sync(session, payload.catalog, today)
-            applied = await _apply(session, plan, snap)
+            plan, snap = await prepare_sync(session, runtime.platform, payload.catalog, today)
+            applied = await _apply(session, runtime.platform, plan, snap)
             summary = {
                 "digest": digest,
                 "requested_by": payload.requested_by,

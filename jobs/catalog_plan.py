@@ -22,6 +22,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("security_level", "security_level"),
     ("deprecated", "deprecated"),
 )
+EVERY_COLUMN = frozenset(column for _, column in FIELDS)
 
 
 @dataclass
@@ -31,6 +32,12 @@ class Snapshot:
     live: dict[ModelKey, LlmModel]
     by_id: dict[HostId, LlmModel]
     known: dict[ModelKey, KnownModel]
+    # The model columns the host keeps: a field it has no place for is never compared.
+    stored: frozenset[str] = EVERY_COLUMN
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The catalog fields this host keeps (field, column), in report order."""
+        return [(name, column) for name, column in FIELDS if column in self.stored]
 
 
 @dataclass
@@ -54,7 +61,9 @@ class Plan:
     report: dict[str, Any]
 
 
-def take_snapshot(rows: list[LlmModel]) -> Snapshot:
+def take_snapshot(
+    rows: list[LlmModel], stored: frozenset[str] = EVERY_COLUMN
+) -> Snapshot:
     """Index global rows by key (the live row wins over soft-deleted ones) and by id."""
     live = {(m.provider, m.name): m for m in rows if m.deleted_at is None}
     known: dict[ModelKey, KnownModel] = {}
@@ -63,7 +72,7 @@ def take_snapshot(rows: list[LlmModel]) -> Snapshot:
         if key in live and m.deleted_at is not None:
             continue
         known[key] = KnownModel(m.id, m.deleted_at is None, m.deprecated, m.deprecation_date)
-    return Snapshot(live=live, by_id={m.id: m for m in rows}, known=known)
+    return Snapshot(live=live, by_id={m.id: m for m in rows}, known=known, stored=stored)
 
 
 def _date_passed(when: date | None, today: date) -> bool:
@@ -128,11 +137,11 @@ def plan_sync(catalog: Catalog, snap: Snapshot, today: date) -> Plan:
         target = change.replacement
         target_label = label(target) if target else None
         if current is None:
-            fields = {name: change.columns[col] for name, col in FIELDS}
+            fields = {name: change.columns[col] for name, col in snap.fields()}
             fields["replacement"] = target_label
             created.append({"model": label(entry.key), "fields": fields})
         else:
-            for name, col in FIELDS:
+            for name, col in snap.fields():
                 old, new = getattr(current, col), change.columns[col]
                 if old != new:
                     change.diff[name] = {"from": old, "to": new}

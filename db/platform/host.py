@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from db.platform.mapping import PlatformMapping, reference_platform
+from db.platform.model_view import stored_columns
 from db.reference import Reference, Role, check_identifiers
 
 
@@ -55,6 +56,11 @@ class Platform:
             f'SELECT "{teams.id}" AS id, CAST({slug} AS text) AS slug, '
             f'CAST("{teams.name}" AS text) AS name FROM {self.qualified(teams.table)}'
         )
+
+    @cached_property
+    def stored_model_columns(self) -> frozenset[str]:
+        """Columns of the ``models`` view this host keeps (writes to others are dropped)."""
+        return stored_columns(self.mapping)
 
     def label_order(self) -> dict[str, int]:
         """Each label's position in the mapping (reports list labels in this order)."""

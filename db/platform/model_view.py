@@ -92,6 +92,34 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def source_of(mapping: PlatformMapping, column: str) -> str | Joined | None:
+    """Where a view column comes from: a host column name, a joined column, or None."""
+    models = mapping.models
+    field = FIELDS[column]
+    if field.startswith("state."):
+        value: str | Joined | None = getattr(models.state, field.removeprefix("state."))
+        return value
+    value = getattr(models, field)
+    return value
+
+
+def kept_by_worker(mapping: PlatformMapping) -> list[str]:
+    """View columns whose values live in the worker's ``model_state``."""
+    return [
+        column
+        for column, field in FIELDS.items()
+        if field.startswith("state.") and source_of(mapping, column) is None
+    ]
+
+
+def stored_columns(mapping: PlatformMapping) -> frozenset[str]:
+    """View columns a write keeps (in a host column or in ``model_state``); a write to any
+    other column is dropped, and it reads as its default."""
+    return frozenset(c for c in FIELDS if source_of(mapping, c) is not None) | frozenset(
+        kept_by_worker(mapping)
+    )
+
+
 @dataclass(frozen=True)
 class ModelView:
     """The view (and its write trigger) for one mapping in one pair of schemas."""
@@ -113,22 +141,11 @@ class ModelView:
         return f"{q(self.worker_schema)}.{VIEW}"
 
     def _source(self, column: str) -> str | Joined | None:
-        """Where a view column comes from: a host column name, a joined column, or None."""
-        models = self.mapping.models
-        field = FIELDS[column]
-        if field.startswith("state."):
-            value: str | Joined | None = getattr(models.state, field.removeprefix("state."))
-            return value
-        value = getattr(models, field)
-        return value
+        return source_of(self.mapping, column)
 
     def kept_by_worker(self) -> list[str]:
         """View columns whose values live in ``model_state``."""
-        return [
-            column
-            for column, field in FIELDS.items()
-            if field.startswith("state.") and self._source(column) is None
-        ]
+        return kept_by_worker(self.mapping)
 
     def is_plain(self) -> bool:
         """Whether every column is a host column of the model table itself (no trigger)."""
