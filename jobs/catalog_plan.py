@@ -61,9 +61,7 @@ class Plan:
     report: dict[str, Any]
 
 
-def take_snapshot(
-    rows: list[LlmModel], stored: frozenset[str] = EVERY_COLUMN
-) -> Snapshot:
+def take_snapshot(rows: list[LlmModel], stored: frozenset[str] = EVERY_COLUMN) -> Snapshot:
     """Index global rows by key (the live row wins over soft-deleted ones) and by id."""
     live = {(m.provider, m.name): m for m in rows if m.deleted_at is None}
     known: dict[ModelKey, KnownModel] = {}

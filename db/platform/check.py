@@ -380,6 +380,13 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
 
 def _check_json(c: _Checker, subject: str, table: str, place: JsonPlace) -> None:
     c.column(subject, table, place.column, {"jsonb"}, "jsonb (a JSON path needs jsonb)")
+    if place.id_as == "number" and c.report.key_types.get("model") == "uuid":
+        c.add(
+            "error",
+            subject,
+            f"{table}.{place.column} -> {place.path}: ids written as JSON numbers need "
+            'whole-number model keys, and models here are keyed by uuid (use id_as = "string")',
+        )
 
 
 def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough) -> None:

@@ -11,6 +11,9 @@ from sqlalchemy import text
 
 from db.engine import make_engine
 from db.platform.check import PlatformReport, check_platform
+from db.platform.mapping import (
+    REFERENCE_PLATFORM_FILE as REFERENCE_FILE,
+)
 from db.platform.mapping import PlatformMapping, load_mapping, parse_mapping, reference_platform
 from jobs.runtime import Runtime
 from tests.platforms import OPEN_CHAT_STUDIO
@@ -199,3 +202,19 @@ async def test_json_reference_without_its_index_warns_and_the_fix_serves_it(
     finally:
         await engine.dispose()
     assert (await _check(database_url, reference_platform())).warnings == []
+
+
+async def test_json_ids_as_numbers_on_uuid_model_keys_is_an_error(
+    runtime: Runtime, database_url: str
+) -> None:
+    data = tomllib.loads(REFERENCE_FILE.read_text())
+    for ref in data["references"]:
+        if "json" in ref:
+            ref["json"]["id_as"] = "number"
+    await runtime.engine.dispose()
+    report = await _check(database_url, parse_mapping(data, "edited"))
+    assert _messages(report) == [
+        "reference pipelines: pipelines.definition -> nodes[*].params.llm_model_id: ids "
+        "written as JSON numbers need whole-number model keys, and models here are keyed by "
+        'uuid (use id_as = "string")'
+    ]
