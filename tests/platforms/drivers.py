@@ -300,6 +300,9 @@ class ReferenceDriver(HostDriver):
                 "services": "SELECT count(*) FROM services WHERE llm_model_id IS NULL",
                 "templates": "SELECT count(*) FROM templates "
                 "WHERE llm_model_id IS NULL AND deleted_at IS NULL",
+                # A space whose link is cleared enables no model any more.
+                "spaces": "SELECT count(*) FROM spaces s WHERE NOT EXISTS "
+                "(SELECT 1 FROM space_models l WHERE l.space_id = s.id)",
                 "pipelines": "SELECT count(*) FROM pipelines p, "
                 "jsonb_array_elements(p.definition->'nodes') n "
                 "WHERE n->'params' ? 'llm_model_id' AND n->'params'->'llm_model_id' = 'null'",

@@ -60,9 +60,11 @@ async def events(runtime: Runtime) -> list[Any]:
     )
 
 
-async def fan_out_all(runtime: Runtime) -> None:
-    """Fan out every event not yet fanned out, as the ``fanout_event`` jobs would."""
-    for event in await rows(runtime, "SELECT id FROM lifecycle_events WHERE fanned_out_at IS NULL"):
+async def fan_out_all(runtime: Runtime, *, again: bool = False) -> None:
+    """Fan out every event not yet fanned out, as the ``fanout_event`` jobs would (with
+    ``again``: every event, as a job delivered twice would)."""
+    pending = "" if again else " WHERE fanned_out_at IS NULL"
+    for event in await rows(runtime, f"SELECT id FROM lifecycle_events{pending}"):
         await fanout_event(runtime, FanoutPayload(event_id=event.id))
 
 
