@@ -137,6 +137,12 @@ class HostDriver(ABC):
         async with self.engine.begin() as conn:
             await conn.execute(text(f"DELETE FROM {self.model_table} WHERE id = :m"), {"m": model})
 
+    @abstractmethod
+    async def seed_fleet(self, *, teams: int = 3, per_team: int = 150) -> dict[str, Any]:
+        """A source model with many live references of every kind, a target, a spare, and
+        per team two members told and one not: ``source, target, spare`` (ids as text),
+        ``teams``, ``recipients`` and ``live_rows``, the fields of the fault suite's Fleet."""
+
     async def host_checksum(self) -> dict[str, str]:
         """``{table: md5 of its rows}`` for every table of the host's schema."""
         async with self.engine.connect() as conn:
@@ -342,6 +348,13 @@ class ReferenceDriver(HostDriver):
             ).one_or_none()
         return None if row is None else dict(row._mapping)
 
+    async def seed_fleet(self, *, teams: int = 3, per_team: int = 150) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from tests.e2e.faults.harness import seed_fleet
+
+        return asdict(await seed_fleet(self.engine, teams=teams, per_team=per_team))
+
 
 class OpenChatStudioDriver(HostDriver):
     """Open Chat Studio's shape (Django): bigint keys, deferred FKs, groups, archived rows."""
@@ -492,6 +505,42 @@ class OpenChatStudioDriver(HostDriver):
             m=model,
         )
 
+    async def seed_fleet(self, *, teams: int = 3, per_team: int = 150) -> dict[str, Any]:
+        models = {}
+        async with self.engine.begin() as conn:
+            for name, limit in (("fault-src", 32000), ("fault-dst", 64000), ("fault-spare", 64000)):
+                models[name] = await conn.scalar(
+                    text(
+                        "INSERT INTO service_providers_llmprovidermodel (created_at, updated_at, "
+                        "team_id, type, name, max_token_limit, deprecated) "
+                        "VALUES (now(), now(), NULL, 'openai', :n, :t, false) RETURNING id"
+                    ),
+                    {"n": name, "t": limit},
+                )
+            for t in range(teams):
+                team = await conn.scalar(
+                    text(
+                        "INSERT INTO teams_team (name, slug, created_at, updated_at) "
+                        "VALUES (:s, :s, now(), now()) RETURNING id"
+                    ),
+                    {"s": f"fault-team-{t}"},
+                )
+                params = {"team": team, "m": models["fault-src"], "n": per_team, "tag": f"t{t}"}
+                await _run(conn, _OCS_FLEET_TEAM, params)
+                for sql in _OCS_FLEET_ROWS:
+                    await _run(conn, sql, params)
+        # Per team: assistants less the archived tenth, analyses, half as many
+        # translations, evaluators, collections and pipeline nodes.
+        live = teams * (per_team * 5 - per_team // 10 + per_team // 2)
+        return {
+            "source": str(models["fault-src"]),
+            "target": str(models["fault-dst"]),
+            "spare": str(models["fault-spare"]),
+            "teams": teams,
+            "recipients": 2 * teams,
+            "live_rows": live,
+        }
+
     _NODE_COPY = (
         "CASE jsonb_typeof(n.params->'llm_provider_model_id') "
         "WHEN 'number' THEN (n.params->>'llm_provider_model_id')::bigint "
@@ -568,6 +617,48 @@ class OpenChatStudioDriver(HostDriver):
                 )
             ).one_or_none()
         return None if row is None else dict(row._mapping)
+
+
+_OCS_FLEET_TEAM = """
+WITH u AS (
+    INSERT INTO users_customuser (password, username, email, first_name, is_active, date_joined)
+    SELECT '!', :tag || '-u' || g, 'u' || g || '@' || :tag || '.fault.test', 'U', true, now()
+    FROM generate_series(0, 2) g RETURNING id, username
+), m AS (
+    INSERT INTO teams_membership (team_id, user_id, created_at, updated_at)
+    SELECT :team, id, now(), now() FROM u RETURNING id, user_id
+)
+INSERT INTO teams_membership_groups (membership_id, group_id)
+SELECT m.id, (SELECT id FROM auth_group WHERE name =
+    CASE WHEN u.username LIKE '%-u2' THEN 'Chat Viewer' ELSE 'Team Admin' END)
+FROM m JOIN u ON u.id = m.user_id
+"""
+_OCS_FLEET_ROWS = (
+    "INSERT INTO assistants_openaiassistant (team_id, name, assistant_id, instructions, "
+    "is_archived, llm_provider_model_id, created_at, updated_at) SELECT :team, "
+    ":tag || '-asst-' || g, 'asst_' || g, '', g % 10 = 0, CAST(:m AS bigint), now(), now() "
+    "FROM generate_series(1, :n) g",
+    "INSERT INTO analysis_transcriptanalysis (team_id, name, llm_provider_model_id, "
+    "translation_llm_provider_model_id, created_at, updated_at) SELECT :team, "
+    ":tag || '-ta-' || g, CAST(:m AS bigint), "
+    "CASE WHEN g % 2 = 0 THEN CAST(:m AS bigint) END, now(), now() "
+    "FROM generate_series(1, :n) g",
+    "INSERT INTO evaluations_evaluator (team_id, name, type, params, llm_provider_model_id) "
+    "SELECT :team, :tag || '-ev-' || g, 'LlmEvaluator', '{}', CAST(:m AS bigint) "
+    "FROM generate_series(1, :n) g",
+    "INSERT INTO documents_collection (team_id, name, contextualizer_llm_model_id, created_at, "
+    "updated_at) SELECT :team, :tag || '-col-' || g, CAST(:m AS bigint), now(), now() "
+    "FROM generate_series(1, :n) g",
+    # One pipeline per team; its nodes keep the id as a JSON number or (every third) a string.
+    "WITH p AS (INSERT INTO pipelines_pipeline (team_id, name, data, is_archived, created_at, "
+    "updated_at) VALUES (:team, :tag || '-pipe', '{}', false, now(), now()) RETURNING id) "
+    "INSERT INTO pipelines_node (pipeline_id, flow_id, type, label, params, is_archived, "
+    "llm_provider_model_id) SELECT p.id, 'n' || g, 'LLMResponseWithPrompt', 'Answer', "
+    "jsonb_build_object('llm_provider_model_id', CASE WHEN g % 3 = 0 "
+    "THEN to_jsonb(CAST(CAST(:m AS bigint) AS text)) ELSE to_jsonb(CAST(:m AS bigint)) END, "
+    "'prompt', 'hi'), "
+    "false, CAST(:m AS bigint) FROM p, generate_series(1, :n) g",
+)
 
 
 async def _run(conn: AsyncConnection, sql: str, params: Mapping[str, Any]) -> None:
