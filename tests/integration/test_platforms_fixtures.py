@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from db.keys import parse_host_id
 from tests.conftest import PlatformUnderTest
 from tests.platforms import every_platform
 from worker.platform import configured_mapping, run_platform_check
@@ -75,3 +76,13 @@ async def test_an_unmapped_holder_makes_a_raw_delete_fail(platform: PlatformUnde
         await driver.delete_model_row(model)
     assert await driver.model_exists(model)
     assert await driver.host_checksum() == before
+
+
+async def test_the_fault_suites_fleet_is_what_it_reports(platform: PlatformUnderTest) -> None:
+    driver = platform.driver
+    fleet = await driver.seed_fleet(teams=2, per_team=20)
+    source = parse_host_id(fleet["source"])
+    assert sum((await driver.live_counts(source)).values()) == fleet["live_rows"]
+    assert await driver.live_counts(parse_host_id(fleet["target"])) == {}
+    assert await driver.copy_disagreements() == 0
+    assert (fleet["teams"], fleet["recipients"]) == (2, 4)
