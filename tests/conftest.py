@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
 
 from jobs.runtime import Runtime
-from tests.platforms import HostPlatform, seed_sql
+from tests.platforms import REFERENCE, HostPlatform, mapped_platform, seed_sql
+from tests.platforms.drivers import DRIVERS, HostDriver
 from tests.services import (
     base_settings,
     create_test_database,
     drop_database,
+    ensure_host_template,
     ensure_template,
     require_redis,
 )
@@ -35,9 +38,24 @@ async def template_db(settings: Settings) -> str:
 
 
 @pytest.fixture
-async def database_url(settings: Settings, template_db: str) -> AsyncIterator[str]:
-    """A fresh database cloned from the migrated template, dropped afterwards."""
-    name = await create_test_database(settings, template_db)
+def platform_name() -> str:
+    """The host platform a test runs on: the reference platform unless the test is
+    parametrized over ``PLATFORM_NAMES`` (see ``every_platform``)."""
+    return REFERENCE
+
+
+@pytest.fixture
+async def database_url(
+    settings: Settings, template_db: str, platform_name: str
+) -> AsyncIterator[str]:
+    """A fresh database cloned from the platform's template, dropped afterwards.
+
+    Reference platform: the migrated template. A mapped host: its schema and seed with the
+    worker's schema built for its mapping.
+    """
+    host = mapped_platform(platform_name)
+    template = template_db if host is None else await ensure_host_template(settings, host)
+    name = await create_test_database(settings, template)
     try:
         yield with_database(settings.database_url.get_secret_value(), name)
     finally:
@@ -68,9 +86,12 @@ async def host_database(settings: Settings) -> AsyncIterator[Callable[..., Await
 
 
 @pytest.fixture
-def test_settings(settings: Settings, database_url: str) -> Callable[..., Settings]:
-    """Factory: settings for this test's database and its own Redis queue."""
+def test_settings(
+    settings: Settings, database_url: str, platform_name: str
+) -> Callable[..., Settings]:
+    """Factory: settings for this test's database, platform and its own Redis queue."""
     queue = f"lifecycle-test:{uuid.uuid4().hex[:10]}"
+    host = mapped_platform(platform_name)
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -78,6 +99,8 @@ def test_settings(settings: Settings, database_url: str) -> Callable[..., Settin
             "redis_url": settings.redis_url.get_secret_value(),
             "queue_name": queue,
         }
+        if host is not None:
+            values["platform_file"] = host.mapping
         values.update(overrides)
         return load_settings(**values)
 
@@ -122,3 +145,36 @@ def factory(runtime: Runtime) -> Any:
     from tests.factories import Factory
 
     return Factory(runtime.engine)
+
+
+@pytest.fixture
+async def driver(database_url: str, platform_name: str) -> AsyncIterator[HostDriver]:
+    """The host platform's driver on this test's database."""
+    made = DRIVERS[platform_name](database_url)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@dataclass(frozen=True)
+class PlatformUnderTest:
+    """One host platform on this test's database: its driver, URL, settings and runtime."""
+
+    name: str
+    driver: HostDriver
+    database_url: str
+    settings: Callable[..., Settings]
+    runtime: Runtime
+
+
+@pytest.fixture
+def platform(
+    platform_name: str,
+    driver: HostDriver,
+    database_url: str,
+    test_settings: Callable[..., Settings],
+    runtime: Runtime,
+) -> PlatformUnderTest:
+    """The platform under test; parametrize ``platform_name`` to run on several."""
+    return PlatformUnderTest(platform_name, driver, database_url, test_settings, runtime)

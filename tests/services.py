@@ -15,8 +15,10 @@ import pytest
 from redis.asyncio import Redis
 
 from db.migrate import MIGRATIONS_DIR, upgrade
+from tests.platforms import ROOT, HostPlatform, seed_sql
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
+from worker.platform import layout_from_report, run_platform_check
 from worker.settings import Settings, load_settings, redact_url
 
 TEMPLATE_LOCK = 7_294_002
@@ -107,3 +109,74 @@ async def drop_database(settings: Settings, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def host_template_fingerprint(platform: HostPlatform) -> str:
+    """What a mapped host's template is built from: its SQL, its mapping, the migrations."""
+    digest = hashlib.sha256()
+    files = [platform.schema_sql, seed_sql(platform), platform.mapping]
+    for folder in (Path(MIGRATIONS_DIR), ROOT / "db" / "platform"):
+        files += sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".toml")
+        )
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+async def ensure_host_template(settings: Settings, platform: HostPlatform) -> str:
+    """A database holding a mapped host's schema and seed, with the worker's schema built
+    by ``db upgrade`` for its mapping; named after what it was built from."""
+    slug = platform.name.replace("-", "_")
+    name = f"lifecycle_tpl_{slug}_{host_template_fingerprint(platform)}"
+    conn = await admin_connect(settings)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                building = f"{name}_building"
+                await conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "{building}"')
+                url = with_database(settings.database_url.get_secret_value(), building)
+                await _build_host(url, platform)
+                await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+    finally:
+        await conn.close()
+    return name
+
+
+# Seed rows carry explicit ids (as a Django fixture does); move every identity past them
+# so rows inserted later get fresh ids.
+_RESET_IDENTITIES = """
+DO $$
+DECLARE c record;
+BEGIN
+  FOR c IN SELECT table_schema, table_name, column_name FROM information_schema.columns
+           WHERE is_identity = 'YES' AND table_schema = 'public' LOOP
+    EXECUTE format(
+      'SELECT setval(pg_get_serial_sequence(%L, %L), coalesce(max(%I), 0) + 1, false) FROM %I.%I',
+      c.table_schema || '.' || c.table_name, c.column_name, c.column_name,
+      c.table_schema, c.table_name);
+  END LOOP;
+END $$;
+"""
+
+
+async def _build_host(url: str, platform: HostPlatform) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        await conn.execute(platform.schema_sql.read_text())
+        await conn.execute(seed_sql(platform).read_text())
+        await conn.execute(_RESET_IDENTITIES)
+    finally:
+        await conn.close()
+    settings = load_settings({}, database_url=url, platform_file=platform.mapping)
+    report = await run_platform_check(settings)
+    if not report.ok:
+        problems = "; ".join(f"{f.subject}: {f.message}" for f in report.errors)
+        raise RuntimeError(f"{platform.name}: the mapping does not check out: {problems}")
+    await asyncio.to_thread(upgrade, url, "head", layout_from_report(settings, report))

@@ -20,7 +20,8 @@ LIFECYCLE = str(Path(sys.executable).parent / "lifecycle")
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment for a CLI subprocess pointed at ``settings``' database and queue."""
+    """Environment for a CLI subprocess pointed at ``settings``' database, queue and
+    platform mapping."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
     env.update(
         LIFECYCLE_DATABASE_URL=settings.database_url.get_secret_value(),
@@ -28,6 +29,8 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
         LIFECYCLE_QUEUE_NAME=settings.queue_name,
         LIFECYCLE_HEALTH_CHECK_INTERVAL_SECONDS="1",
     )
+    if settings.platform_file is not None:
+        env["LIFECYCLE_PLATFORM_FILE"] = str(settings.platform_file)
     env.update(extra)
     return env
 

@@ -11,24 +11,33 @@ from sqlalchemy import text
 from jobs.runtime import Runtime
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
+from tests.platforms import every_platform
+from tests.platforms.drivers import PLAIN, REQUIRED, HostDriver
+from tests.platforms.lifecycle import tally
 from worker.client import LifecycleClient
 from worker.settings import Settings
 
 
+@every_platform
 async def test_client_migration_runs_on_a_real_worker_and_fans_out(
-    client: LifecycleClient, burst_worker: Callable[..., Worker], factory: Factory, runtime: Runtime
+    client: LifecycleClient,
+    burst_worker: Callable[..., Worker],
+    driver: HostDriver,
+    runtime: Runtime,
 ) -> None:
-    team = await factory.team()
-    await factory.member(team)
-    a, b = await factory.model("e2e-a"), await factory.model("e2e-b")
-    await factory.assistant(team, a)
+    team = await driver.team()
+    await driver.member(team)
+    a, b = await driver.model("e2e-a"), await driver.model("e2e-b")
+    # The most constrained reference the platform has (one that may not be cleared).
+    labels = await driver.live_reference(team, a, REQUIRED if REQUIRED in driver.kinds else PLAIN)
     key = f"e2e-mig-{uuid.uuid4()}"
     handle = await client.migrate_model(str(a), str(b), requested_by="e2e", request_key=key)
     worker = burst_worker()
     await worker.main()
     await worker.run_check()
     result = await client.result(handle.job_id, timeout_s=5)
-    assert result["status"] == "succeeded" and result["counts"] == {"assistants": 1}
+    assert result["status"] == "succeeded" and result["counts"] == tally(labels)
+    assert await driver.live_counts(b) == tally(labels)
     async with runtime.engine.connect() as conn:
         notified = await conn.scalar(text("SELECT count(*) FROM notifications"))
         fanned = await conn.scalar(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,6 +34,25 @@ JOINED_PROVIDER = HostPlatform(
     Path(__file__).with_name("joined_provider.sql"),
     Path(__file__).with_name("joined_provider.toml"),
 )
+
+# The built-in reference platform: no schema file, no mapping (the migrations build it).
+REFERENCE = "reference"
+# Every platform the cross-platform tests run on, by name (the ids in test names).
+PLATFORM_NAMES = (REFERENCE, OPEN_CHAT_STUDIO.name)
+
+
+# Marks a test (or, as ``pytestmark``, a module) to run once per platform.
+every_platform = pytest.mark.parametrize("platform_name", PLATFORM_NAMES)
+
+
+def mapped_platform(name: str) -> HostPlatform | None:
+    """The mapped platform called ``name`` (``None``: the reference platform)."""
+    if name == REFERENCE:
+        return None
+    for platform in MAPPED_PLATFORMS:
+        if platform.name == name:
+            return platform
+    raise ValueError(f"unknown test platform {name!r}")
 
 
 def seed_sql(platform: HostPlatform) -> Path:

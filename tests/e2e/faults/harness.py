@@ -336,11 +336,14 @@ _AGGREGATED = {
 }
 
 
-async def table_contents(engine: AsyncEngine) -> dict[str, list[str]]:
-    """Every table's rows as sorted text, volatile columns normalised (see above)."""
+async def table_contents(engine: AsyncEngine, *, worker_only: bool = False) -> dict[str, list[str]]:
+    """Every table's rows as sorted text, volatile columns normalised (see above); with
+    ``worker_only``, the worker's own tables alone (a mapped host has no reference tables)."""
     contents: dict[str, list[str]] = {}
     async with engine.connect() as conn:
         for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+            if worker_only and table.name not in _LIFECYCLE_TABLES:
+                continue
             name = table.name
             exprs = [e for c in table.columns if (e := _column_expr(name, c.name)) is not None]
             sql = _AGGREGATED.get(name) or (
@@ -348,6 +351,36 @@ async def table_contents(engine: AsyncEngine) -> dict[str, list[str]]:
             )
             rows = await conn.execute(text(sql))
             contents[name] = [r.r for r in rows]
+    return contents
+
+
+async def host_table_contents(engine: AsyncEngine, schema: str = "public") -> dict[str, list[str]]:
+    """Every table of a mapped host's schema as sorted text, times reduced to "set or not"
+    (the host's tables are read from the database: the worker does not declare them)."""
+    contents: dict[str, list[str]] = {}
+    async with engine.connect() as conn:
+        columns = await conn.execute(
+            text(
+                "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+                "JOIN information_schema.tables t ON t.table_schema = c.table_schema "
+                "AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' "
+                "WHERE c.table_schema = :s ORDER BY c.table_name, c.ordinal_position"
+            ),
+            {"s": schema},
+        )
+        tables: dict[str, list[str]] = {}
+        for table, column, data_type in columns:
+            expr = f'"{column}"'
+            if data_type.startswith("timestamp"):
+                expr = f"({expr} IS NOT NULL)"
+            tables.setdefault(table, []).append(expr)
+        for table, exprs in tables.items():
+            rows = await conn.execute(
+                text(
+                    f'SELECT ROW({", ".join(exprs)})::text AS r FROM {schema}."{table}" ORDER BY 1'
+                )
+            )
+            contents[f"{schema}.{table}"] = [r.r for r in rows]
     return contents
 
 

@@ -13,7 +13,15 @@ from jobs.migration import migrate_model
 from jobs.notifications import FanoutPayload, fanout_event
 from jobs.request_admission import MigrateModelPayload
 from jobs.runtime import Runtime
-from tests.e2e.faults.harness import Fleet, WorkerPool, seed_fleet, table_contents, wait_for
+from tests.e2e.faults.harness import (
+    Fleet,
+    WorkerPool,
+    host_table_contents,
+    seed_fleet,
+    table_contents,
+    wait_for,
+)
+from tests.platforms.drivers import HostDriver
 from worker.client import LifecycleClient
 
 BATCH_SIZE = "5"
@@ -47,10 +55,18 @@ async def wait_first_batch(runtime: Runtime, key: str, pool: WorkerPool) -> None
 
 
 async def prepare_scenario(
-    runtime: Runtime, clone_of_test_db: Callable[..., Awaitable[Runtime]], prefix: str
+    runtime: Runtime,
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
+    prefix: str,
+    driver: HostDriver | None = None,
 ) -> tuple[Fleet, Runtime, str]:
-    """Seed the fleet, clone it for the undisturbed run, and pick a fresh request key."""
-    fleet = await seed_fleet(runtime.engine)
+    """Seed the fleet (through ``driver`` on a mapped host), clone it for the undisturbed
+    run, and pick a fresh request key."""
+    if driver is None:
+        fleet = await seed_fleet(runtime.engine)
+    else:
+        fleet = Fleet(**await driver.seed_fleet())
+        await driver.engine.dispose()  # cloning needs no open sessions on the database
     undisturbed = await clone_of_test_db(batch_size=int(BATCH_SIZE))
     return fleet, undisturbed, f"{prefix}-{uuid.uuid4()}"
 
@@ -88,9 +104,13 @@ async def wait_fanned_out(runtime: Runtime, pool: WorkerPool) -> None:
     await wait_for(done, timeout_s=60, what="the event's fan-out", diagnostics=pool.logs)
 
 
-async def assert_same_end_state(runtime: Runtime, clone: Runtime) -> None:
-    """Every table holds what the undisturbed run left (volatile columns aside)."""
-    mine, theirs = await table_contents(runtime.engine), await table_contents(clone.engine)
+async def assert_same_end_state(runtime: Runtime, clone: Runtime, *, mapped: bool = False) -> None:
+    """Every table holds what the undisturbed run left (volatile columns aside); on a
+    ``mapped`` host, the worker's tables and every table of the host's schema."""
+    if mapped:
+        mine, theirs = await _mapped_contents(runtime), await _mapped_contents(clone)
+    else:
+        mine, theirs = await table_contents(runtime.engine), await table_contents(clone.engine)
     assert sorted(mine) == sorted(theirs)
     for table in mine:
         assert mine[table] == theirs[table], f"{table} differs from the undisturbed run"
@@ -112,3 +132,8 @@ async def request_statuses(runtime: Runtime, key: str) -> str | None:
         "SELECT string_agg(status, ',') FROM model_migrations WHERE request_key = :k",
         k=key,
     )
+
+
+async def _mapped_contents(runtime: Runtime) -> dict[str, list[str]]:
+    worker = await table_contents(runtime.engine, worker_only=True)
+    return {**worker, **await host_table_contents(runtime.engine)}

@@ -37,6 +37,8 @@ from tests.e2e.faults.scenario import (
     wait_first_batch,
 )
 from tests.factories import Factory
+from tests.platforms import REFERENCE, every_platform
+from tests.platforms.drivers import HostDriver
 from worker.client import JobFailed, LifecycleClient
 from worker.settings import Settings
 
@@ -48,14 +50,20 @@ pytestmark = pytest.mark.faults
 TAKEOVER_BOUND_LEASES = 1.5
 
 
+@every_platform
 async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     e2e_settings: Settings,
     client: LifecycleClient,
     runtime: Runtime,
     worker_pool: Callable[..., WorkerPool],
     clone_of_test_db: Callable[..., Awaitable[Runtime]],
+    platform_name: str,
+    driver: HostDriver,
 ) -> None:
-    fleet, undisturbed, key = await prepare_scenario(runtime, clone_of_test_db, "kill")
+    mapped = platform_name != REFERENCE
+    fleet, undisturbed, key = await prepare_scenario(
+        runtime, clone_of_test_db, "kill", driver if mapped else None
+    )
     pool = worker_pool(e2e_settings, LIFECYCLE_BATCH_SIZE=BATCH_SIZE)
     # Both workers are up and polling before the job is queued: the takeover measured is
     # the lease running out, not a process starting. The one that takes the job is killed.
@@ -96,7 +104,7 @@ async def test_sigkill_mid_migration_is_taken_over_within_the_lease(
     )
 
     await run_undisturbed(undisturbed, fleet, key)
-    await assert_same_end_state(runtime, undisturbed)
+    await assert_same_end_state(runtime, undisturbed, mapped=mapped)
     rows = await request_statuses(runtime, key)
     assert rows == "succeeded"
     notified = await scalar(
