@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from db.migrate import MIGRATIONS_DIR, upgrade
+from db.platform.mapping import load_mapping
 from tests.platforms import ROOT, HostPlatform, seed_sql
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
@@ -149,29 +150,11 @@ async def ensure_host_template(settings: Settings, platform: HostPlatform) -> st
     return name
 
 
-# Seed rows carry explicit ids (as a Django fixture does); move every identity past them
-# so rows inserted later get fresh ids.
-_RESET_IDENTITIES = """
-DO $$
-DECLARE c record;
-BEGIN
-  FOR c IN SELECT table_schema, table_name, column_name FROM information_schema.columns
-           WHERE is_identity = 'YES' AND table_schema = 'public' LOOP
-    EXECUTE format(
-      'SELECT setval(pg_get_serial_sequence(%L, %L), coalesce(max(%I), 0) + 1, false) FROM %I.%I',
-      c.table_schema || '.' || c.table_name, c.column_name, c.column_name,
-      c.table_schema, c.table_name);
-  END LOOP;
-END $$;
-"""
-
-
 async def _build_host(url: str, platform: HostPlatform) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         await conn.execute(platform.schema_sql.read_text())
         await conn.execute(seed_sql(platform).read_text())
-        await conn.execute(_RESET_IDENTITIES)
     finally:
         await conn.close()
     settings = load_settings({}, database_url=url, platform_file=platform.mapping)
@@ -179,4 +162,5 @@ async def _build_host(url: str, platform: HostPlatform) -> None:
     if not report.ok:
         problems = "; ".join(f"{f.subject}: {f.message}" for f in report.errors)
         raise RuntimeError(f"{platform.name}: the mapping does not check out: {problems}")
-    await asyncio.to_thread(upgrade, url, "head", layout_from_report(settings, report))
+    layout = layout_from_report(settings, report)
+    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(platform.mapping))
