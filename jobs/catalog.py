@@ -28,6 +28,7 @@ from db.queries.catalog import (
     update_models,
 )
 from db.queries.references import impact_by_team, impact_totals, usage_by_team
+from db.reference import Reference
 from jobs.catalog_file import (
     CatalogError,
     DeletedModel,
@@ -55,9 +56,11 @@ class SyncCatalogPayload(Payload):
     requested_by: str = Field(default="catalog", min_length=1, max_length=200)
 
 
-async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot) -> None:
+async def _describe_deletions(
+    session: AsyncSession, plan: Plan, snap: Snapshot, references: tuple[Reference, ...]
+) -> None:
     for row, target in plan.deletions:
-        usage = await usage_by_team(session, row.id)
+        usage = await usage_by_team(session, row.id, references)
         target_row = snap.live.get(target) if target else None
         plan.report["deleted"].append(
             {
@@ -77,13 +80,13 @@ async def _describe_deletions(session: AsyncSession, plan: Plan, snap: Snapshot)
 
 
 async def prepare_sync(
-    session: AsyncSession, raw: dict[str, Any], today: date
+    session: AsyncSession, raw: dict[str, Any], today: date, references: tuple[Reference, ...]
 ) -> tuple[Plan, Snapshot]:
     """Read the global models, validate the catalog against them, and plan the sync."""
     snap = take_snapshot(await global_models(session))
     catalog = validate_catalog(raw, snap.known, today)
     plan = plan_sync(catalog, snap, today)
-    await _describe_deletions(session, plan, snap)
+    await _describe_deletions(session, plan, snap, references)
     return plan, snap
 
 
@@ -97,7 +100,9 @@ def _placeholder(model_id: uuid.UUID, key: ModelKey) -> LlmModel:
     return LlmModel(id=model_id, provider=key[0], name=key[1])
 
 
-async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
+async def _apply(
+    session: AsyncSession, plan: Plan, snap: Snapshot, references: tuple[Reference, ...]
+) -> _Applied:
     new_rows = [
         {"provider": c.entry.provider, "name": c.entry.name, "team_id": None, **c.columns}
         for c in plan.changes
@@ -123,7 +128,7 @@ async def _apply(session: AsyncSession, plan: Plan, snap: Snapshot) -> _Applied:
         replacement = None
         if target is not None:
             replacement = snap.live.get(target) or _placeholder(ids[target], target)
-        usage = await usage_by_team(session, model.id)
+        usage = await usage_by_team(session, model.id, references)
         event_ids.append(
             await emit_model_event(
                 session,
@@ -164,7 +169,9 @@ async def sync_catalog(
     if payload.dry_run:
         async with runtime.sessions() as session:
             try:
-                plan, _ = await prepare_sync(session, payload.catalog, today)
+                plan, _ = await prepare_sync(
+                    session, payload.catalog, today, runtime.platform.live()
+                )
             except CatalogError as exc:
                 raise InvalidPayload(f"{JOB}: {exc}") from exc
         report = plan.report
@@ -176,8 +183,10 @@ async def sync_catalog(
             run_id = await start_run(
                 session, JOB, job_id=runtime.job_id, trigger="manual", dry_run=False
             )
-            plan, snap = await prepare_sync(session, payload.catalog, today)
-            applied = await _apply(session, plan, snap)
+            plan, snap = await prepare_sync(
+                session, payload.catalog, today, runtime.platform.live()
+            )
+            applied = await _apply(session, plan, snap, runtime.platform.live())
             summary = {
                 "digest": digest,
                 "requested_by": payload.requested_by,

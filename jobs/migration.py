@@ -20,11 +20,13 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId, parse_host_id
 from db.models import LlmModel, ModelMigration
-from db.queries import migration as q
+from db.queries import repointing as q
+from db.queries import requests as rq
 from db.queries.audit import record_audit
 from db.queries.models import get_model
-from db.registry import Reference, live_references
+from db.reference import Reference
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.faults import is_transient
@@ -129,7 +131,11 @@ async def resolve_request(
 
 
 async def plan_request(
-    session: AsyncSession, request: Request, *, today: date | None = None
+    session: AsyncSession,
+    request: Request,
+    references: tuple[Reference, ...],
+    *,
+    today: date | None = None,
 ) -> tuple[LlmModel | None, LlmModel | None, Verdict]:
     """Validate and plan without changing anything (the dry run)."""
     source, target = await resolve_request(session, request)
@@ -140,6 +146,7 @@ async def plan_request(
         target=target,
         target_named=request.target is not None,
         today=today or utc_today(),
+        references=references,
     )
     return source, target, verdict
 
@@ -149,7 +156,9 @@ async def preview_request(
 ) -> dict[str, Any]:
     """The dry run: the verdict, its codes and exact per-team counts; records nothing."""
     async with runtime.sessions() as session:
-        source, target, verdict = await plan_request(session, request, today=today)
+        source, target, verdict = await plan_request(
+            session, request, runtime.platform.live(), today=today
+        )
     return {
         "status": "rejected" if verdict.refused(request.confirm_warnings) else "ok",
         "dry_run": True,
@@ -220,7 +229,7 @@ async def _insert_request(
 ) -> uuid.UUID:
     """Record the request with its codes and name snapshots, in its own transaction."""
     async with runtime.sessions() as session, session.begin():
-        return await q.insert_request(
+        return await rq.insert_request(
             session,
             kind=request.kind,
             request_key=request.request_key,
@@ -251,7 +260,7 @@ async def _record_rejection(
         finished_at=func.now(),
     )
     async with runtime.sessions() as session:
-        row = await q.get_request(session, request_id=request_id)
+        row = await rq.get_request(session, request_id=request_id)
     assert row is not None
     return _result(
         row, codes_by_kind=verdict.codes(), messages=verdict.messages(), plan=verdict.plan()
@@ -266,7 +275,9 @@ async def admit_request(
     (None, None) means the same key was recorded concurrently: the caller reloads it.
     """
     async with runtime.sessions() as session, session.begin():
-        source, target, verdict = await plan_request(session, request, today=today)
+        source, target, verdict = await plan_request(
+            session, request, runtime.platform.live(), today=today
+        )
     try:
         if verdict.refused(request.confirm_warnings):
             return None, await _record_rejection(runtime, request, source, target, verdict)
@@ -279,8 +290,8 @@ async def admit_request(
             )
         except IntegrityError as exc:
             for constraint, code, column in (
-                (q.SOURCE_FK, "source_not_found", "from_model_id"),
-                (q.TARGET_FK, "target_not_found", "to_model_id"),
+                (rq.SOURCE_FK, "source_not_found", "from_model_id"),
+                (rq.TARGET_FK, "target_not_found", "to_model_id"),
             ):
                 if constraint in str(exc.orig):
                     # Hard-deleted (by the cleanup) since it was read: recorded by name.
@@ -288,28 +299,28 @@ async def admit_request(
                     return None, await _record_rejection(
                         runtime, request, source, target, verdict, **{column: None}
                     )
-            if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+            if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
                 raise
             verdict.add(
                 "migration_in_progress", f"another request for {describe(source)} is running"
             )
             return None, await _record_rejection(runtime, request, source, target, verdict)
     except IntegrityError as exc:
-        if q.REQUEST_KEY_CONSTRAINT in str(exc.orig):
+        if rq.REQUEST_KEY_CONSTRAINT in str(exc.orig):
             return None, None
         raise
     return request_id, None
 
 
-def _movable(row: ModelMigration) -> tuple[Reference, ...]:
+def _movable(row: ModelMigration, live: tuple[Reference, ...]) -> tuple[Reference, ...]:
     """What the request changes: every live reference, or only clearable ones if clearing."""
     if row.to_model_id is None:
-        return tuple(ref for ref in live_references() if ref.clearable)
-    return live_references()
+        return tuple(ref for ref in live if ref.clearable)
+    return live
 
 
 async def _drain(
-    step: Callable[[uuid.UUID], Awaitable[q.BatchOutcome]], after: uuid.UUID, limit: int
+    step: Callable[[HostId | None], Awaitable[q.BatchOutcome]], after: HostId | None, limit: int
 ) -> int:
     """Run ``step`` from keyset cursor ``after`` until a short batch; total rows changed.
 
@@ -340,9 +351,9 @@ async def _move_all(
     limit = runtime.settings.batch_size
     cursors = dict((row.progress or {}).get("cursor") or {})
     scope = await _scope(runtime, row)
-    for ref in _movable(row):
+    for ref in _movable(row, runtime.platform.live()):
 
-        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -360,7 +371,7 @@ async def _move_all(
                     scope=scope,
                 )
                 if batch.selected:
-                    await q.record_batch_progress(
+                    await rq.record_batch_progress(
                         session, row.id, ref.label, batch.moved, batch.last_key
                     )
             if batch.moved and after_batch is not None:
@@ -368,7 +379,7 @@ async def _move_all(
             return batch
 
         saved = cursors.get(ref.label)
-        await _drain(step, uuid.UUID(saved) if saved else q.FIRST_KEY, limit)
+        await _drain(step, parse_host_id(saved) if saved is not None else None, limit)
 
 
 async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
@@ -382,12 +393,16 @@ async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
     return q.Scope.of(target)
 
 
-async def _check_scope(session: AsyncSession, row: ModelMigration, target: LlmModel) -> None:
+async def _check_scope(
+    session: AsyncSession, row: ModelMigration, target: LlmModel, live: tuple[Reference, ...]
+) -> None:
     """Under the source row lock: refuse when a live reference is one the request was not
     admitted for (written meanwhile by another team, or in a space above the target's
     level). Nothing of them is moved and the source stays as it is."""
     assert row.from_model_id is not None
-    found = await q.out_of_scope(session, _movable(row), row.from_model_id, q.Scope.of(target))
+    found = await q.out_of_scope(
+        session, _movable(row, live), row.from_model_id, q.Scope.of(target)
+    )
     if found.other_teams:
         raise RequestRefused(
             "team_scope_mismatch",
@@ -425,7 +440,7 @@ def _retired_source(source: LlmModel | None) -> tuple[str, str] | None:
 async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:
     """End a recorded request as ``rejected`` with ``code`` (nothing of it changes later)."""
     codes = list(row.warnings or [])
-    await q.update_request(
+    await rq.update_request(
         session,
         row.id,
         status="rejected",
@@ -437,14 +452,16 @@ async def _reject(session: AsyncSession, row: ModelMigration, code: str, message
     await session.refresh(row)
 
 
-async def _sweep(session: AsyncSession, row: ModelMigration, scope: q.Scope | None) -> int:
+async def _sweep(
+    session: AsyncSession, row: ModelMigration, scope: q.Scope | None, live: tuple[Reference, ...]
+) -> int:
     """Move whatever is left (references written while the batches ran), from the start."""
     source = row.from_model_id
     assert source is not None
     total = 0
-    for ref in _movable(row):
+    for ref in _movable(row, live):
 
-        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
             return await q.move_batch(
                 session,
                 ref,
@@ -456,12 +473,12 @@ async def _sweep(session: AsyncSession, row: ModelMigration, scope: q.Scope | No
                 scope=scope,
             )
 
-        total += await _drain(step, q.FIRST_KEY, SWEEP_LIMIT)
+        total += await _drain(step, None, SWEEP_LIMIT)
     return total
 
 
 def _tally(
-    rows: list[tuple[str, uuid.UUID | None, int]],
+    rows: list[tuple[str, HostId | None, int]],
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     counts: dict[str, int] = {}
     teams: dict[str, dict[str, int]] = {}
@@ -477,7 +494,7 @@ async def _finish(
 ) -> tuple[dict[str, Any], uuid.UUID | None]:
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
-        row = await q.get_request(session, request_id=request_id, for_update=True)
+        row = await rq.get_request(session, request_id=request_id, for_update=True)
         assert row is not None
         if row.status in ("succeeded", "rejected"):
             return _result(row), None
@@ -495,12 +512,13 @@ async def _finish(
             raise PermanentJobError(_target_retired(row))
         target = await get_model(session, row.to_model_id) if row.to_model_id else None
         if target is not None:
-            await _check_scope(session, row, target)
-        swept = await _sweep(session, row, q.Scope.of(target) if target is not None else None)
+            await _check_scope(session, row, target, runtime.platform.live())
+        scope = q.Scope.of(target) if target is not None else None
+        swept = await _sweep(session, row, scope, runtime.platform.live())
         if (
             row.kind == "deletion"
             and target is None
-            and await q.exists_unclearable(session, live_references(), source.id)
+            and await q.exists_unclearable(session, runtime.platform.live(), source.id)
         ):
             raise PermanentJobError(
                 "replacement_required: a reference that cannot be cleared was added "
@@ -510,10 +528,10 @@ async def _finish(
         await q.retire_source(
             session, source.id, kind=row.kind, target=target.id if target else None
         )
-        counts, teams = _tally(await q.counts_by_label_and_team(session, row.id))
+        counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
         progress.update(phase="done", swept=swept, pointers=pointers)
-        await q.update_request(
+        await rq.update_request(
             session,
             row.id,
             status="succeeded",
@@ -567,10 +585,10 @@ async def _mark_failed(
     async with runtime.sessions() as session, session.begin():
         values: dict[str, Any] = {}
         if code is not None:
-            row = await q.get_request(session, request_id=request_id, for_update=True)
+            row = await rq.get_request(session, request_id=request_id, for_update=True)
             codes = list(row.warnings or []) if row is not None else []
             values["warnings"] = codes if code in codes else [*codes, code]
-        await q.update_request(
+        await rq.update_request(
             session,
             request_id,
             status="failed",
@@ -589,12 +607,12 @@ async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] |
         await _reject(session, row, *retired)
         return _result(row)
     assert source is not None
-    active = await q.active_request_for(session, source.id)
+    active = await rq.active_request_for(session, source.id)
     if active is not None and active.id != row.id:
         raise _in_progress(active.request_key, active.status, source)
     progress = dict(row.progress or {})
     progress["phase"] = "moving"
-    await q.update_request(
+    await rq.update_request(
         session,
         row.id,
         status="running",
@@ -620,7 +638,7 @@ async def execute_request(
     """Run (or resume) an admitted request to the end."""
     try:
         async with runtime.sessions() as session, session.begin():
-            row = await q.get_request(session, request_id=request_id, for_update=True)
+            row = await rq.get_request(session, request_id=request_id, for_update=True)
             assert row is not None
             if row.status in ("succeeded", "rejected"):
                 return _result(row)
@@ -628,7 +646,7 @@ async def execute_request(
             if final is not None:
                 return final
     except IntegrityError as exc:
-        if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+        if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
             raise
         raise _in_progress("another request", "running", None) from exc
     try:
@@ -656,7 +674,7 @@ async def run_request(
     """Admit (or find) the request under its key and carry it out; idempotent."""
     for _ in range(2):
         async with runtime.sessions() as session:
-            existing = await q.get_request(session, request_key=request.request_key)
+            existing = await rq.get_request(session, request_key=request.request_key)
         if existing is not None:
             await _check_same_request(runtime, existing, request)
             return await execute_request(runtime, existing.id, after_batch=after_batch)
@@ -712,10 +730,10 @@ async def close_spent_request(runtime: Runtime, request_key: str, tries: int) ->
     """After the last try: a request its job left ``pending``/``running`` (the worker died
     each time) is closed as ``failed`` (interrupted), resumable under its key."""
     async with runtime.sessions() as session, session.begin():
-        row = await q.get_request(session, request_key=request_key, for_update=True)
+        row = await rq.get_request(session, request_key=request_key, for_update=True)
         if row is None or row.status not in ("pending", "running"):
             return
-        await q.update_request(
+        await rq.update_request(
             session,
             row.id,
             status="failed",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from db.registry import REFERENCES
+from db.platform.host import reference_host
 from jobs.events import Slug
 
 LEVELS: dict[Slug, str] = {
@@ -21,7 +21,7 @@ LEVELS: dict[Slug, str] = {
     Slug.DELETED: "warning",
 }
 
-_LABEL_ORDER = {ref.label: i for i, ref in enumerate(REFERENCES)}
+_LABEL_ORDER = reference_host().label_order()
 
 
 class UnknownSlug(ValueError):

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
-from db.queries.migration import active_request_for, spaces_above_level
 from db.queries.models import get_model
 from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
-from db.registry import live_references
+from db.queries.repointing import spaces_above_level
+from db.queries.requests import active_request_for
+from db.reference import Reference
 
 BLOCKERS = (
     "same_model",
@@ -156,7 +157,11 @@ async def _target_findings(
 
 
 async def _scope_and_security(
-    session: AsyncSession, verdict: Verdict, source: LlmModel, target: LlmModel
+    session: AsyncSession,
+    verdict: Verdict,
+    source: LlmModel,
+    target: LlmModel,
+    references: tuple[Reference, ...],
 ) -> None:
     if target.team_id is not None:
         others = {
@@ -172,7 +177,7 @@ async def _scope_and_security(
                 "team(s) (or global configuration) use the source",
             )
     level = target.security_level or 0
-    above = await spaces_above_level(session, live_references(), source.id, level)
+    above = await spaces_above_level(session, references, source.id, level)
     if above:
         verdict.add(
             "security_level_insufficient",
@@ -189,8 +194,10 @@ async def validate_request(
     target: LlmModel | None,
     target_named: bool,
     today: date,
+    references: tuple[Reference, ...],
 ) -> Verdict:
-    """Validate a migration (``target`` required) or deletion (``target`` optional)."""
+    """Validate a migration (``target`` required) or deletion (``target`` optional)
+    against the platform's live ``references``."""
     verdict = Verdict()
     if source is None:
         verdict.add("source_not_found", "the model to migrate or delete does not exist")
@@ -214,14 +221,14 @@ async def validate_request(
             "migration_in_progress",
             f"request {active.request_key} for {describe(source)} is {active.status}",
         )
-    verdict.impact = await usage_by_team(session, source.id)
+    verdict.impact = await usage_by_team(session, source.id, references)
     if target is not None:
         await _target_findings(session, verdict, source, target, today)
-        await _scope_and_security(session, verdict, source, target)
+        await _scope_and_security(session, verdict, source, target, references)
     elif kind == "deletion":
         stuck = {
             ref.label: verdict.impact[ref.label].total
-            for ref in live_references()
+            for ref in references
             if not ref.clearable and ref.label in verdict.impact
         }
         if stuck:
@@ -230,9 +237,7 @@ async def validate_request(
                 "replacement_required",
                 f"{listed} cannot be left without a model: name a replacement",
             )
-    resets = [
-        ref.label for ref in live_references() if ref.reset_on_move and ref.label in verdict.impact
-    ]
+    resets = [ref.label for ref in references if ref.reset_on_move and ref.label in verdict.impact]
     if target is not None and resets:
         n = sum(verdict.impact[label].total for label in resets)
         verdict.add("parameters_reset", f"model parameters of {n} {'/'.join(resets)} reset to {{}}")

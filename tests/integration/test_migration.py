@@ -8,11 +8,14 @@ import pytest
 from sqlalchemy import select, text
 
 from db import models as m
+from db.platform.host import reference_host
 from jobs.errors import PermanentJobError
 from jobs.migration import Request, plan_request, run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory
+
+HOST = reference_host()
 
 TODAY = date(2026, 11, 21)
 
@@ -45,7 +48,7 @@ async def live_refs_to(runtime: Runtime, model_id: uuid.UUID) -> int:
     from db.queries.references import impact_totals, usage_by_team
 
     async with runtime.sessions() as session:
-        return sum(impact_totals(await usage_by_team(session, model_id)).values())
+        return sum(impact_totals(await usage_by_team(session, model_id, HOST.live())).values())
 
 
 @pytest.fixture
@@ -190,7 +193,7 @@ async def test_dry_run_plan_counts_equal_executed_counts(
     request = migrate(world["a"], world["b"])
     before = await table_checksums(runtime.engine)
     async with runtime.sessions() as session:
-        _, _, verdict = await plan_request(session, request, today=TODAY)
+        _, _, verdict = await plan_request(session, request, HOST.live(), today=TODAY)
     assert await table_checksums(runtime.engine) == before
     result = await run_request(runtime, request, today=TODAY)
     assert verdict.plan()["counts"] == result["counts"]

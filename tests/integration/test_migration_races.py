@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from db.platform.host import reference_host
 from db.queries.references import usage_by_team
 from jobs.errors import PermanentJobError
 from jobs.migration import Request, run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
+
+HOST = reference_host()
 
 
 def _migrate(source: Any, target: Any, key: str) -> Request:
@@ -45,7 +48,9 @@ async def test_target_migrated_between_batches_strands_nothing(
         )
 
     async with runtime.engine.connect() as conn:
-        assert await usage_by_team(conn, t) == {}, "live rows stranded on the migrated target"
+        assert await usage_by_team(conn, t, HOST.live()) == {}, (
+            "live rows stranded on the migrated target"
+        )
         on_x = await conn.scalar(
             text("SELECT count(*) FROM apps WHERE llm_model_id = :x"), {"x": x}
         )

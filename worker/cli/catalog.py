@@ -73,7 +73,7 @@ def _errors_message(path: Path, exc: CatalogError) -> str:
 async def _plan(settings: Settings, path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
         try:
-            plan, _ = await prepare_sync(session, raw, utc_today())
+            plan, _ = await prepare_sync(session, raw, utc_today(), runtime.platform.live())
         except CatalogError as exc:
             raise UsageError(_errors_message(path, exc)) from exc
     return plan.report
