@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.queries.reference_sql import (
+    all_of,
     id_params,
     json_rewrite_sql,
     live_row_sql,
@@ -150,13 +151,14 @@ def _label_probes(
     for i, ref in enumerate(refs):
         where = match_sql(ref, "t", f"{prefix}{i}_id")
         if live_only:
-            where += f" AND {live_row_sql(ref)}"
+            where = all_of(where, live_row_sql(ref))
         params[f"{prefix}{i}"] = ref.label
         parts.append(
             f"CASE WHEN EXISTS (SELECT 1 FROM {ref.table} t WHERE {where}) "
             f"THEN CAST(:{prefix}{i} AS text) END"
         )
-    return f"array_remove(ARRAY[{', '.join(parts)}], NULL)", params
+    listed = ",\n    ".join(parts)
+    return f"array_remove(ARRAY[\n    {listed}], NULL)", params
 
 
 def _probe_params(refs: tuple[Reference, ...], prefix: str, model_id: HostId) -> dict[str, Any]:
@@ -172,7 +174,7 @@ def holders_statement(references: tuple[Reference, ...]) -> TextClause:
     history_sql, _ = _label_probes(history, "h", live_only=False)
     live_sql, _ = _label_probes(live, "l", live_only=True)
     return text(
-        f"SELECT {history_sql} AS history, {live_sql} AS live, "
+        f"SELECT {history_sql} AS history,\n{live_sql} AS live,\n"
         "ARRAY(SELECT o.id FROM llm_models o WHERE o.migrated_to_model_id = :model_id "
         "ORDER BY o.id) AS migrated_from"
     )

@@ -12,7 +12,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import id_text
-from db.queries.reference_sql import json_id_text_sql, live_row_sql, team_sql
+from db.queries.reference_sql import all_of, json_id_text_sql, live_row_sql, team_sql
 from db.reference import Reference, check_identifiers
 
 
@@ -105,7 +105,7 @@ def usage_of_models_statement(ref: Reference) -> TextClause:
         where = f"t.{ref.column} = ANY(:ids)"
     return text(
         f"SELECT {model} AS model_id, {team} AS team_id, count(DISTINCT t.{ref.key_column}) "
-        f"FROM {source} WHERE {where} AND {live_row_sql(ref)} GROUP BY 1, 2"
+        f"FROM {source} WHERE {all_of(where, live_row_sql(ref))} GROUP BY 1, 2"
     )
 
 

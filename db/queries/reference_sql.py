@@ -17,6 +17,12 @@ from db.keys import HostId, id_text
 from db.reference import IdForm, JsonPath, Reference
 
 
+def all_of(*predicates: str) -> str:
+    """The predicates joined by ``AND``, leaving out those that are just ``TRUE``."""
+    kept = [p for p in predicates if p != "TRUE"]
+    return " AND ".join(kept) if kept else "TRUE"
+
+
 def id_params(ref: Reference, name: str, value: HostId | None) -> dict[str, Any]:
     """The bound values naming ``value`` as ``:<name>`` in statements over ``ref``."""
     params: dict[str, Any] = {name: value, f"{name}_text": None}
@@ -148,8 +154,9 @@ def json_rewrite_sql(
     if path.array_at is None:
         at = path_literal(path.keys)
         return (
-            f"CASE WHEN lower({col} #>> {at}) = :{source}_text "
-            f"THEN jsonb_set({col}, {at}, {new_value}) ELSE {col} END"
+            f"CASE WHEN lower({col} #>> {at}) = :{source}_text\n"
+            f"            THEN jsonb_set({col}, {at}, {new_value})\n"
+            f"            ELSE {col} END"
         )
     outer, inner = path_literal(path.outer), path_literal(path.inner)
     return f"""CASE WHEN jsonb_typeof({col} #> {outer}) = 'array' THEN jsonb_set({col}, {outer}, (
@@ -185,5 +192,5 @@ def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source")
     if ref.json_copy is not None:
         value = new_json_value_sql(ref.json_copy, clear=clear)
         rewrite = json_rewrite_sql(ref.json_copy, source=source, new_value=value)
-        assignment += f", {ref.json_copy.column} = {rewrite}"
+        assignment += f",\n        {ref.json_copy.column} = {rewrite}"
     return assignment

@@ -14,7 +14,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.keys import HostId
-from db.queries.reference_sql import id_params, live_row_sql, match_sql, team_sql
+from db.queries.reference_sql import all_of, id_params, live_row_sql, match_sql, team_sql
 from db.reference import Reference, check_identifiers
 
 Executor = AsyncSession | AsyncConnection
@@ -34,9 +34,7 @@ Impact = dict[str, Usage]
 def count_statement(ref: Reference, *, include_not_live: bool = False) -> TextClause:
     """Rows of ``ref`` pointing at ``:model_id``, per team (live rows only unless asked)."""
     join, team = team_sql(ref)
-    where = match_sql(ref)
-    if not include_not_live:
-        where += f" AND {live_row_sql(ref)}"
+    where = match_sql(ref) if include_not_live else all_of(match_sql(ref), live_row_sql(ref))
     return text(
         f"SELECT {team} AS team_id, count(*) AS n FROM {ref.table} t{join} WHERE {where} GROUP BY 1"
     )
@@ -44,9 +42,7 @@ def count_statement(ref: Reference, *, include_not_live: bool = False) -> TextCl
 
 def exists_statement(ref: Reference, *, include_not_live: bool = False) -> TextClause:
     """Whether a row of ``ref`` points at ``:model_id`` (an index-backed probe)."""
-    where = match_sql(ref)
-    if not include_not_live:
-        where += f" AND {live_row_sql(ref)}"
+    where = match_sql(ref) if include_not_live else all_of(match_sql(ref), live_row_sql(ref))
     return text(f"SELECT EXISTS (SELECT 1 FROM {ref.table} t WHERE {where})")
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.keys import HostId, parse_host_id
 from db.models import LlmModel
 from db.queries.reference_sql import (
+    all_of,
     id_params,
     json_rewrite_sql,
     level_scope_sql,
@@ -68,8 +69,8 @@ class Scope:
 
 
 def _scope_sql(ref: Reference, *, team_scoped: bool) -> str:
-    scope = level_scope_sql(ref, "t")
-    return f"{scope} AND {team_scope_sql(ref, 't')}" if team_scoped else scope
+    team = team_scope_sql(ref, "t") if team_scoped else "TRUE"
+    return all_of(level_scope_sql(ref, "t"), team)
 
 
 def _scope_params(scope: Scope | None) -> dict[str, Any]:
@@ -96,9 +97,10 @@ def _moved_teams(ref: Reference) -> str:
 
 def _candidates(ref: Reference, *, clear: bool, team_scoped: bool, first: bool) -> str:
     """Rows a batch may take: pointing at ``:source``, live, in scope, after the cursor."""
-    where = f"{match_sql(ref, 't', 'source')} AND {live_row_sql(ref, 't')}"
-    if not clear:
-        where += f" AND {_scope_sql(ref, team_scoped=team_scoped)}"
+    where = all_of(match_sql(ref, "t", "source"), live_row_sql(ref, "t"))
+    scope = "TRUE" if clear else _scope_sql(ref, team_scoped=team_scoped)
+    if scope != "TRUE":
+        where += f"\n      AND {scope}"
     if not first:
         where += f" AND t.{ref.key_column} > :after"
     return where
@@ -316,8 +318,9 @@ def scope_probe_statement(ref: Reference, *, team: bool) -> TextClause | None:
     if allowed == "TRUE":
         return None
     return text(
-        f"SELECT count(*) FROM {ref.table} t WHERE {match_sql(ref, 't', 'source')} "
-        f"AND {live_row_sql(ref, 't')} AND NOT ({allowed})"
+        f"SELECT count(*) FROM {ref.table} t "
+        f"WHERE {all_of(match_sql(ref, 't', 'source'), live_row_sql(ref, 't'))} "
+        f"AND NOT ({allowed})"
     )
 
 
