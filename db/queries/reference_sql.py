@@ -25,10 +25,11 @@ def all_of(*predicates: str) -> str:
 
 def id_params(ref: Reference, name: str, value: HostId | None) -> dict[str, Any]:
     """The bound values naming ``value`` as ``:<name>`` in statements over ``ref``."""
-    params: dict[str, Any] = {name: value, f"{name}_text": None}
+    params: dict[str, Any] = {name: value, f"{name}_text": None, f"{name}_number": None}
     if value is None:
         return params
     params[f"{name}_text"] = id_text(value)
+    params[f"{name}_number"] = value if isinstance(value, int) else None
     numbers = [p for p in (ref.json, ref.json_copy) if p and p.id_as is IdForm.NUMBER]
     if numbers and not isinstance(value, int):
         raise ValueError(f"{ref.label}: id {value} cannot be written as a JSON number")
@@ -138,7 +139,7 @@ def new_json_value_sql(path: JsonPath, param: str = "target", *, clear: bool) ->
     if clear:
         return "'null'::jsonb"
     if path.id_as is IdForm.NUMBER:
-        return f"to_jsonb(CAST(:{param}_text AS bigint))"
+        return f"to_jsonb(CAST(:{param}_number AS bigint))"
     return f"to_jsonb(CAST(:{param}_text AS text))"
 
 

@@ -7,7 +7,7 @@ WITH bound AS (
 moved AS (
     UPDATE pipelines_node t SET llm_provider_model_id = :target,
         params = CASE WHEN lower(t.params #>> '{llm_provider_model_id}') = :source_text
-            THEN jsonb_set(t.params, '{llm_provider_model_id}', to_jsonb(CAST(:target_text AS bigint)))
+            THEN jsonb_set(t.params, '{llm_provider_model_id}', to_jsonb(CAST(:target_number AS bigint)))
             ELSE t.params END
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
       AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = :scope_team) AND t.id > :after
