@@ -1,7 +1,7 @@
 """What a reference to a model is: the entries the platform mapping declares.
 
-A leaf module: the mapping (``db.platform``) builds these, the registry lists them, and the
-SQL builders (``db.queries``) read them.
+A leaf module: the mapping (``db.platform``) builds these, the platform lists them, and
+the SQL builders (``db.queries``) read them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# A key inside a JSON document (it is written into statements as a jsonb_set path).
+_JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class Role(StrEnum):
@@ -23,9 +25,65 @@ class Role(StrEnum):
 class Shape(StrEnum):
     """How the reference is stored."""
 
-    COLUMN = "column"  # a uuid column holding the model id
+    COLUMN = "column"  # a column holding the model id
     LINK = "link"  # a row of a many-to-many table keyed on the model id
-    JSON_NODES = "json_nodes"  # definition.nodes[*].params.<key> holds the id as a string
+    JSON = "json"  # a path inside a jsonb column holds the id (a JSON string or number)
+
+
+class IdForm(StrEnum):
+    """How a new id is written into JSON (either form is matched when reading)."""
+
+    STRING = "string"
+    NUMBER = "number"
+
+
+@dataclass(frozen=True)
+class JsonPath:
+    """A model id inside jsonb ``column``, at ``keys`` from the top.
+
+    ``array_at`` is the index of the one key (if any) that holds an array whose every
+    element is stepped into (``nodes[*].params.llm_model_id``: keys ``nodes, params,
+    llm_model_id``, ``array_at`` 0).
+    """
+
+    column: str
+    keys: tuple[str, ...]
+    array_at: int | None = None
+    id_as: IdForm = IdForm.STRING
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a JSON path needs at least one key")
+        if self.array_at is not None and not 0 <= self.array_at < len(self.keys) - 1:
+            raise ValueError("only a key before the id's own key may hold an array")
+
+    @property
+    def outer(self) -> tuple[str, ...]:
+        """Keys down to the array (all of them when there is none)."""
+        return self.keys if self.array_at is None else self.keys[: self.array_at + 1]
+
+    @property
+    def inner(self) -> tuple[str, ...]:
+        """Keys inside each array element (empty when there is no array)."""
+        return () if self.array_at is None else self.keys[self.array_at + 1 :]
+
+    def text(self) -> str:
+        """The path as the mapping writes it: ``nodes[*].params.llm_model_id``."""
+        return ".".join(
+            f"{key}[*]" if i == self.array_at else key for i, key in enumerate(self.keys)
+        )
+
+
+@dataclass(frozen=True)
+class NotLive:
+    """A column marking rows that are not live configuration.
+
+    A timestamp (``deleted_at``: live while NULL) or, when ``boolean``, a flag
+    (``is_archived``: live unless true).
+    """
+
+    column: str
+    boolean: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,7 +106,12 @@ RESET_LITERALS = {"empty_object": "'{}'::jsonb"}
 
 @dataclass(frozen=True)
 class Reference:
-    """One place that refers to a model."""
+    """One place that refers to a model.
+
+    ``column`` is the column holding the id, or the jsonb column ``json`` reads for the
+    JSON shape. ``json_copy`` is a JSON copy of a column's id kept in the same row, moved
+    with the column.
+    """
 
     label: str
     table: str
@@ -57,25 +120,39 @@ class Reference:
     shape: Shape = Shape.COLUMN
     team_column: str | None = "team_id"
     team_via: TeamVia | None = None
-    soft_delete_column: str | None = None
+    # Columns marking rows that are not live (a row is live when none of them does).
+    not_live: tuple[NotLive, ...] = ()
     clearable: bool = False
-    json_key: str | None = None
+    json: JsonPath | None = None
+    json_copy: JsonPath | None = None
     key_column: str = "id"
     reset_on_move: tuple[tuple[str, str], ...] = ()
     # When the row was produced (history only): for "N questions in the last 30 days".
     time_column: str | None = None
 
+    def __post_init__(self) -> None:
+        if (self.shape is Shape.JSON) != (self.json is not None):
+            raise ValueError(f"{self.label}: a JSON path goes with the JSON shape only")
+        if self.json_copy is not None and self.shape is not Shape.COLUMN:
+            raise ValueError(f"{self.label}: a JSON copy goes with a plain column only")
+
     def identifiers(self) -> list[str]:
         """Every SQL identifier this entry will put into a statement."""
         names = [self.table, self.column, self.key_column]
-        optional = (self.team_column, self.soft_delete_column, self.json_key, self.time_column)
+        optional = (self.team_column, self.time_column)
         names += [n for n in optional if n]
+        names += [marker.column for marker in self.not_live]
+        names += [self.json_copy.column] if self.json_copy else []
         names += [column for column, _ in self.reset_on_move]
         if self.team_via:
             via = self.team_via
             names += [via.parent_table, via.fk_column, via.team_column]
             names += [via.level_column] if via.level_column else []
         return names
+
+    def json_keys(self) -> list[str]:
+        """Every JSON key this entry will put into a statement (as a jsonb_set path)."""
+        return [key for path in (self.json, self.json_copy) if path for key in path.keys]
 
     def columns(self) -> dict[str, list[str]]:
         """Table → columns this entry expects to exist in the database."""
@@ -84,8 +161,9 @@ class Reference:
             cols[self.table].append(self.key_column)
         if self.team_column:
             cols[self.table].append(self.team_column)
-        if self.soft_delete_column:
-            cols[self.table].append(self.soft_delete_column)
+        cols[self.table].extend(marker.column for marker in self.not_live)
+        if self.json_copy:
+            cols[self.table].append(self.json_copy.column)
         if self.time_column:
             cols[self.table].append(self.time_column)
         cols[self.table].extend(column for column, _ in self.reset_on_move)
@@ -99,12 +177,13 @@ class Reference:
 
 
 class RegistryError(RuntimeError):
-    """The registry does not match the database (or names an unsafe identifier)."""
+    """The references do not match the database (or name an unsafe identifier)."""
 
 
 def check_identifiers(references: tuple[Reference, ...]) -> None:
-    """Refuse any identifier that is not a plain lower-case SQL name."""
+    """Refuse any identifier that is not a plain lower-case SQL name (or JSON key)."""
     bad = sorted({n for r in references for n in r.identifiers() if not _IDENTIFIER.match(n)})
+    bad += sorted({k for r in references for k in r.json_keys() if not _JSON_KEY.match(k)})
     if bad:
         raise RegistryError(f"reference registry holds unsafe identifier(s): {', '.join(bad)}")
     unknown = sorted({v for r in references for _, v in r.reset_on_move} - set(RESET_LITERALS))

@@ -38,12 +38,13 @@ from db.queries.cleanup import (
     finished_run_summary,
     last_cleanup_finished_at,
     lock_retired_model,
-    repoint_soft_deleted,
+    repoint_not_live,
     reset_lock_timeout,
     retired_models_exist,
     select_retired_models,
     set_lock_timeout,
 )
+from db.reference import Reference
 from jobs.config import JobConfig
 from jobs.faults import is_transient
 from jobs.runtime import Runtime
@@ -148,6 +149,7 @@ def blocking_reason(holders: Holders, gone: set[HostId]) -> tuple[str, dict[str,
 async def remove_model(
     conn: AsyncConnection,
     model: RetiredModel,
+    references: tuple[Reference, ...],
     *,
     run_id: uuid.UUID | None = None,
     trigger: str = "",
@@ -163,10 +165,12 @@ async def remove_model(
             locked = await lock_retired_model(s, model.id)
             if locked is None:
                 return Outcome(model, NOT_RETIRED)
-            blocked = blocking_reason(await find_holders(s, locked.id), set())
+            blocked = blocking_reason(await find_holders(s, locked.id, references), set())
             if blocked is not None:
                 return Outcome(locked, *blocked)
-            repointed = await repoint_soft_deleted(s, locked.id, locked.migrated_to_model_id)
+            repointed = await repoint_not_live(
+                s, locked.id, locked.migrated_to_model_id, references
+            )
             await delete_model_row(s, locked.id)
             await record_audit(
                 s,
@@ -223,12 +227,12 @@ async def _resolve(
         report.add(outcome)
 
 
-def _planner(conn: AsyncConnection) -> Attempt:
+def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attempt:
     """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
     planned: set[HostId] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
-        blocked = blocking_reason(await find_holders(conn, model.id), planned)
+        blocked = blocking_reason(await find_holders(conn, model.id, references), planned)
         if blocked is not None:
             return Outcome(model, *blocked)
         planned.add(model.id)
@@ -249,11 +253,18 @@ async def _walk(
     async with runtime.engine.connect() as conn:
         if payload.dry_run:
             async with conn.begin():
-                await _resolve(candidates, _planner(conn), report, before_candidate)
+                await _resolve(
+                    candidates,
+                    _planner(conn, runtime.platform.references),
+                    report,
+                    before_candidate,
+                )
             return
 
         async def attempt(model: RetiredModel) -> Outcome:
-            return await remove_model(conn, model, run_id=run_id, trigger=payload.trigger)
+            return await remove_model(
+                conn, model, runtime.platform.references, run_id=run_id, trigger=payload.trigger
+            )
 
         async with conn.begin():
             await set_lock_timeout(conn, LOCK_TIMEOUT_MS)

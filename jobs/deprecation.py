@@ -28,6 +28,7 @@ from db.queries.deprecation import (
     replacement_names,
     usage_of_models,
 )
+from db.reference import Reference
 from jobs.config import JobConfig
 from jobs.cost_map import (
     NO_ENTRY,
@@ -242,7 +243,9 @@ def _event(
     }
 
 
-async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> list[uuid.UUID]:
+async def emit_enrichment_events(
+    session: AsyncSession, result: Enrichment, references: tuple[Reference, ...]
+) -> list[uuid.UUID]:
     """Write the deprecated/retiring events not yet in the outbox, with usage per team.
 
     Keys are shared with every other writer (``deprecated_key`` is the catalog's too),
@@ -262,7 +265,7 @@ async def emit_enrichment_events(session: AsyncSession, result: Enrichment) -> l
     present = await existing_dedup_keys(session, [key for _, key, _, _ in wanted])
     missing = [w for w in wanted if w[1] not in present]
     model_ids = list({row.id for _, _, row, _ in missing})
-    usage = await usage_of_models(session, model_ids)
+    usage = await usage_of_models(session, model_ids, references)
     replacements = await replacement_names(session, model_ids)
     events = [
         {
@@ -325,7 +328,7 @@ async def enrich_deprecations(
             rows, cmap = await read_models_and_map(session, runtime.settings, cost_map)
             result = compute_enrichment(rows, cmap.entries, today, window, milestones)
             await apply_deprecation_dates(session, result.dates, result.deprecate)
-            event_ids = await emit_enrichment_events(session, result)
+            event_ids = await emit_enrichment_events(session, result, runtime.platform.live())
             summary = {"source": cmap.describe(), **result.report, "events": len(event_ids)}
             run_id = await record_finished_run(
                 session,

@@ -105,7 +105,9 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
     teams = affected_teams(event.payload)
     async with runtime.sessions() as session:
         history = (
-            await recent_history_by_team(session, event.model_id, HISTORY_DAYS)
+            await recent_history_by_team(
+                session, event.model_id, HISTORY_DAYS, runtime.platform.history()
+            )
             if event.model_id is not None
             else {}
         )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.models import LlmModel, ModelMigration
-from db.queries import migration as q
+from db.queries import requests as rq
 from db.reference import Reference
 from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
@@ -221,7 +221,7 @@ async def _insert_request(
 ) -> uuid.UUID:
     """Record the request with its codes and name snapshots, in its own transaction."""
     async with runtime.sessions() as session, session.begin():
-        return await q.insert_request(
+        return await rq.insert_request(
             session,
             kind=request.kind,
             request_key=request.request_key,
@@ -253,7 +253,7 @@ async def _record_rejection(
         finished_at=func.now(),
     )
     async with runtime.sessions() as session:
-        row = await q.get_request(session, request_id=request_id)
+        row = await rq.get_request(session, request_id=request_id)
     assert row is not None
     return shape_result(
         row, codes_by_kind=verdict.codes(), messages=verdict.messages(), plan=verdict.plan()
@@ -283,8 +283,8 @@ async def admit_request(
             )
         except IntegrityError as exc:
             for constraint, code, column in (
-                (q.SOURCE_FK, "source_not_found", "from_model_id"),
-                (q.TARGET_FK, "target_not_found", "to_model_id"),
+                (rq.SOURCE_FK, "source_not_found", "from_model_id"),
+                (rq.TARGET_FK, "target_not_found", "to_model_id"),
             ):
                 if constraint in str(exc.orig):
                     # Hard-deleted (by the cleanup) since it was read: recorded by name.
@@ -292,14 +292,14 @@ async def admit_request(
                     return None, await _record_rejection(
                         runtime, request, source, target, verdict, **{column: None}
                     )
-            if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+            if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
                 raise
             verdict.add(
                 "migration_in_progress", f"another request for {describe(source)} is running"
             )
             return None, await _record_rejection(runtime, request, source, target, verdict)
     except IntegrityError as exc:
-        if q.REQUEST_KEY_CONSTRAINT in str(exc.orig):
+        if rq.REQUEST_KEY_CONSTRAINT in str(exc.orig):
             return None, None
         raise
     return request_id, None

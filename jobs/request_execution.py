@@ -16,9 +16,11 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId, parse_host_id
 from db.models import LlmModel, ModelMigration
 from db.platform.host import Platform
-from db.queries import migration as q
+from db.queries import repointing as q
+from db.queries import requests as rq
 from db.queries.audit import record_audit
 from db.queries.models import get_model
 from db.reference import Reference
@@ -41,7 +43,7 @@ def _movable(platform: Platform, row: ModelMigration) -> tuple[Reference, ...]:
 
 
 async def _drain(
-    step: Callable[[uuid.UUID], Awaitable[q.BatchOutcome]], after: uuid.UUID, limit: int
+    step: Callable[[HostId | None], Awaitable[q.BatchOutcome]], after: HostId | None, limit: int
 ) -> int:
     """Run ``step`` from keyset cursor ``after`` until a short batch; total rows changed.
 
@@ -74,7 +76,7 @@ async def _move_all(
     scope = await _scope(runtime, row)
     for ref in _movable(runtime.platform, row):
 
-        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -92,7 +94,7 @@ async def _move_all(
                     scope=scope,
                 )
                 if batch.selected:
-                    await q.record_batch_progress(
+                    await rq.record_batch_progress(
                         session, row.id, ref.label, batch.moved, batch.last_key
                     )
             if batch.moved and after_batch is not None:
@@ -100,7 +102,7 @@ async def _move_all(
             return batch
 
         saved = cursors.get(ref.label)
-        await _drain(step, uuid.UUID(saved) if saved else q.FIRST_KEY, limit)
+        await _drain(step, parse_host_id(saved) if saved is not None else None, limit)
 
 
 async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
@@ -161,7 +163,7 @@ def _retired_source(source: LlmModel | None) -> tuple[str, str] | None:
 async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:
     """End a recorded request as ``rejected`` with ``code`` (nothing of it changes later)."""
     codes = list(row.warnings or [])
-    await q.update_request(
+    await rq.update_request(
         session,
         row.id,
         status="rejected",
@@ -182,7 +184,7 @@ async def _sweep(
     total = 0
     for ref in _movable(platform, row):
 
-        async def step(after: uuid.UUID, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
             return await q.move_batch(
                 session,
                 ref,
@@ -194,12 +196,12 @@ async def _sweep(
                 scope=scope,
             )
 
-        total += await _drain(step, q.FIRST_KEY, SWEEP_LIMIT)
+        total += await _drain(step, None, SWEEP_LIMIT)
     return total
 
 
 def _tally(
-    rows: list[tuple[str, uuid.UUID | None, int]],
+    rows: list[tuple[str, HostId | None, int]],
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     counts: dict[str, int] = {}
     teams: dict[str, dict[str, int]] = {}
@@ -215,7 +217,7 @@ async def _finish(
 ) -> tuple[dict[str, Any], uuid.UUID | None]:
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
-        row = await q.get_request(session, request_id=request_id, for_update=True)
+        row = await rq.get_request(session, request_id=request_id, for_update=True)
         assert row is not None
         if row.status in ("succeeded", "rejected"):
             return shape_result(row), None
@@ -249,10 +251,10 @@ async def _finish(
         await q.retire_source(
             session, source.id, kind=row.kind, target=target.id if target else None
         )
-        counts, teams = _tally(await q.counts_by_label_and_team(session, row.id))
+        counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
         progress.update(phase="done", swept=swept, pointers=pointers)
-        await q.update_request(
+        await rq.update_request(
             session,
             row.id,
             status="succeeded",
@@ -306,10 +308,10 @@ async def _mark_failed(
     async with runtime.sessions() as session, session.begin():
         values: dict[str, Any] = {}
         if code is not None:
-            row = await q.get_request(session, request_id=request_id, for_update=True)
+            row = await rq.get_request(session, request_id=request_id, for_update=True)
             codes = list(row.warnings or []) if row is not None else []
             values["warnings"] = codes if code in codes else [*codes, code]
-        await q.update_request(
+        await rq.update_request(
             session,
             request_id,
             status="failed",
@@ -328,12 +330,12 @@ async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] |
         await _reject(session, row, *retired)
         return shape_result(row)
     assert source is not None
-    active = await q.active_request_for(session, source.id)
+    active = await rq.active_request_for(session, source.id)
     if active is not None and active.id != row.id:
         raise _in_progress(active.request_key, active.status, source)
     progress = dict(row.progress or {})
     progress["phase"] = "moving"
-    await q.update_request(
+    await rq.update_request(
         session,
         row.id,
         status="running",
@@ -359,7 +361,7 @@ async def execute_request(
     """Run (or resume) an admitted request to the end."""
     try:
         async with runtime.sessions() as session, session.begin():
-            row = await q.get_request(session, request_id=request_id, for_update=True)
+            row = await rq.get_request(session, request_id=request_id, for_update=True)
             assert row is not None
             if row.status in ("succeeded", "rejected"):
                 return shape_result(row)
@@ -367,7 +369,7 @@ async def execute_request(
             if final is not None:
                 return final
     except IntegrityError as exc:
-        if q.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+        if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
             raise
         raise _in_progress("another request", "running", None) from exc
     try:
@@ -395,7 +397,7 @@ async def run_request(
     """Admit (or find) the request under its key and carry it out; idempotent."""
     for _ in range(2):
         async with runtime.sessions() as session:
-            existing = await q.get_request(session, request_key=request.request_key)
+            existing = await rq.get_request(session, request_key=request.request_key)
         if existing is not None:
             await check_same_request(runtime, existing, request)
             return await execute_request(runtime, existing.id, after_batch=after_batch)
@@ -411,10 +413,10 @@ async def close_spent_request(runtime: Runtime, request_key: str, tries: int) ->
     """After the last try: a request its job left ``pending``/``running`` (the worker died
     each time) is closed as ``failed`` (interrupted), resumable under its key."""
     async with runtime.sessions() as session, session.begin():
-        row = await q.get_request(session, request_key=request_key, for_update=True)
+        row = await rq.get_request(session, request_key=request_key, for_update=True)
         if row is None or row.status not in ("pending", "running"):
             return
-        await q.update_request(
+        await rq.update_request(
             session,
             row.id,
             status="failed",

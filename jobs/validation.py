@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
-from db.queries.migration import active_request_for, spaces_above_level
 from db.queries.models import get_model
 from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
+from db.queries.repointing import spaces_above_level
+from db.queries.requests import active_request_for
 from db.reference import Reference
 
 BLOCKERS = (

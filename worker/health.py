@@ -11,7 +11,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from db.migrate import head_revision, version_table_sql
-from db.queries.migration import STUCK_REQUESTS_SQL
+from db.queries.requests import STUCK_REQUESTS_SQL
 from worker.settings import Settings, redact_url
 
 # One deadline shared by every check, well inside compose's 5 s healthcheck timeout.

@@ -82,7 +82,6 @@ async def ensure_platform_ready(conn: AsyncConnection, settings: Settings) -> Pl
             f"{view.view}: the models view was not built from this mapping "
             f"(found {built or 'no view'!r}): run `lifecycle db upgrade`"
         )
-    problems += [f"not yet handled by this release's jobs: {g}" for g in report.not_yet_supported]
     if problems:
         raise PlatformNotReady(
             f"the worker cannot start on platform {report.platform} ({report.source}) — "

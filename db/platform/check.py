@@ -141,7 +141,6 @@ class PlatformReport:
     key_types: dict[str, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     kept_by_worker: list[str] = field(default_factory=list)
-    not_yet_supported: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -166,7 +165,6 @@ class PlatformReport:
             "key_types": self.key_types,
             "rows": self.rows,
             "kept_by_worker": self.kept_by_worker,
-            "not_yet_supported": self.not_yet_supported,
             "findings": [
                 {k: v for k, v in vars(f).items() if v is not None} for f in self.findings
             ],
@@ -471,7 +469,6 @@ async def check_platform(
     """Every finding of ``mapping`` against the database behind ``conn``."""
     report = PlatformReport(mapping.name, source, mapping.host_schema)
     report.kept_by_worker = mapping.models.state.kept_by_worker()
-    report.not_yet_supported = mapping.unsupported_by_jobs()
     catalog = await read_catalog(conn, mapping.host_schema)
     if not catalog.columns:
         report.findings.append(

@@ -20,7 +20,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from db.reference import RESET_LITERALS, Reference, Role, Shape, TeamVia
+from db.reference import (
+    RESET_LITERALS,
+    IdForm,
+    JsonPath,
+    NotLive,
+    Reference,
+    Role,
+    Shape,
+    TeamVia,
+)
 
 REFERENCE_PLATFORM_FILE = Path(__file__).with_name("reference.toml")
 
@@ -197,44 +206,43 @@ class PlatformMapping(_Strict):
         return [r for r in self.references if r.role == "live"]
 
     def registry_references(self) -> tuple[Reference, ...]:
-        """The entries as the SQL builders take them.
-
-        Raises ``MappingError`` for shapes the builders of this release do not handle
-        (see ``unsupported_by_jobs``).
-        """
-        missing = self.unsupported_by_jobs()
-        if missing:
-            raise MappingError(self.name, missing)
+        """The entries as the SQL builders take them (every mapped shape)."""
         return tuple(_to_reference(entry) for entry in self.references)
 
-    def unsupported_by_jobs(self) -> list[str]:
-        """What this mapping declares that the jobs cannot run on yet (empty: all of it)."""
-        gaps: list[str] = []
-        kept = self.models.state.kept_by_worker()
-        if kept:
-            gaps.append(f"models: lifecycle state kept by the worker ({', '.join(kept)})")
-        if self.models.joined():
-            gaps.append(f"models: joined columns ({', '.join(self.models.joined())})")
-        for ref in self.references:
-            where = f"references.{ref.label}"
-            if ref.json_ is not None and _nodes_key(ref.json_) is None:
-                gaps.append(f"{where}: JSON path {ref.json_.path!r}")
-            if ref.json_ is not None and ref.json_.id_as != "string":
-                gaps.append(f"{where}: ids written as JSON numbers")
-            if ref.json_copy is not None:
-                gaps.append(f"{where}: a JSON copy of the id")
-            if ref.archived is not None:
-                gaps.append(f"{where}: an archived (boolean) marker")
-        return gaps
 
-
-def _nodes_key(place: JsonPlace) -> str | None:
-    """The key of the one JSON shape today's builders move: ``nodes[*].params.<key>``."""
+def _json_path(place: JsonPlace) -> JsonPath:
+    """The builders' form of a validated path (at most one array step, not the last)."""
     steps = place.steps()
-    if len(steps) == 3 and steps[0] == ("nodes", True) and steps[1] == ("params", False):
-        key, is_array = steps[2]
-        return None if is_array else key
-    return None
+    arrays = [i for i, (_, is_array) in enumerate(steps) if is_array]
+    return JsonPath(
+        place.column,
+        tuple(key for key, _ in steps),
+        array_at=arrays[0] if arrays else None,
+        id_as=IdForm(place.id_as),
+    )
+
+
+def _path_problems(name: str, place: JsonPlace) -> list[str]:
+    """Why the builders cannot follow ``place.path`` (empty: they can)."""
+    bad = [s for s in place.path.split(".") if not _PATH_STEP.match(s)]
+    if bad:
+        return [
+            f"{name}.path {place.path!r} has invalid step(s) {bad} "
+            "(keys joined by '.', '[*]' after a key that holds an array)"
+        ]
+    steps = place.steps()
+    problems = []
+    if sum(is_array for _, is_array in steps) > 1:
+        problems.append(
+            f"{name}.path {place.path!r} steps into more than one array: at most one "
+            "'[*]' is supported (an id inside arrays of arrays cannot be moved)"
+        )
+    if steps[-1][1]:
+        problems.append(
+            f"{name}.path {place.path!r} ends in '[*]': the last key must hold the id "
+            "itself, not an array of ids"
+        )
+    return problems
 
 
 def _to_reference(entry: ReferenceEntry) -> Reference:
@@ -244,9 +252,11 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
         via = TeamVia(team.table, team.via, team.column, level_column=team.min_security_level)
     shape = Shape.LINK if entry.link else Shape.COLUMN
     column = entry.column or ""
-    json_key = None
+    path = None
     if entry.json_ is not None:
-        shape, column, json_key = Shape.JSON_NODES, entry.json_.column, _nodes_key(entry.json_)
+        shape, column, path = Shape.JSON, entry.json_.column, _json_path(entry.json_)
+    not_live = [NotLive(entry.soft_delete)] if entry.soft_delete else []
+    not_live += [NotLive(entry.archived, boolean=True)] if entry.archived else []
     return Reference(
         entry.label,
         entry.table,
@@ -255,9 +265,10 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
         shape=shape,
         team_column=team if isinstance(team, str) else None,
         team_via=via,
-        soft_delete_column=entry.soft_delete,
+        not_live=tuple(not_live),
         clearable=entry.clearable,
-        json_key=json_key,
+        json=path,
+        json_copy=_json_path(entry.json_copy) if entry.json_copy is not None else None,
         key_column=entry.key,
         reset_on_move=tuple(entry.reset.items()),
         time_column=entry.created_at,
@@ -276,12 +287,7 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
             problems.append(f"{where}: give exactly one of 'column' or 'json'")
         for name, place in (("json", ref.json_), ("json_copy", ref.json_copy)):
             if place is not None:
-                bad = [s for s in place.path.split(".") if not _PATH_STEP.match(s)]
-                if bad:
-                    problems.append(
-                        f"{where}: {name}.path {place.path!r} has invalid step(s) {bad} "
-                        "(keys joined by '.', '[*]' after a key that holds an array)"
-                    )
+                problems += [f"{where}: {p}" for p in _path_problems(name, place)]
         if ref.json_copy is not None and ref.column is None:
             problems.append(f"{where}: 'json_copy' goes with 'column' (the id's JSON copy)")
         if ref.link:

@@ -1,27 +1,31 @@
 """SQL of the weekly cleanup: retired models, what still holds them, and the hard delete.
 
 Eligibility is decided with index-backed ``EXISTS`` probes built from the reference
-registry, one model at a time, so the cost of a run does not grow with history tables.
+platform's references, one model at a time, so the cost of a run does not grow with history tables.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.queries.references import Executor, live_row_sql, match_sql
-from db.registry import (
-    Reference,
-    Shape,
-    check_identifiers,
-    history_references,
-    live_references,
+from db.keys import HostId
+from db.queries.reference_sql import (
+    all_of,
+    id_params,
+    json_rewrite_sql,
+    live_row_sql,
+    match_sql,
+    new_column_value_sql,
+    new_json_value_sql,
+    not_live_sql,
 )
+from db.queries.references import Executor
+from db.reference import Reference, Role, Shape, check_identifiers
 
 CLEANUP_JOB = "cleanup_retired_models"
 
@@ -32,12 +36,12 @@ _RETIRED = "(m.deleted_at IS NOT NULL OR m.migrated_to_model_id IS NOT NULL)"
 class RetiredModel:
     """A model row that is soft-deleted or migrated, as the cleanup sees it."""
 
-    id: uuid.UUID
+    id: HostId
     provider: str
     name: str
     display_name: str
-    team_id: uuid.UUID | None
-    migrated_to_model_id: uuid.UUID | None
+    team_id: HostId | None
+    migrated_to_model_id: HostId | None
     deleted_at: datetime | None
 
     def snapshot(self) -> dict[str, Any]:
@@ -58,7 +62,7 @@ class Holders:
 
     history: list[str]
     live: list[str]
-    migrated_from: list[uuid.UUID]
+    migrated_from: list[HostId]
 
 
 _COLUMNS = (
@@ -86,7 +90,7 @@ async def select_retired_models(db: Executor, limit: int) -> list[RetiredModel]:
     """
     rows = await db.execute(
         text(
-            f"SELECT {_COLUMNS} FROM llm_models m WHERE {_RETIRED} "
+            f"SELECT {_COLUMNS} FROM models m WHERE {_RETIRED} "
             "ORDER BY COALESCE(m.deleted_at, m.updated_at), m.created_at, m.id LIMIT :limit"
         ),
         {"limit": limit},
@@ -96,15 +100,13 @@ async def select_retired_models(db: Executor, limit: int) -> list[RetiredModel]:
 
 async def count_retired_models(db: Executor) -> int:
     """How many models are soft-deleted or migrated (the model table only)."""
-    n = await db.scalar(text(f"SELECT count(*) FROM llm_models m WHERE {_RETIRED}"))
+    n = await db.scalar(text(f"SELECT count(*) FROM models m WHERE {_RETIRED}"))
     return int(n or 0)
 
 
 async def retired_models_exist(db: Executor) -> bool:
     """Whether any model is waiting for the cleanup."""
-    return bool(
-        await db.scalar(text(f"SELECT EXISTS (SELECT 1 FROM llm_models m WHERE {_RETIRED})"))
-    )
+    return bool(await db.scalar(text(f"SELECT EXISTS (SELECT 1 FROM models m WHERE {_RETIRED})")))
 
 
 async def set_lock_timeout(db: Executor, milliseconds: int) -> None:
@@ -119,16 +121,22 @@ async def reset_lock_timeout(db: Executor) -> None:
     await db.execute(text("RESET lock_timeout"))
 
 
-async def lock_retired_model(session: AsyncSession, model_id: uuid.UUID) -> RetiredModel | None:
+async def lock_retired_model(session: AsyncSession, model_id: HostId) -> RetiredModel | None:
     """Row-lock the model (``FOR UPDATE``); ``None`` if it is gone or no longer retired.
 
     The lock conflicts with the key-share lock every inserted reference takes on the
-    model row, so no new reference can appear until this transaction ends.
+    model row, so no new reference can appear until this transaction ends. The state is
+    read after the lock is granted, in a statement of its own: state the worker keeps
+    beside the host's row is then what the last holder of the lock committed.
     """
+    locked = await session.scalar(
+        text("SELECT m.id FROM models m WHERE m.id = :id FOR UPDATE"), {"id": model_id}
+    )
+    if locked is None:
+        return None
     row = (
         await session.execute(
-            text(f"SELECT {_COLUMNS} FROM llm_models m WHERE m.id = :id FOR UPDATE"),
-            {"id": model_id},
+            text(f"SELECT {_COLUMNS} FROM models m WHERE m.id = :id"), {"id": model_id}
         )
     ).one_or_none()
     if row is None or (row.deleted_at is None and row.migrated_to_model_id is None):
@@ -144,69 +152,114 @@ def _label_probes(
         return "ARRAY[]::text[]", {}
     parts, params = [], {}
     for i, ref in enumerate(refs):
-        where = match_sql(ref)
+        where = match_sql(ref, "t", f"{prefix}{i}_id")
         if live_only:
-            where += f" AND {live_row_sql(ref)}"
+            where = all_of(where, live_row_sql(ref))
         params[f"{prefix}{i}"] = ref.label
         parts.append(
             f"CASE WHEN EXISTS (SELECT 1 FROM {ref.table} t WHERE {where}) "
             f"THEN CAST(:{prefix}{i} AS text) END"
         )
-    return f"array_remove(ARRAY[{', '.join(parts)}], NULL)", params
+    listed = ",\n    ".join(parts)
+    return f"array_remove(ARRAY[\n    {listed}], NULL)", params
 
 
-async def find_holders(db: Executor, model_id: uuid.UUID) -> Holders:
+def _probe_params(refs: tuple[Reference, ...], prefix: str, model_id: HostId) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i, ref in enumerate(refs):
+        params.update(id_params(ref, f"{prefix}{i}_id", model_id))
+    return params
+
+
+def holders_statement(references: tuple[Reference, ...]) -> TextClause:
+    """Every label holding ``:model_id`` and the models migrated to it, in one statement."""
+    history, live = _by_role(references)
+    history_sql, _ = _label_probes(history, "h", live_only=False)
+    live_sql, _ = _label_probes(live, "l", live_only=True)
+    return text(
+        f"SELECT {history_sql} AS history,\n{live_sql} AS live,\n"
+        "ARRAY(SELECT o.id FROM models o WHERE o.migrated_to_model_id = :model_id "
+        "ORDER BY o.id) AS migrated_from"
+    )
+
+
+def _by_role(references: tuple[Reference, ...]) -> tuple[tuple[Reference, ...], ...]:
+    history = tuple(r for r in references if r.role is Role.HISTORY)
+    return history, tuple(r for r in references if r.role is Role.LIVE)
+
+
+async def find_holders(
+    db: Executor, model_id: HostId, references: tuple[Reference, ...]
+) -> Holders:
     """Everything that keeps ``model_id`` alive, in one round trip of ``EXISTS`` probes.
 
-    History rows count whatever their state; live rows count unless soft-deleted; and
-    every model whose ``migrated_to_model_id`` points at it is listed.
+    History rows count whatever their state; live rows count unless not live
+    (soft-deleted or archived); and every model whose ``migrated_to_model_id`` points at
+    it is listed.
     """
-    history, live = history_references(), live_references()
-    check_identifiers(history + live)
-    history_sql, history_params = _label_probes(history, "h", live_only=False)
-    live_sql, live_params = _label_probes(live, "l", live_only=True)
-    row = (
-        await db.execute(
-            text(
-                f"SELECT {history_sql} AS history, {live_sql} AS live, "
-                "ARRAY(SELECT o.id FROM llm_models o WHERE o.migrated_to_model_id = :model_id "
-                "ORDER BY o.id) AS migrated_from"
-            ),
-            {"model_id": model_id, **history_params, **live_params},
-        )
-    ).one()
+    check_identifiers(references)
+    history, live = _by_role(references)
+    _, history_params = _label_probes(history, "h", live_only=False)
+    _, live_params = _label_probes(live, "l", live_only=True)
+    params = {
+        "model_id": model_id,
+        **history_params,
+        **live_params,
+        **_probe_params(history, "h", model_id),
+        **_probe_params(live, "l", model_id),
+    }
+    row = (await db.execute(holders_statement(references), params)).one()
     return Holders(
         history=list(row.history), live=list(row.live), migrated_from=list(row.migrated_from)
     )
 
 
-def soft_deleted_references() -> tuple[Reference, ...]:
-    """Live references whose soft-deleted rows do not keep a model alive."""
-    refs = tuple(r for r in live_references() if r.soft_delete_column)
-    for ref in refs:
-        if ref.shape is not Shape.COLUMN:
-            raise ValueError(
-                f"{ref.label}: the cleanup repoints soft-deleted rows of plain columns only"
-            )
-    return refs
+def not_live_references(references: tuple[Reference, ...]) -> tuple[Reference, ...]:
+    """Live references whose rows marked not live (soft-deleted, archived) do not keep a
+    model alive: the cleanup repoints or clears them first."""
+    return tuple(r for r in references if r.role is Role.LIVE and r.not_live)
 
 
-async def repoint_soft_deleted(
-    session: AsyncSession, model_id: uuid.UUID, target: uuid.UUID | None
+def repoint_not_live_statement(ref: Reference, *, clear: bool) -> TextClause:
+    """Point the not-live rows of ``ref`` on ``:model_id`` at ``:target`` (or clear them).
+
+    A link row whose parent already links the target is left (the delete then fails on
+    the foreign key and is reported); a cleared link row is deleted.
+    """
+    where = f"{match_sql(ref)} AND {not_live_sql(ref)}"
+    if ref.shape is Shape.LINK:
+        if clear:
+            return text(f"DELETE FROM {ref.table} t WHERE {where}")
+        return text(
+            f"UPDATE {ref.table} t SET {ref.column} = :target WHERE {where} "
+            f"AND NOT EXISTS (SELECT 1 FROM {ref.table} o "
+            f"WHERE o.{ref.key_column} = t.{ref.key_column} AND o.{ref.column} = :target)"
+        )
+    if ref.json is not None:
+        value = new_json_value_sql(ref.json, clear=clear)
+        rewrite = json_rewrite_sql(ref.json, source="model_id", new_value=value)
+        return text(f"UPDATE {ref.table} t SET {ref.column} = {rewrite} WHERE {where}")
+    assignment = new_column_value_sql(ref, clear=clear, source="model_id")
+    return text(f"UPDATE {ref.table} t SET {assignment} WHERE {where}")
+
+
+async def repoint_not_live(
+    session: AsyncSession,
+    model_id: HostId,
+    target: HostId | None,
+    references: tuple[Reference, ...],
 ) -> dict[str, int]:
-    """Point soft-deleted rows at ``target`` (or clear them where allowed); rows per label."""
-    refs = soft_deleted_references()
+    """Point not-live rows (soft-deleted, archived) at ``target``, or clear them where
+    allowed; rows changed per label."""
+    refs = not_live_references(references)
     check_identifiers(refs)
     moved: dict[str, int] = {}
     for ref in refs:
         if target is None and not ref.clearable:
             continue  # the delete then fails on the foreign key and is reported
+        params = {**id_params(ref, "model_id", model_id), **id_params(ref, "target", target)}
         result = await session.execute(
-            text(
-                f"UPDATE {ref.table} t SET {ref.column} = :target "
-                f"WHERE {match_sql(ref)} AND t.{ref.soft_delete_column} IS NOT NULL"
-            ),
-            {"model_id": model_id, "target": target},
+            repoint_not_live_statement(ref, clear=target is None), params
         )
         rowcount = int(getattr(result, "rowcount", 0) or 0)
         if rowcount:
@@ -214,9 +267,16 @@ async def repoint_soft_deleted(
     return moved
 
 
-async def delete_model_row(session: AsyncSession, model_id: uuid.UUID) -> None:
-    """Hard-delete the model row (history snapshots keep its name; their FKs become null)."""
-    await session.execute(text("DELETE FROM llm_models WHERE id = :id"), {"id": model_id})
+async def delete_model_row(session: AsyncSession, model_id: HostId) -> None:
+    """Hard-delete the model row (history snapshots keep its name; their FKs become null).
+
+    Deferred foreign keys (Django creates every one ``DEFERRABLE INITIALLY DEFERRED``)
+    are checked at this statement instead of at COMMIT, so a row the mapping does not
+    know that still holds the model fails the delete here, where the caller can roll it
+    back and skip the model, rather than failing the whole transaction at its end.
+    """
+    await session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    await session.execute(text("DELETE FROM models WHERE id = :id"), {"id": model_id})
 
 
 async def last_cleanup_finished_at(db: Executor) -> datetime | None:

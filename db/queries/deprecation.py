@@ -11,10 +11,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import HostId
+from db.keys import HostId, id_text
 from db.queries.keys import model_key_type
-from db.queries.references import live_row_sql, team_sql
-from db.registry import Reference, Shape, check_identifiers, live_references
+from db.queries.reference_sql import all_of, json_id_text_sql, live_row_sql, team_sql
+from db.reference import Reference, check_identifiers
 
 
 class EnrichmentRow(NamedTuple):
@@ -92,43 +92,41 @@ async def apply_deprecation_dates(
     )
 
 
-def _usage_statement(ref: Reference) -> TextClause:
+def usage_of_models_statement(ref: Reference) -> TextClause:
+    """Live rows of ``ref`` per (model id's canonical text, team) for the ids in ``:ids``
+    (their canonical texts in ``:id_texts``)."""
     join, team = team_sql(ref)
-    live = live_row_sql(ref)
-    if ref.shape is Shape.JSON_NODES:
-        nodes = f"t.{ref.column}->'nodes'"
-        model = f"CAST(n.value->'params'->>'{ref.json_key}' AS uuid)"
-        source = (
-            f"{ref.table} t{join} CROSS JOIN LATERAL jsonb_array_elements("
-            f"CASE WHEN jsonb_typeof({nodes}) = 'array' THEN {nodes} ELSE '[]'::jsonb END) n"
-        )
-        # Ids are compared in canonical (lower-case) form, however the host wrote them.
-        where = f"lower(n.value->'params'->>'{ref.json_key}') = ANY(CAST(:id_texts AS text[]))"
+    if ref.json is not None:
+        elements, model = json_id_text_sql(ref.json)
+        source = f"{ref.table} t{join}{elements}"
+        # Ids are compared in canonical (lower-case) text, however the host wrote them.
+        where = f"{model} = ANY(CAST(:id_texts AS text[]))"
     else:
-        model = f"t.{ref.column}"
+        model = f"CAST(t.{ref.column} AS text)"
         source = f"{ref.table} t{join}"
-        where = f"t.{ref.column} = ANY(CAST(:ids AS uuid[]))"
+        where = f"t.{ref.column} = ANY(:ids)"
     return text(
         f"SELECT {model} AS model_id, {team} AS team_id, count(DISTINCT t.{ref.key_column}) "
-        f"FROM {source} WHERE {where} AND {live} GROUP BY 1, 2"
+        f"FROM {source} WHERE {all_of(where, live_row_sql(ref))} GROUP BY 1, 2"
     )
 
 
 async def usage_of_models(
-    session: AsyncSession, model_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, dict[str, int]]]:
+    session: AsyncSession, model_ids: list[HostId], references: tuple[Reference, ...]
+) -> dict[HostId, dict[str, dict[str, int]]]:
     """``{model_id: {team_id: {label: rows}}}`` for many models: one statement per
-    registry entry instead of one per model and entry (teamless rows left out)."""
-    out: dict[uuid.UUID, dict[str, dict[str, int]]] = {m: {} for m in model_ids}
+    live reference instead of one per model and reference (teamless rows left out)."""
+    out: dict[HostId, dict[str, dict[str, int]]] = {m: {} for m in model_ids}
     if not model_ids:
         return out
-    refs = live_references()
-    check_identifiers(refs)
-    params = {"ids": model_ids, "id_texts": [str(m) for m in model_ids]}
-    for ref in refs:
-        rows = await session.execute(_usage_statement(ref), params)
-        for model_id, team_id, n in rows:
-            if team_id is not None and model_id in out:
+    check_identifiers(references)
+    by_text = {id_text(m): m for m in model_ids}
+    params = {"ids": model_ids, "id_texts": list(by_text)}
+    for ref in references:
+        rows = await session.execute(usage_of_models_statement(ref), params)
+        for model_text, team_id, n in rows:
+            model_id = by_text.get(model_text)
+            if team_id is not None and model_id is not None:
                 teams = out[model_id].setdefault(str(team_id), {})
                 teams[ref.label] = teams.get(ref.label, 0) + int(n)
     return out
@@ -137,7 +135,7 @@ async def usage_of_models(
 _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("slug", "text"),
     ("dedup_key", "text"),
-    ("model_id", "uuid"),
+    ("model_id", "{key}"),
     ("model_provider", "text"),
     ("model_name", "text"),
     ("replacement_provider", "text"),
@@ -159,7 +157,8 @@ async def insert_events(session: AsyncSession, events: list[dict[str, Any]]) -> 
     if not events:
         return []
     names = [n for n, _ in _EVENT_COLUMNS]
-    arrays = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _EVENT_COLUMNS)
+    key = await model_key_type(session)
+    arrays = ", ".join(f"CAST(:{n} AS {t.format(key=key)}[])" for n, t in _EVENT_COLUMNS)
     values = ", ".join("CAST(v.payload AS jsonb)" if n == "payload" else f"v.{n}" for n in names)
     stmt = text(
         f"INSERT INTO lifecycle_events ({', '.join(names)}) "

@@ -13,10 +13,13 @@ import pytest
 from sqlalchemy import select, text
 
 from db import models as m
+from db.platform.host import reference_host
 from db.queries.cleanup import RetiredModel, select_retired_models
 from jobs.cleanup import CleanupPayload, catch_up_cleanup, cleanup_retired_models, remove_model
 from jobs.runtime import Runtime
 from tests.factories import Factory
+
+HOST = reference_host()
 
 JOB = "cleanup_retired_models"
 
@@ -211,7 +214,7 @@ async def test_reference_committed_while_waiting_for_the_row_lock_is_seen(
         # The uncommitted insert holds a key-share lock on the model row: the cleanup's
         # FOR UPDATE waits for it and, once it commits, must see the new reference.
         async with runtime.engine.connect() as cleanup:
-            task = asyncio.create_task(remove_model(cleanup, candidate))
+            task = asyncio.create_task(remove_model(cleanup, candidate, HOST.references))
             await _wait_until_blocked(runtime)
             await tx.commit()
             outcome = await task

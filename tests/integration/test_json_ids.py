@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from db import models as m
+from db.platform.host import reference_host
 from db.queries.deprecation import usage_of_models
 from db.queries.references import usage_by_team
 from jobs.cleanup import CleanupPayload, cleanup_retired_models
@@ -15,6 +16,8 @@ from jobs.request_admission import Request
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
+
+HOST = reference_host()
 
 SPELLINGS: dict[str, Callable[[uuid.UUID], str]] = {
     "upper case": lambda i: str(i).upper(),
@@ -31,8 +34,8 @@ async def test_a_pipeline_naming_the_model_in_any_case_is_counted_and_migrated(
     pipeline = await factory.pipeline(team, [SPELLINGS[spelling](source), None])
 
     async with runtime.sessions() as session:
-        usage = await usage_by_team(session, source)
-        by_model = await usage_of_models(session, [source])
+        usage = await usage_by_team(session, source, HOST.live())
+        by_model = await usage_of_models(session, [source], HOST.live())
     assert usage["pipelines"].total == 1
     assert by_model[source] == {str(team): {"pipelines": 1}}
 

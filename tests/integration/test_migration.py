@@ -8,12 +8,15 @@ import pytest
 from sqlalchemy import select, text
 
 from db import models as m
+from db.platform.host import reference_host
 from jobs.errors import PermanentJobError
 from jobs.request_admission import Request, plan_request
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory
+
+HOST = reference_host()
 
 TODAY = date(2026, 11, 21)
 

@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from db.platform.host import reference_host
 from db.queries.references import usage_by_team
 from jobs.errors import PermanentJobError
 from jobs.request_admission import Request
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
+
+HOST = reference_host()
 
 
 def _migrate(source: Any, target: Any, key: str) -> Request:
@@ -46,7 +49,9 @@ async def test_target_migrated_between_batches_strands_nothing(
         )
 
     async with runtime.engine.connect() as conn:
-        assert await usage_by_team(conn, t) == {}, "live rows stranded on the migrated target"
+        assert await usage_by_team(conn, t, HOST.live()) == {}, (
+            "live rows stranded on the migrated target"
+        )
         on_x = await conn.scalar(
             text("SELECT count(*) FROM apps WHERE llm_model_id = :x"), {"x": x}
         )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from db.platform.host import reference_host
 from db.queries.models import get_model
 from db.queries.notifications import recent_notifications
 from db.queries.references import impact_by_team, usage_by_team
@@ -21,6 +22,8 @@ from jobs.notifications import FanoutPayload, fanout_event, sweep_outbox
 from jobs.runtime import Runtime
 from jobs.spec import EmptyPayload
 from tests.factories import Factory
+
+HOST = reference_host()
 
 MakeRuntime = Callable[..., Awaitable[Runtime]]
 
@@ -101,7 +104,7 @@ async def test_permitted_members_of_affected_teams_are_notified_exactly_once(
     await factory.member(team, permissions=["manage_models_extra", "view"])
     await factory.member(bystander)
     async with runtime.sessions() as session:
-        payload = impact_by_team(await usage_by_team(session, model))
+        payload = impact_by_team(await usage_by_team(session, model, HOST.live()))
     event = await write_event(runtime, Slug.DEPRECATED, model, payload, replacement_id=replacement)
 
     result = await fan_out(runtime, event)

@@ -4,10 +4,12 @@ import uuid
 
 from sqlalchemy import text
 
+from db.platform.host import reference_host
 from db.queries.references import impact_by_team, impact_totals, referencing_labels, usage_by_team
-from db.registry import history_references
 from jobs.runtime import Runtime
 from tests.factories import Factory
+
+HOST = reference_host()
 
 
 async def test_usage_by_team_counts_every_live_shape(factory: Factory, runtime: Runtime) -> None:
@@ -29,8 +31,8 @@ async def test_usage_by_team_counts_every_live_shape(factory: Factory, runtime: 
     await factory.pipeline(t1, [other])
 
     async with runtime.sessions() as session:
-        impact = await usage_by_team(session, model)
-        with_deleted = await usage_by_team(session, model, include_soft_deleted=True)
+        impact = await usage_by_team(session, model, HOST.live())
+        with_deleted = await usage_by_team(session, model, HOST.live(), include_not_live=True)
 
     assert impact_totals(impact) == {
         "assistants": 2,
@@ -54,6 +56,9 @@ async def test_exists_probes_find_history_and_live_labels(
     await factory.question(team, model)
     await factory.pipeline(team, [model])
     async with runtime.sessions() as session:
-        assert await referencing_labels(session, model) == ["pipelines", "questions"]
-        assert await referencing_labels(session, model, history_references()) == ["questions"]
-        assert await referencing_labels(session, uuid.uuid4()) == []
+        assert await referencing_labels(session, model, HOST.references) == [
+            "pipelines",
+            "questions",
+        ]
+        assert await referencing_labels(session, model, HOST.history()) == ["questions"]
+        assert await referencing_labels(session, uuid.uuid4(), HOST.references) == []

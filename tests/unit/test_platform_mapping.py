@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from db.platform.host import Platform, reference_host
 from db.platform.mapping import MappingError, load_mapping, parse_mapping, reference_platform
-from db.reference import Role, Shape
-from db.registry import REFERENCES
+from db.reference import IdForm, JsonPath, NotLive, Role, Shape
 from tests.platforms import MAPPED_PLATFORMS, OPEN_CHAT_STUDIO
 
 BASE: dict[str, Any] = tomllib.loads(OPEN_CHAT_STUDIO.mapping.read_text())
@@ -31,24 +31,47 @@ def test_shipped_mappings_load() -> None:
         assert load_mapping(platform.mapping).name == platform.name
 
 
-def test_reference_platform_is_the_registry() -> None:
-    assert reference_platform().registry_references() == REFERENCES
-    spaces = next(r for r in REFERENCES if r.label == "spaces")
+def test_reference_platform_references() -> None:
+    references = reference_host().references
+    spaces = next(r for r in references if r.label == "spaces")
     assert spaces.shape is Shape.LINK and spaces.team_via is not None
     assert spaces.team_via.level_column == "required_security_level"
-    pipelines = next(r for r in REFERENCES if r.label == "pipelines")
-    assert (pipelines.shape, pipelines.json_key) == (Shape.JSON_NODES, "llm_model_id")
-    assert {r.label for r in REFERENCES if r.role is Role.HISTORY} == {"questions", "app_runs"}
+    pipelines = next(r for r in references if r.label == "pipelines")
+    assert pipelines.shape is Shape.JSON
+    assert pipelines.json == JsonPath("definition", ("nodes", "params", "llm_model_id"), 0)
+    templates = next(r for r in references if r.label == "templates")
+    assert templates.not_live == (NotLive("deleted_at"),)
+    assert {r.label for r in references if r.role is Role.HISTORY} == {"questions", "app_runs"}
 
 
-def test_open_chat_studio_says_what_the_jobs_do_not_run_yet() -> None:
+def test_open_chat_studio_references_take_every_shape() -> None:
     mapping = load_mapping(OPEN_CHAT_STUDIO.mapping)
-    gaps = mapping.unsupported_by_jobs()
-    assert gaps[0].startswith("models: lifecycle state kept by the worker")
-    assert "references.pipeline_nodes: a JSON copy of the id" in gaps
-    assert "references.assistants: an archived (boolean) marker" in gaps
-    with pytest.raises(MappingError):
-        mapping.registry_references()
+    by_label = {r.label: r for r in Platform(mapping).references}
+    nodes = by_label["pipeline_nodes"]
+    assert nodes.json_copy == JsonPath("params", ("llm_provider_model_id",), None, IdForm.NUMBER)
+    assert nodes.not_live == (NotLive("is_archived", boolean=True),)
+    assert nodes.team_column is None and nodes.team_via is not None
+    assert by_label["assistants"].not_live == (NotLive("is_archived", boolean=True),)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("nodes[*].params[*].llm_id", "steps into more than one array: at most one '[*]'"),
+        ("a.ids[*]", "ends in '[*]': the last key must hold the id"),
+    ],
+)
+def test_json_paths_the_builders_cannot_follow_are_refused(path: str, message: str) -> None:
+    problems = _problems(lambda d: d["references"][0]["json_copy"].__setitem__("path", path))
+    assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize("path", ["llm_id", "a.b.c", "nodes[*].params.llm_model_id"])
+def test_json_paths_with_at_most_one_array_load(path: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["references"][0]["json_copy"]["path"] = path
+    ref = parse_mapping(data).registry_references()[0]
+    assert ref.json_copy is not None and ref.json_copy.text() == path
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,10 @@ import dataclasses
 import pytest
 
 from db.models import Base
-from db.registry import REFERENCES, RegistryError, Role, Shape, check_identifiers
+from db.platform.host import reference_host
+from db.reference import NotLive, RegistryError, Role, Shape, check_identifiers
+
+REFERENCES = reference_host().references
 
 LIFECYCLE_TABLES = {
     "model_migrations",
@@ -30,10 +33,10 @@ def test_every_foreign_key_to_llm_models_is_registered() -> None:
 
 def test_registry_shapes_and_roles() -> None:
     by_label = {r.label: r for r in REFERENCES}
-    assert by_label["pipelines"].shape is Shape.JSON_NODES
+    assert by_label["pipelines"].shape is Shape.JSON
     assert by_label["spaces"].shape is Shape.LINK
     assert not by_label["assistants"].clearable
-    assert by_label["templates"].soft_delete_column == "deleted_at"
+    assert by_label["templates"].not_live == (NotLive("deleted_at"),)
     assert {r.label for r in REFERENCES if r.role is Role.HISTORY} == {"questions", "app_runs"}
 
 
@@ -47,3 +50,13 @@ def test_identifiers_are_checked_before_reaching_sql() -> None:
 def test_duplicate_labels_are_refused() -> None:
     with pytest.raises(RegistryError, match="unique"):
         check_identifiers((REFERENCES[0], REFERENCES[0]))
+
+
+def test_json_keys_are_checked_before_reaching_sql() -> None:
+    pipelines = next(r for r in REFERENCES if r.shape is Shape.JSON)
+    assert pipelines.json is not None
+    evil = dataclasses.replace(
+        pipelines, json=dataclasses.replace(pipelines.json, keys=("nodes", "x}'", "id"))
+    )
+    with pytest.raises(RegistryError, match="unsafe identifier"):
+        check_identifiers((evil,))

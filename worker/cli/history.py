@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ModelMigration
 from db.queries.audit import model_name_from_audit
-from db.queries.migration import requests_for_model
+from db.queries.requests import requests_for_model
 from jobs.model_ref import ModelRef, resolve_model_ref
 from worker.cli.common import local_runtime, model_argument
 from worker.cli.output import EXIT_OK, CommandFailed, print_json, table

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db.platform.host import reference_host
 from db.queries.references import usage_by_team
-from db.registry import REFERENCES
 from jobs.events import Slug, request_event_key
 from jobs.faults import is_transient
 from jobs.runtime import Runtime
@@ -215,7 +215,7 @@ async def _live_refs_to_retired(conn: AsyncConnection) -> dict[str, Any]:
     )
     bad = {}
     for model_id in list(retired):
-        usage = await usage_by_team(conn, model_id)
+        usage = await usage_by_team(conn, model_id, reference_host().live())
         if usage:
             bad[str(model_id)] = {label: u.total for label, u in usage.items()}
     return bad
@@ -283,7 +283,9 @@ async def test_fifty_concurrent_mixed_requests_keep_every_invariant(
                 )
                 == 0
             )
-            usage = await usage_by_team(conn, model_id, REFERENCES, include_soft_deleted=True)
+            usage = await usage_by_team(
+                conn, model_id, reference_host().references, include_not_live=True
+            )
             assert usage == {}, f"hard-deleted {model_id} is still referenced: {usage}"
         dangling = await conn.scalar(
             text(

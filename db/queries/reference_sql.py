@@ -1,0 +1,197 @@
+"""The SQL pieces statements over a reference are built from.
+
+Which rows point at a model, which rows are live, whose team they are, and how a model
+id inside JSON is matched and rewritten. Identifiers come from references validated by
+``check_identifiers``; ids are always bound, never cast: a column meets ``:<name>``
+(PostgreSQL types it from the column, whatever the host's key type); JSON meets
+``:<name>_doc`` and ``:<name>_doc_num`` (containment documents) and ``:<name>_text``
+(the id's canonical text). :func:`id_params` gives every one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from db.keys import HostId, id_text
+from db.reference import IdForm, JsonPath, Reference
+
+
+def all_of(*predicates: str) -> str:
+    """The predicates joined by ``AND``, leaving out those that are just ``TRUE``."""
+    kept = [p for p in predicates if p != "TRUE"]
+    return " AND ".join(kept) if kept else "TRUE"
+
+
+def id_params(ref: Reference, name: str, value: HostId | None) -> dict[str, Any]:
+    """The bound values naming ``value`` as ``:<name>`` in statements over ``ref``."""
+    params: dict[str, Any] = {name: value, f"{name}_text": None, f"{name}_number": None}
+    if value is None:
+        return params
+    params[f"{name}_text"] = id_text(value)
+    params[f"{name}_number"] = value if isinstance(value, int) else None
+    numbers = [p for p in (ref.json, ref.json_copy) if p and p.id_as is IdForm.NUMBER]
+    if numbers and not isinstance(value, int):
+        raise ValueError(f"{ref.label}: id {value} cannot be written as a JSON number")
+    if ref.json is not None:
+        as_string = _document(ref.json, id_text(value))
+        as_number = _document(ref.json, value) if isinstance(value, int) else as_string
+        params[f"{name}_doc"] = json.dumps(as_string)
+        params[f"{name}_doc_num"] = json.dumps(as_number)
+    return params
+
+
+def _document(path: JsonPath, value: str | int) -> Any:
+    """The smallest document holding ``value`` at ``path`` (keys lower-cased, as matched)."""
+    doc: Any = value
+    for i in reversed(range(len(path.keys))):
+        doc = {path.keys[i].lower(): [doc] if i == path.array_at else doc}
+    return doc
+
+
+def path_literal(keys: tuple[str, ...]) -> str:
+    """``'{a,b}'``: a text[] path for ``#>``, ``#>>`` and ``jsonb_set`` (keys validated)."""
+    return "'{" + ",".join(keys) + "}'"
+
+
+def canonical_json_sql(column: str, alias: str = "t") -> str:
+    """The JSON column with every letter in lower case: UUIDs in their canonical form.
+
+    Lowering the whole document keeps it valid JSON (escapes are lower-case already, and
+    ``\\uXXXX`` digits are case-blind). The GIN index on this expression serves ``@>``.
+    """
+    return f"CAST(lower(CAST({alias}.{column} AS text)) AS jsonb)"
+
+
+def match_sql(ref: Reference, alias: str = "t", param: str = "model_id") -> str:
+    """A predicate true for rows of ``ref`` that point at ``:param``.
+
+    A JSON id matches written as a string or as a number: one containment per form, each
+    served by the GIN index (``@> ANY(array)`` would not be).
+    """
+    if ref.json is not None:
+        doc = canonical_json_sql(ref.column, alias)
+        return f"({doc} @> CAST(:{param}_doc AS jsonb) OR {doc} @> CAST(:{param}_doc_num AS jsonb))"
+    return f"{alias}.{ref.column} = :{param}"
+
+
+def live_row_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for live rows (``TRUE`` where nothing marks rows as not live)."""
+    if not ref.not_live:
+        return "TRUE"
+    parts = [
+        f"{alias}.{m.column} IS NOT TRUE" if m.boolean else f"{alias}.{m.column} IS NULL"
+        for m in ref.not_live
+    ]
+    return " AND ".join(parts)
+
+
+def not_live_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows marked not live: soft-deleted or archived."""
+    if not ref.not_live:
+        return "FALSE"
+    parts = [
+        f"{alias}.{m.column} IS TRUE" if m.boolean else f"{alias}.{m.column} IS NOT NULL"
+        for m in ref.not_live
+    ]
+    return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
+
+
+def team_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
+    if ref.team_via:
+        via = ref.team_via
+        return (
+            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+            f"AND p.{via.team_column} = :scope_team)"
+        )
+    if ref.team_column:
+        return f"{alias}.{ref.team_column} = :scope_team"
+    return "FALSE"  # global configuration belongs to no team
+
+
+def level_scope_sql(ref: Reference, alias: str = "t") -> str:
+    """A predicate true for rows of ``ref`` whose parent asks no more than ``:scope_level``."""
+    via = ref.team_via
+    if via is None or via.level_column is None:
+        return "TRUE"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+        f"AND p.{via.level_column} > :scope_level)"
+    )
+
+
+def team_sql(ref: Reference, alias: str = "t") -> tuple[str, str]:
+    """(FROM-clause addition, team expression) for grouping ``ref`` rows by team."""
+    if ref.team_via:
+        via = ref.team_via
+        return (
+            f" JOIN {via.parent_table} p ON p.id = {alias}.{via.fk_column}",
+            f"p.{via.team_column}",
+        )
+    if ref.team_column:
+        return "", f"{alias}.{ref.team_column}"
+    return "", "NULL"
+
+
+def new_json_value_sql(path: JsonPath, param: str = "target", *, clear: bool) -> str:
+    """The JSON value a moved id gets: the target in the path's form, or JSON null."""
+    if clear:
+        return "'null'::jsonb"
+    if path.id_as is IdForm.NUMBER:
+        return f"to_jsonb(CAST(:{param}_number AS bigint))"
+    return f"to_jsonb(CAST(:{param}_text AS text))"
+
+
+def json_rewrite_sql(
+    path: JsonPath, alias: str = "t", source: str = "source", *, new_value: str
+) -> str:
+    """``path.column`` with every id equal to ``:<source>_text`` at ``path`` replaced.
+
+    Ids compare in canonical text, so a JSON string and a JSON number both match; the
+    document is returned unchanged where nothing matches.
+    """
+    col = f"{alias}.{path.column}"
+    if path.array_at is None:
+        at = path_literal(path.keys)
+        return (
+            f"CASE WHEN lower({col} #>> {at}) = :{source}_text\n"
+            f"            THEN jsonb_set({col}, {at}, {new_value})\n"
+            f"            ELSE {col} END"
+        )
+    outer, inner = path_literal(path.outer), path_literal(path.inner)
+    return f"""CASE WHEN jsonb_typeof({col} #> {outer}) = 'array' THEN jsonb_set({col}, {outer}, (
+        SELECT COALESCE(jsonb_agg(
+            CASE WHEN lower(e.elem #>> {inner}) = :{source}_text
+                 THEN jsonb_set(e.elem, {inner}, {new_value})
+                 ELSE e.elem END
+            ORDER BY e.ord), '[]'::jsonb)
+        FROM jsonb_array_elements({col} #> {outer}) WITH ORDINALITY AS e(elem, ord)))
+    ELSE {col} END"""
+
+
+def json_id_text_sql(path: JsonPath, alias: str = "t") -> tuple[str, str]:
+    """(FROM-clause addition, the id's canonical text) reading the id at ``path``.
+
+    Through an array, each element is a row of its own (``e``); a non-array is none.
+    """
+    col = f"{alias}.{path.column}"
+    if path.array_at is None:
+        return "", f"lower({col} #>> {path_literal(path.keys)})"
+    outer = f"{col} #> {path_literal(path.outer)}"
+    return (
+        f" CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({outer}) = 'array' "
+        f"THEN {outer} ELSE '[]'::jsonb END) AS e(elem)",
+        f"lower(e.elem #>> {path_literal(path.inner)})",
+    )
+
+
+def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source") -> str:
+    """``SET`` assignments moving a column reference (and its JSON copy, where the copy
+    holds ``:<source>``) to ``:target``, or clearing them."""
+    assignment = f"{ref.column} = {'NULL' if clear else ':target'}"
+    if ref.json_copy is not None:
+        value = new_json_value_sql(ref.json_copy, clear=clear)
+        rewrite = json_rewrite_sql(ref.json_copy, source=source, new_value=value)
+        assignment += f",\n        {ref.json_copy.column} = {rewrite}"
+    return assignment

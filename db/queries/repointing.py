@@ -1,0 +1,414 @@
+"""SQL of the re-pointing: batches that move (or clear) live references, the request's
+scope, the final sweep's probes, and the model pointers.
+
+Statements are built from a platform's references (identifiers validated by
+``check_identifiers``) with the pieces in :mod:`db.queries.reference_sql`; ids, limits
+and labels are bound parameters, compared straight against the host's columns so
+PostgreSQL types them whatever the host's key type. Request rows are in
+:mod:`db.queries.requests`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import TextClause, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.keys import HostId, parse_host_id
+from db.models import LlmModel
+from db.queries.reference_sql import (
+    all_of,
+    id_params,
+    json_rewrite_sql,
+    level_scope_sql,
+    live_row_sql,
+    match_sql,
+    new_column_value_sql,
+    new_json_value_sql,
+    team_scope_sql,
+    team_sql,
+)
+from db.queries.references import exists_statement
+from db.reference import RESET_LITERALS, Reference, Shape, check_identifiers
+
+# Records the rows a batch changed, per team, in the statement that changes them.
+_COUNT_MOVED = """
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
+counted AS (
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT :migration_id, CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
+)"""
+_MOVED = "(SELECT COALESCE(sum(n), 0) FROM per_team)"
+_BATCH_OUTCOME = f"""
+SELECT (SELECT count(*) FROM batch) AS selected, {_MOVED} AS moved,
+       (SELECT {{key}} FROM batch ORDER BY {{key}} DESC LIMIT 1) AS last_key
+"""
+_RANGE_OUTCOME = f"""
+SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE {_MOVED} END AS selected,
+       {_MOVED} AS moved, (SELECT {{key}} FROM bound) AS last_key
+"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a request was admitted for: those of ``team`` (set when the target is a
+    team's custom model) whose parents (spaces) ask no more than ``level``."""
+
+    team: HostId | None
+    level: int
+
+    @classmethod
+    def of(cls, target: LlmModel) -> Scope:
+        return cls(target.team_id, target.security_level or 0)
+
+
+def _scope_sql(ref: Reference, *, team_scoped: bool) -> str:
+    team = team_scope_sql(ref, "t") if team_scoped else "TRUE"
+    return all_of(level_scope_sql(ref, "t"), team)
+
+
+def _scope_params(scope: Scope | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    params: dict[str, Any] = {"scope_level": scope.level}
+    if scope.team is not None:
+        params["scope_team"] = scope.team
+    return params
+
+
+def _returning(ref: Reference) -> str:
+    """The moved rows' columns their teams are read from."""
+    columns = [ref.key_column]
+    columns += [ref.team_column] if ref.team_column else []
+    columns += [ref.team_via.fk_column] if ref.team_via else []
+    return ", ".join(f"t.{c}" for c in dict.fromkeys(columns))
+
+
+def _moved_teams(ref: Reference) -> str:
+    join, team = team_sql(ref, "m")
+    return f"moved_teams AS (SELECT {team} AS team_id FROM moved m{join}),"
+
+
+def _candidates(ref: Reference, *, clear: bool, team_scoped: bool, first: bool) -> str:
+    """Rows a batch may take: pointing at ``:source``, live, in scope, after the cursor."""
+    where = all_of(match_sql(ref, "t", "source"), live_row_sql(ref, "t"))
+    scope = "TRUE" if clear else _scope_sql(ref, team_scoped=team_scoped)
+    if scope != "TRUE":
+        where += f"\n      AND {scope}"
+    if not first:
+        where += f" AND t.{ref.key_column} > :after"
+    return where
+
+
+@cache
+def move_batch_statement(
+    ref: Reference, *, clear: bool, team_scoped: bool = False, first: bool = False
+) -> TextClause:
+    """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
+
+    Rows are taken in key order after ``:after`` (a keyset cursor, so a batch never
+    re-reads the index entries that earlier batches moved; ``first`` has no cursor yet).
+    Returns (rows selected, rows changed, last key) and records the rows changed per team
+    in ``model_migration_batches`` in the same statement. Rows that are not live
+    (soft-deleted, archived) are left alone (cleanup handles them). A move (not a clear)
+    takes only rows in the request's scope (``:scope_level``, and ``:scope_team`` when
+    ``team_scoped``): a row written later by another team, or in a space above the
+    target's level, is never moved onto the target.
+    """
+    check_identifiers((ref,))
+    if clear and not ref.clearable:
+        raise ValueError(f"{ref.label} references cannot be cleared")
+    where = _candidates(ref, clear=clear, team_scoped=team_scoped, first=first)
+    if ref.shape is Shape.LINK:
+        return _link_move(ref, where, clear=clear)
+    if ref.shape is Shape.JSON:
+        return _json_move(ref, where, clear=clear)
+    return _column_move(ref, where, clear=clear)
+
+
+def _batch(ref: Reference, where: str, order: str) -> str:
+    key = ref.key_column
+    return f"""
+WITH batch AS (
+    SELECT t.{key} FROM {ref.table} t
+    WHERE {where}
+    ORDER BY {order} LIMIT :limit
+),"""
+
+
+def _in_batch(ref: Reference) -> str:
+    key = ref.key_column
+    return f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch)) AND {match_sql(ref, 't', 'source')}"
+
+
+def _link_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
+    # Ordering by (model column, key) matches the link table's key, so each batch is one
+    # index range scan starting at the cursor. No FOR UPDATE: the DELETE locks the rows
+    # itself and re-checks the match on rows a concurrent writer changed.
+    key = ref.key_column
+    added = (
+        ""
+        if clear
+        else f"""
+added AS (
+    INSERT INTO {ref.table} ({key}, {ref.column})
+    SELECT {key}, :target FROM batch
+    ON CONFLICT DO NOTHING
+),"""
+    )
+    return text(
+        f"""{_batch(ref, where, f"t.{ref.column}, t.{key}")}{added}
+moved AS (DELETE FROM {ref.table} t WHERE {_in_batch(ref)} RETURNING {_returning(ref)}),
+{_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
+    )
+
+
+def _json_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
+    assert ref.json is not None
+    value = new_json_value_sql(ref.json, clear=clear)
+    rewrite = json_rewrite_sql(ref.json, new_value=value)
+    key = ref.key_column
+    return text(
+        f"""{_batch(ref, where, f"t.{key}")}
+moved AS (
+    UPDATE {ref.table} t SET {ref.column} = {rewrite}
+    WHERE {_in_batch(ref)} RETURNING {_returning(ref)}
+),
+{_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
+    )
+
+
+def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
+    # Find the batch's last key with an index-only probe, then update the whole key range
+    # in one index range scan (each row is visited once, as a single UPDATE would). No
+    # bound means fewer than :limit rows are left: take them all. The JSON copy of the
+    # id, if any, changes in the same UPDATE, so the two never disagree.
+    key = ref.key_column
+    assignment = new_column_value_sql(ref, clear=clear)
+    if not clear:
+        assignment += "".join(f", {c} = {RESET_LITERALS[v]}" for c, v in ref.reset_on_move)
+    return text(
+        f"""
+WITH bound AS (
+    SELECT t.{key} FROM {ref.table} t
+    WHERE {where}
+    ORDER BY t.{ref.column}, t.{key} OFFSET :limit - 1 LIMIT 1
+),
+moved AS (
+    UPDATE {ref.table} t SET {assignment}
+    WHERE {where}
+      AND (NOT EXISTS (SELECT 1 FROM bound) OR t.{key} <= (SELECT {key} FROM bound))
+    RETURNING {_returning(ref)}
+),
+{_moved_teams(ref)}{_COUNT_MOVED}{_RANGE_OUTCOME.format(key=key)}"""
+    )
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    selected: int
+    moved: int
+    last_key: HostId | None
+
+
+async def move_batch(
+    session: AsyncSession,
+    ref: Reference,
+    *,
+    migration_id: uuid.UUID,
+    source: HostId,
+    target: HostId | None,
+    limit: int,
+    after: HostId | None = None,
+    scope: Scope | None = None,
+) -> BatchOutcome:
+    """Move one batch of rows whose key follows ``after`` (all keys when ``None``),
+    within ``scope`` when moving."""
+    if target is not None and scope is None:
+        raise ValueError("a move needs the request's scope")
+    params: dict[str, Any] = {
+        "migration_id": migration_id,
+        "label": ref.label,
+        "limit": limit,
+        **id_params(ref, "source", source),
+        **(_scope_params(scope) if target is not None else {}),
+    }
+    if after is not None:
+        params["after"] = after
+    if target is not None:
+        params.update(id_params(ref, "target", target))
+    team_scoped = target is not None and scope is not None and scope.team is not None
+    statement = move_batch_statement(
+        ref, clear=target is None, team_scoped=team_scoped, first=after is None
+    )
+    row = (await session.execute(statement, params)).one()
+    last = row.last_key
+    return BatchOutcome(int(row.selected), int(row.moved), None if last is None else _host_id(last))
+
+
+def _host_id(value: object) -> HostId:
+    # asyncpg returns its own UUID subclass: hand out the standard one.
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID(int=value.int)
+    return parse_host_id(value)
+
+
+async def relax_commit_durability(session: AsyncSession) -> None:
+    """Let this transaction's commit return before its WAL reaches disk.
+
+    Safe for a batch: its rows, counts and progress commit (or vanish, on a server crash)
+    together, and a resumed request redoes whatever vanished. Final transactions keep
+    full durability.
+    """
+    await session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+async def lock_live_model(session: AsyncSession, model_id: HostId) -> bool:
+    """Share-lock ``model_id`` until the transaction ends if it is neither migrated nor
+    deleted; ``False`` if it is retired (or gone).
+
+    The main application's protocol before it points a row at a model: a retiring
+    request takes the row ``FOR UPDATE`` for its final sweep, so it waits for this
+    transaction and then sweeps what it wrote; afterwards nobody writes to it again.
+    Lock first, then read the state in a second statement: on a host whose lifecycle
+    state the worker keeps beside the model row, a read in the locking statement could
+    miss what the request that held the lock committed.
+    """
+    locked = await session.scalar(
+        select(LlmModel.id).where(LlmModel.id == model_id).with_for_update(read=True)
+    )
+    if locked is None:
+        return False
+    found = await session.scalar(
+        select(LlmModel.id).where(
+            LlmModel.id == model_id,
+            LlmModel.migrated_to_model_id.is_(None),
+            LlmModel.deleted_at.is_(None),
+        )
+    )
+    return found is not None
+
+
+async def exists_unclearable(
+    session: AsyncSession, refs: tuple[Reference, ...], source: HostId
+) -> bool:
+    """Whether any live, non-clearable reference still points at ``source``."""
+    for ref in refs:
+        if ref.clearable:
+            continue
+        hit = await session.scalar(exists_statement(ref), id_params(ref, "model_id", source))
+        if hit:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class OutOfScope:
+    """Live references to a source that its request may not move: rows of other teams
+    (or global configuration) for a custom target, rows in spaces above its level."""
+
+    other_teams: dict[str, int]
+    above_level: dict[str, int]
+
+
+def scope_probe_statement(ref: Reference, *, team: bool) -> TextClause | None:
+    """Count live rows of ``ref`` on ``:source`` outside the scope: of another team than
+    ``:scope_team`` (``team``) or above ``:scope_level``; ``None`` when none can be."""
+    allowed = team_scope_sql(ref, "t") if team else level_scope_sql(ref, "t")
+    if allowed == "TRUE":
+        return None
+    return text(
+        f"SELECT count(*) FROM {ref.table} t "
+        f"WHERE {all_of(match_sql(ref, 't', 'source'), live_row_sql(ref, 't'))} "
+        f"AND NOT ({allowed})"
+    )
+
+
+async def out_of_scope(
+    session: AsyncSession, refs: tuple[Reference, ...], source: HostId, scope: Scope
+) -> OutOfScope:
+    """Count, per label, the live references to ``source`` outside ``scope``."""
+    other: dict[str, int] = {}
+    above: dict[str, int] = {}
+    check_identifiers(refs)
+    for ref in refs:
+        params = {**id_params(ref, "source", source), **_scope_params(scope)}
+        probes = [(above, scope_probe_statement(ref, team=False))]
+        if scope.team is not None:
+            probes.append((other, scope_probe_statement(ref, team=True)))
+        for found, statement in probes:
+            if statement is None:
+                continue
+            n = await session.scalar(statement, params)
+            if n:
+                found[ref.label] = int(n)
+    return OutOfScope(other, above)
+
+
+def above_level_statement(ref: Reference) -> TextClause | None:
+    """Count parents linking ``:source`` that require a level above ``:level``."""
+    via = ref.team_via
+    if via is None or via.level_column is None:
+        return None
+    return text(
+        f"SELECT count(*) FROM {ref.table} t JOIN {via.parent_table} p "
+        f"ON p.id = t.{via.fk_column} WHERE {match_sql(ref, 't', 'source')} "
+        f"AND p.{via.level_column} > :level"
+    )
+
+
+async def spaces_above_level(
+    session: AsyncSession, refs: tuple[Reference, ...], source: HostId, level: int
+) -> int:
+    """How many linked parents enabling ``source`` require a level above ``level``."""
+    total = 0
+    check_identifiers(refs)
+    for ref in refs:
+        statement = above_level_statement(ref)
+        if statement is None:
+            continue
+        n = await session.scalar(statement, {**id_params(ref, "source", source), "level": level})
+        total += int(n or 0)
+    return total
+
+
+async def repoint_model_pointers(
+    session: AsyncSession, source: HostId, target: HostId | None
+) -> dict[str, int]:
+    """Models migrated to (or replaced by) ``source`` now name ``target`` (no chains)."""
+    migrated = (
+        await session.execute(
+            update(LlmModel)
+            .where(LlmModel.migrated_to_model_id == source, LlmModel.id != target)
+            .values(migrated_to_model_id=target, updated_at=func.now())
+        )
+        if target is not None
+        else None
+    )
+    replaced = await session.execute(
+        update(LlmModel)
+        .where(LlmModel.replacement_model_id == source)
+        .values(replacement_model_id=target, updated_at=func.now())
+    )
+    return {
+        "migrated_pointers": int(getattr(migrated, "rowcount", 0) or 0),
+        "replacement_pointers": int(getattr(replaced, "rowcount", 0) or 0),
+    }
+
+
+async def retire_source(
+    session: AsyncSession, source: HostId, *, kind: str, target: HostId | None
+) -> None:
+    """Mark the source migrated (to ``target``) or soft-deleted."""
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if kind == "migration":
+        values["migrated_to_model_id"] = target
+    else:
+        values["deleted_at"] = func.now()
+    await session.execute(update(LlmModel).where(LlmModel.id == source).values(**values))

@@ -1,0 +1,173 @@
+"""SQL of migration and deletion requests: their rows, their batch counts, stuck ones.
+
+The re-pointing itself (batches, scope, final sweep) is in :mod:`db.queries.repointing`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.keys import HostId, parse_host_id
+from db.models import ModelMigration, ModelMigrationBatch
+
+ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
+REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
+SOURCE_FK = "fk_model_migrations_from_model_id_llm_models"
+TARGET_FK = "fk_model_migrations_to_model_id_llm_models"
+
+# Batch rows summed per read when totalling a request's counts.
+COUNT_PAGE = 8
+
+
+async def record_batch_progress(
+    session: AsyncSession,
+    migration_id: uuid.UUID,
+    label: str,
+    rows: int,
+    cursor: HostId | None,
+) -> None:
+    """Add ``rows`` to ``progress.done[label]``, count the batch, keep the keyset cursor.
+
+    The cursor is kept as a JSON number (integer keys) or string (UUIDs), the forms
+    ``parse_host_id`` reads back.
+    """
+    await session.execute(
+        text(
+            """
+UPDATE model_migrations SET progress = jsonb_set(jsonb_set(jsonb_set(
+        progress || jsonb_build_object('cursor', COALESCE(progress -> 'cursor', '{}'::jsonb)),
+        ARRAY['done', CAST(:label AS text)],
+        to_jsonb(COALESCE((progress #>> ARRAY['done', CAST(:label AS text)])::bigint, 0) + :rows)),
+    '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1)),
+    ARRAY['cursor', CAST(:label AS text)],
+    COALESCE(CAST(:cursor AS jsonb), progress #> ARRAY['cursor', CAST(:label AS text)],
+             'null'::jsonb))
+WHERE id = :id"""
+        ),
+        {
+            "id": migration_id,
+            "label": label,
+            "rows": rows,
+            "cursor": _cursor_json(cursor),
+        },
+    )
+
+
+def _cursor_json(cursor: HostId | None) -> str | None:
+    if cursor is None:
+        return None
+    return str(cursor) if isinstance(cursor, int) else f'"{cursor}"'
+
+
+async def counts_by_label_and_team(
+    session: AsyncSession, migration_id: uuid.UUID
+) -> list[tuple[str, HostId | None, int]]:
+    """Rows changed so far, per (label, team), summed over the request's batches.
+
+    The per-batch maps are summed here rather than with ``jsonb_each`` in SQL: a few
+    hundred rows of maps add up faster than a GROUP BY over every (batch, team) pair.
+    """
+    # Read a few batch rows at a time (a driver-side stream would prefetch dozens of
+    # maps): memory holds one total per (label, team), never every batch's map.
+    totals: Counter[tuple[str, str]] = Counter()
+    after: uuid.UUID | None = None
+    while True:
+        query = select(
+            ModelMigrationBatch.id, ModelMigrationBatch.label, ModelMigrationBatch.teams
+        ).where(ModelMigrationBatch.migration_id == migration_id)
+        if after is not None:
+            query = query.where(ModelMigrationBatch.id > after)
+        page = (
+            await session.execute(query.order_by(ModelMigrationBatch.id).limit(COUNT_PAGE))
+        ).all()
+        for _, label, teams in page:
+            for team, n in teams.items():
+                totals[(label, team)] += int(n)
+        if len(page) < COUNT_PAGE:
+            break
+        after = page[-1].id
+    return [
+        (label, parse_host_id(team) if team else None, n)
+        for (label, team), n in sorted(totals.items())
+    ]
+
+
+async def get_request(
+    session: AsyncSession,
+    *,
+    request_id: uuid.UUID | None = None,
+    request_key: str | None = None,
+    for_update: bool = False,
+) -> ModelMigration | None:
+    """A request row by id or key."""
+    stmt = select(ModelMigration)
+    if request_id is not None:
+        stmt = stmt.where(ModelMigration.id == request_id)
+    else:
+        stmt = stmt.where(ModelMigration.request_key == request_key)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row: ModelMigration | None = (await session.execute(stmt)).scalar_one_or_none()
+    return row
+
+
+async def active_request_for(session: AsyncSession, source: HostId) -> ModelMigration | None:
+    """The pending or running request for ``source``, if any."""
+    stmt = select(ModelMigration).where(
+        ModelMigration.from_model_id == source,
+        ModelMigration.status.in_(("pending", "running")),
+    )
+    row: ModelMigration | None = (await session.execute(stmt)).scalar_one_or_none()
+    return row
+
+
+async def insert_request(session: AsyncSession, **values: Any) -> uuid.UUID:
+    """Insert a request row; raises ``IntegrityError`` on a duplicate key or active source."""
+    request_id: uuid.UUID | None = await session.scalar(
+        insert(ModelMigration).values(**values).returning(ModelMigration.id)
+    )
+    assert request_id is not None
+    return request_id
+
+
+async def update_request(session: AsyncSession, request_id: uuid.UUID, **values: Any) -> None:
+    """Update a request row's columns."""
+    await session.execute(
+        update(ModelMigration).where(ModelMigration.id == request_id).values(**values)
+    )
+
+
+async def requests_for_model(
+    session: AsyncSession, model_id: HostId | None, provider: str | None, name: str | None
+) -> list[ModelMigration]:
+    """History of requests naming a model, by id or by its name snapshot (newest first)."""
+    stmt = select(ModelMigration).order_by(ModelMigration.created_at.desc())
+    if model_id is not None:
+        stmt = stmt.where(
+            (ModelMigration.from_model_id == model_id) | (ModelMigration.to_model_id == model_id)
+        )
+    elif provider is not None:
+        stmt = stmt.where(
+            ((ModelMigration.from_provider == provider) & (ModelMigration.from_model_name == name))
+            | ((ModelMigration.to_provider == provider) & (ModelMigration.to_model_name == name))
+        )
+    return list((await session.execute(stmt.limit(200))).scalars())
+
+
+# Requests left pending/running with no sign of life (start or batch) for longer than
+# ``$1`` seconds: no try can still be working on them. Plain SQL for a bare asyncpg
+# connection (the health check); newest first.
+STUCK_REQUESTS_SQL = """
+SELECT m.request_key, m.status
+FROM model_migrations m
+WHERE m.status IN ('pending', 'running')
+  AND GREATEST(m.created_at, m.started_at,
+               (SELECT max(b.created_at) FROM model_migration_batches b
+                WHERE b.migration_id = m.id)) < now() - make_interval(secs => $1)
+ORDER BY m.created_at DESC
+"""

@@ -1,0 +1,1 @@
+SELECT CAST(t.llm_provider_model_id AS text) AS model_id, p.team_id AS team_id, count(DISTINCT t.id) FROM pipelines_node t JOIN pipelines_pipeline p ON p.id = t.pipeline_id WHERE t.llm_provider_model_id = ANY(:ids) AND t.is_archived IS NOT TRUE GROUP BY 1, 2

@@ -1,0 +1,1 @@
+SELECT t.team_id AS team_id, count(*) AS n FROM analysis_transcriptanalysis t WHERE t.llm_provider_model_id = :model_id GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM pipelines t WHERE (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:model_id_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:model_id_doc_num AS jsonb)))

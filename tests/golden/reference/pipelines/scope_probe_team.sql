@@ -1,0 +1,1 @@
+SELECT count(*) FROM pipelines t WHERE (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb)) AND NOT (t.team_id = :scope_team)

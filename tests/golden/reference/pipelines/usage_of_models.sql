@@ -1,0 +1,1 @@
+SELECT lower(e.elem #>> '{params,llm_model_id}') AS model_id, t.team_id AS team_id, count(DISTINCT t.id) FROM pipelines t CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) AS e(elem) WHERE lower(e.elem #>> '{params,llm_model_id}') = ANY(CAST(:id_texts AS text[])) GROUP BY 1, 2

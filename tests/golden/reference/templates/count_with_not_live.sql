@@ -1,0 +1,1 @@
+SELECT t.team_id AS team_id, count(*) AS n FROM templates t WHERE t.llm_model_id = :model_id GROUP BY 1

@@ -1,0 +1,103 @@
+"""Every statement shape the reference builders generate, checked as SQL text.
+
+For each shipped mapping (the reference platform and Open Chat Studio) and each of its
+references, the statements are rendered and compared with the files under
+``tests/golden/<platform>/<label>/<shape>.sql``: a change to the builders shows up as a
+diff of SQL a reviewer can read. After an intended change, regenerate the files and
+review the diff before committing it::
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_golden_sql.py
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import TextClause, text
+
+from db.platform.host import Platform, reference_host
+from db.platform.mapping import load_mapping
+from db.platform.model_view import ModelView
+from db.queries.cleanup import holders_statement, repoint_not_live_statement
+from db.queries.deprecation import usage_of_models_statement
+from db.queries.references import count_statement, exists_statement, recent_statement
+from db.queries.repointing import (
+    above_level_statement,
+    move_batch_statement,
+    scope_probe_statement,
+)
+from db.reference import Reference, Role
+from tests.platforms import MAPPED_PLATFORMS
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+PLATFORMS = [reference_host(), *(Platform(load_mapping(p.mapping)) for p in MAPPED_PLATFORMS)]
+
+
+def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
+    yield "count", count_statement(ref)
+    yield "exists", exists_statement(ref)
+    if ref.not_live:
+        yield "count_with_not_live", count_statement(ref, include_not_live=True)
+    if ref.time_column:
+        yield "recent", recent_statement(ref)
+    if ref.role is not Role.LIVE:
+        return
+    yield "usage_of_models", usage_of_models_statement(ref)
+    yield "move_first", move_batch_statement(ref, clear=False, first=True)
+    yield "move_next", move_batch_statement(ref, clear=False)
+    yield "move_next_team_scoped", move_batch_statement(ref, clear=False, team_scoped=True)
+    if ref.clearable:
+        yield "clear_first", move_batch_statement(ref, clear=True, first=True)
+        yield "clear_next", move_batch_statement(ref, clear=True)
+    yield "scope_probe_level", scope_probe_statement(ref, team=False)
+    yield "scope_probe_team", scope_probe_statement(ref, team=True)
+    yield "above_level", above_level_statement(ref)
+    if ref.not_live:
+        yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
+        if ref.clearable:
+            yield "cleanup_clear", repoint_not_live_statement(ref, clear=True)
+
+
+def _rendered() -> dict[str, str]:
+    """``{relative path: SQL}`` of every statement of every shipped platform."""
+    out = {}
+    for platform in PLATFORMS:
+        out[f"{platform.name}/holders.sql"] = _sql(holders_statement(platform.references))
+        view = ModelView(platform.mapping, "lifecycle", platform.mapping.host_schema)
+        out[f"{platform.name}/models_view.sql"] = _sql(text(view.script()))
+        for ref in platform.references:
+            for shape, statement in _shapes(ref):
+                if statement is not None:
+                    out[f"{platform.name}/{ref.label}/{shape}.sql"] = _sql(statement)
+    return out
+
+
+def _sql(statement: TextClause) -> str:
+    lines = [line.rstrip() for line in str(statement).strip().splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+RENDERED = _rendered()
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED))
+def test_generated_sql_matches_its_golden_file(name: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(RENDERED[name])
+    assert path.is_file(), f"no golden file {path}: run with UPDATE_GOLDEN=1 and review it"
+    assert RENDERED[name] == path.read_text(), f"{name} changed: review, then UPDATE_GOLDEN=1"
+
+
+def test_no_golden_file_is_stale() -> None:
+    on_disk = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*.sql")}
+    assert on_disk <= set(RENDERED), f"no statement renders {sorted(on_disk - set(RENDERED))}"
+
+
+def test_no_statement_casts_a_host_id() -> None:
+    for name, sql in RENDERED.items():
+        assert "AS uuid" not in sql and "::uuid" not in sql, name
