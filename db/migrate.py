@@ -25,7 +25,10 @@ def alembic_config(
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
         cfg.attributes["url"] = url
-    cfg.attributes["layout"] = layout or Layout()
+    layout = layout or Layout()
+    if mapping is None and not layout.reference_platform:
+        raise ValueError("upgrading a mapped host's database needs its platform mapping")
+    cfg.attributes["layout"] = layout
     cfg.attributes["mapping"] = mapping or reference_platform()
     return cfg
 

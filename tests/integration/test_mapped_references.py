@@ -74,7 +74,7 @@ async def host(host_database: HostDatabase) -> AsyncIterator[Host]:
         platform_file=OPEN_CHAT_STUDIO.mapping,
     )
     layout = layout_from_report(settings, await run_platform_check(settings))
-    await asyncio.to_thread(upgrade, url, "head", layout)
+    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(OPEN_CHAT_STUDIO.mapping))
     engine = make_engine(url, pool_size=2, layout=layout)
     try:
         yield Host(engine, async_sessionmaker(engine, expire_on_commit=False))
