@@ -41,7 +41,7 @@ ARCHIVED_NODES = 0.05
 ARCHIVED_ASSISTANTS = 0.02
 STRING_COPY_EVERY = 10  # one live node in ten keeps its JSON copy as a string
 
-SEED = """
+ADD_TEAMS = """
 INSERT INTO teams_team (name, slug, created_at, updated_at)
 SELECT 'Bench ' || g, 'bench-' || g, now(), now() FROM generate_series(1, $1::int) g
 """
@@ -161,7 +161,7 @@ async def seed(dsn: str, refs: int, teams: int) -> tuple[int, int]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SET synchronous_commit = off")
-        await conn.execute(SEED, teams)
+        await conn.execute(ADD_TEAMS, teams)
         await conn.execute(
             "CREATE TEMP TABLE team_ix AS SELECT id, row_number() OVER (ORDER BY id) - 1 AS ix "
             "FROM teams_team"
