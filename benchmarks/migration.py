@@ -231,8 +231,8 @@ async def measure(
             await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> dict[str, Any]:
-    """Every size on ``platform``, printed as it is measured; the full size's figures."""
+async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> None:
+    """Every size on ``platform``, printed as it is measured, then its job/raw ratio."""
     questions = args.questions if platform.name == "reference" else 0
     print(f"{platform.name}: {args.teams} teams, {questions} question rows", flush=True)
     sizes = sorted({*args.memory_sizes, args.refs})
@@ -248,25 +248,23 @@ async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> dic
             flush=True,
         )
     rss = [r["max_rss_mb"] for r in results]
+    full = results[-1]
     print(
         f"  peak RSS across sizes: {', '.join(f'{x:.1f}' for x in rss)} MB "
-        f"(growth {rss[-1] - rss[0]:+.1f} MB)",
+        f"(growth {rss[-1] - rss[0]:+.1f} MB)\n"
+        f"  ratio at {full['refs']} refs: {full['ratio']:.2f} as median job / median raw, "
+        f"{statistics.median(full['ratios']):.2f} as the median of each run's job/raw "
+        f"(goal <= 1.5)",
         flush=True,
     )
-    return results[-1]
 
 
 async def main(args: argparse.Namespace) -> None:
     settings = load_settings()
     print(f"migrate_model vs raw SQL  (batch size {settings.batch_size})")
     names = list(PLATFORMS) if args.platform == "both" else [args.platform]
-    full = {name: await run_platform(PLATFORMS[name], args) for name in names}
-    for name, r in full.items():
-        paired = statistics.median(r["ratios"])
-        print(
-            f"{name}: ratio at {r['refs']} refs {r['ratio']:.2f} as median job / median "
-            f"raw, {paired:.2f} as the median of each run's job/raw (goal <= 1.5)"
-        )
+    for name in names:
+        await run_platform(PLATFORMS[name], args)
 
 
 if __name__ == "__main__":
