@@ -1,21 +1,37 @@
 """Benchmark: ``migrate_model`` end to end against a raw-SQL re-pointing baseline.
 
-One model is referenced by ``--refs`` live rows (default 500,000: 40 % assistants, 20 %
-apps, 20 % services, 10 % templates, 10 % pipeline nodes) across ``--teams`` teams
-(default 10,000), plus ``--questions`` history rows (default 2,000,000). The seeded
-database is cloned (``CREATE DATABASE … TEMPLATE``) so both contenders start from
-identical data (each repetition on fresh clones; medians are reported):
+Runs on each host platform the worker ships a mapping for (``--platform``, default both):
+
+- *reference*: the built-in schema (UUID keys), built by ``upgrade``; ``--refs`` live
+  references (40 % assistants, 20 % apps, 20 % services, 10 % templates, 10 % pipeline
+  definitions) plus soft-deleted templates and ``--questions`` history rows
+  (``benchmarks/migration_reference.py``);
+- *open-chat-studio*: the Open Chat Studio-shaped schema (bigint keys, Django's deferred
+  foreign keys) with its rows, then the worker's schema added by ``upgrade`` with the
+  shipped mapping; ``--refs`` live references (40 % pipeline nodes with the id's JSON copy,
+  20 % assistants, 20 % transcript analyses in two columns, 10 % evaluators, 10 %
+  collections) plus archived nodes and assistants (``benchmarks/migration_ocs.py``).
+
+References spread over ``--teams`` teams. The seeded database is cloned
+(``CREATE DATABASE … TEMPLATE``) so both contenders start from identical data (each
+repetition on fresh clones; medians are reported):
 
 - *job*: the real worker — the job is enqueued with the client and run by an arq
-  ``Worker`` in a child process (so its peak RSS is its own), batches of
-  ``LIFECYCLE_BATCH_SIZE`` rows, each its own transaction, counts, audit, outbox event;
-- *raw*: one ``UPDATE`` per table (pipelines rewritten with the same jsonb functions) and
-  the source flagged migrated, in one transaction.
+  ``Worker`` in a child process (so its peak RSS is its own; ``LIFECYCLE_PLATFORM_FILE``
+  set on Open Chat Studio), batches of ``LIFECYCLE_BATCH_SIZE`` rows, each its own
+  transaction, counts, audit, outbox event;
+- *raw*: the hand-written equivalent for that schema in one transaction: one ``UPDATE``
+  per reference (a pipeline node's column and JSON copy in the same one; archived rows
+  left alone) and the source marked migrated (the model row on the reference platform,
+  the worker's ``model_state`` on Open Chat Studio).
 
-Both end states are checked to be the same. Peak memory is measured at 100k and at the
-full size (``--memory-sizes``) to show it stays flat.
+Both end states are checked against the one the seed calls for: live references on the
+target, none left on the source, archived rows still on it, the source marked. Peak
+memory is measured at 100k and at the full size (``--memory-sizes``) to show it stays
+flat.
 
-    .venv/bin/python -m benchmarks.migration [--refs N] [--teams N] [--questions N]
+    .venv/bin/python -m benchmarks.migration [--platform reference|open-chat-studio|both]
+        [--refs N] [--teams N] [--questions N] [--repeat N]
 
 Uses ``LIFECYCLE_DATABASE_URL``'s server and ``LIFECYCLE_REDIS_URL``; databases it creates
 are named ``lifecycle_bench_mig_*`` and dropped at the end.
@@ -33,150 +49,57 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from db.migrate import upgrade
+from benchmarks import migration_ocs, migration_reference
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
 from worker.settings import load_settings
 
-SHARES = {"assistants": 0.4, "apps": 0.2, "services": 0.2, "templates": 0.1, "pipelines": 0.1}
 
-SEED = """
-INSERT INTO teams (slug, name)
-SELECT 'bench-' || g, 'Bench ' || g FROM generate_series(1, $1::int) g;
-"""
+@dataclass(frozen=True)
+class BenchPlatform:
+    """How the benchmark builds, migrates by hand and inspects one host platform."""
 
-RAW_MIGRATION = """
-UPDATE assistants SET llm_model_id = $2, model_parameters = '{}'::jsonb WHERE llm_model_id = $1;
-UPDATE apps SET llm_model_id = $2 WHERE llm_model_id = $1;
-UPDATE services SET llm_model_id = $2 WHERE llm_model_id = $1;
-UPDATE templates SET llm_model_id = $2 WHERE llm_model_id = $1 AND deleted_at IS NULL;
-"""
+    name: str
+    mapping_file: Path | None  # the job's LIFECYCLE_PLATFORM_FILE (None: reference)
+    build: Callable[[str, int, int, int], Awaitable[tuple[Any, Any]]]
+    expected_state: Callable[[int], dict[str, int]]
+    raw_migration: Callable[[str, Any, Any], Awaitable[float]]
+    end_state: Callable[[str, Any, Any], Awaitable[dict[str, int]]]
 
 
-def _rows(refs: int) -> dict[str, int]:
-    return {table: int(refs * share) for table, share in SHARES.items()}
-
-
-async def seed(dsn: str, refs: int, teams: int, questions: int) -> tuple[uuid.UUID, uuid.UUID]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("SET synchronous_commit = off")
-        await conn.execute(
-            "INSERT INTO teams (slug, name) SELECT 'bench-' || g, 'Bench ' || g "
-            "FROM generate_series(1, $1::int) g",
-            teams,
-        )
-        await conn.execute(
-            "CREATE TEMP TABLE team_ix AS SELECT id, row_number() OVER (ORDER BY id) - 1 AS ix "
-            "FROM teams"
-        )
-        await conn.execute("CREATE INDEX ON team_ix (ix)")
-        a = await conn.fetchval(
-            "INSERT INTO llm_models (provider, name, display_name, token_limit) "
-            "VALUES ('openai', 'bench-source', 'Source', 8000) RETURNING id"
-        )
-        b = await conn.fetchval(
-            "INSERT INTO llm_models (provider, name, display_name, token_limit) "
-            "VALUES ('openai', 'bench-target', 'Target', 8000) RETURNING id"
-        )
-        rows = _rows(refs)
-        pick_team = f"(SELECT id FROM team_ix WHERE ix = g % {teams})"
-        await conn.execute(
-            f"INSERT INTO assistants (team_id, name, llm_model_id, model_parameters) "
-            f"SELECT {pick_team}, 'a' || g, $1, '{{\"temperature\": 0.3}}'::jsonb "
-            f"FROM generate_series(1, $2::int) g",
-            a,
-            rows["assistants"],
-        )
-        for table in ("apps", "services", "templates"):
-            await conn.execute(
-                f"INSERT INTO {table} (team_id, name, llm_model_id) "
-                f"SELECT {pick_team}, '{table}' || g, $1 FROM generate_series(1, $2::int) g",
-                a,
-                rows[table],
-            )
-        await conn.execute(
-            f"INSERT INTO pipelines (team_id, name, definition) "
-            f"SELECT {pick_team}, 'p' || g, jsonb_build_object('nodes', jsonb_build_array("
-            f"jsonb_build_object('id', 'llm', 'type', 'llm', 'params', "
-            f"jsonb_build_object('llm_model_id', $1::text, 'temperature', 0.2)), "
-            f"jsonb_build_object('id', 'start', 'type', 'start', 'params', '{{}}'::jsonb))) "
-            f"FROM generate_series(1, $2::int) g",
-            str(a),
-            rows["pipelines"],
-        )
-        await conn.execute(
-            f"INSERT INTO questions (team_id, llm_model_id, prompt_tokens, completion_tokens) "
-            f"SELECT {pick_team}, $1, 10, 20 FROM generate_series(1, $2::int) g",
-            a,
-            questions,
-        )
-        await conn.execute("VACUUM ANALYZE")
-    finally:
-        await conn.close()
-    return a, b
-
-
-async def raw_migration(dsn: str, a: uuid.UUID, b: uuid.UUID) -> float:
-    conn = await asyncpg.connect(dsn)
-    try:
-        started = time.perf_counter()
-        async with conn.transaction():
-            for statement in RAW_MIGRATION.strip().splitlines():
-                await conn.execute(statement, a, b)
-            await conn.execute(
-                """
-UPDATE pipelines t SET definition = jsonb_set(t.definition, '{nodes}', (
-    SELECT jsonb_agg(CASE WHEN e.node -> 'params' ->> 'llm_model_id' = $1::text
-        THEN jsonb_set(e.node, '{params,llm_model_id}', to_jsonb($2::text)) ELSE e.node END
-        ORDER BY e.ord)
-    FROM jsonb_array_elements(t.definition -> 'nodes') WITH ORDINALITY AS e(node, ord)))
-WHERE t.definition @> jsonb_build_object('nodes', jsonb_build_array(
-    jsonb_build_object('params', jsonb_build_object('llm_model_id', $1::text))))""",
-                str(a),
-                str(b),
-            )
-            await conn.execute(
-                "UPDATE llm_models SET migrated_to_model_id = $2, updated_at = now() WHERE id = $1",
-                a,
-                b,
-            )
-        return time.perf_counter() - started
-    finally:
-        await conn.close()
-
-
-async def end_state(dsn: str, b: uuid.UUID) -> dict[str, int]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        state = {}
-        for table in ("assistants", "apps", "services", "templates"):
-            state[table] = await conn.fetchval(
-                f"SELECT count(*) FROM {table} WHERE llm_model_id = $1", b
-            )
-        state["pipelines"] = await conn.fetchval(
-            "SELECT count(*) FROM pipelines WHERE definition @> jsonb_build_object('nodes', "
-            "jsonb_build_array(jsonb_build_object('params', "
-            "jsonb_build_object('llm_model_id', $1::text))))",
-            str(b),
-        )
-        state["reset_parameters"] = await conn.fetchval(
-            "SELECT count(*) FROM assistants WHERE model_parameters = '{}'::jsonb"
-        )
-        return state
-    finally:
-        await conn.close()
+PLATFORMS = {
+    "reference": BenchPlatform(
+        "reference",
+        None,
+        migration_reference.build,
+        migration_reference.expected_state,
+        migration_reference.raw_migration,
+        migration_reference.end_state,
+    ),
+    "open-chat-studio": BenchPlatform(
+        "open-chat-studio",
+        migration_ocs.MAPPING,
+        migration_ocs.build,
+        migration_ocs.expected_state,
+        migration_ocs.raw_migration,
+        migration_ocs.end_state,
+    ),
+}
 
 
 async def child(url: str, source: str, target: str) -> dict[str, Any]:
     """Run the job through the client and a running arq worker; report time and peak RSS.
 
     The worker is started (and its start-up finished) before the clock starts: a deployed
-    worker is already running when a migration is requested.
+    worker is already running when a migration is requested. A worker that refuses to
+    start (its platform check) ends the run with the worker's own error.
     """
     from worker.app import make_worker
     from worker.client import LifecycleClient
@@ -187,7 +110,12 @@ async def child(url: str, source: str, target: str) -> dict[str, Any]:
         worker = make_worker(settings, poll_delay=0.02, handle_signals=False)
         running = asyncio.create_task(worker.async_run())
         warm = await client.enqueue("ping", {}, key=f"warm-{key}")
-        await client.result(warm.job_id, timeout_s=60)
+        warmed = asyncio.create_task(client.result(warm.job_id, timeout_s=60))
+        await asyncio.wait({running, warmed}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            warmed.cancel()
+            running.result()  # raises the worker's start-up error
+        await warmed
         started = time.perf_counter()
         handle = await client.migrate_model(
             source, target, requested_by="bench", request_key=key, confirm_warnings=True
@@ -202,7 +130,7 @@ async def child(url: str, source: str, target: str) -> dict[str, Any]:
             while pending:
                 await asyncio.sleep(0.1)
                 pending = await conn.fetchval(
-                    "SELECT count(*) > 0 FROM lifecycle.lifecycle_events "
+                    f'SELECT count(*) > 0 FROM "{settings.worker_schema}".lifecycle_events '
                     "WHERE fanned_out_at IS NULL"
                 )
         finally:
@@ -217,16 +145,21 @@ async def child(url: str, source: str, target: str) -> dict[str, Any]:
     }
 
 
-def run_child(url: str, a: uuid.UUID, b: uuid.UUID) -> dict[str, Any]:
+def run_child(platform: BenchPlatform, url: str, a: object, b: object) -> dict[str, Any]:
+    """The job on ``url`` in a child process configured for ``platform``."""
+    env = os.environ.copy()
+    env.pop("LIFECYCLE_PLATFORM_FILE", None)
+    if platform.mapping_file is not None:
+        env["LIFECYCLE_PLATFORM_FILE"] = str(platform.mapping_file)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.migration", "--child", url, str(a), str(b)],
         capture_output=True,
         text=True,
         check=False,
-        env=os.environ.copy(),
+        env=env,
     )
     if done.returncode != 0:
-        raise SystemExit(f"the job run failed:\n{done.stderr[-4000:]}")
+        raise SystemExit(f"the job run on {platform.name} failed:\n{done.stderr[-4000:]}")
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
@@ -242,9 +175,21 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
-async def measure(refs: int, teams: int, questions: int, repeat: int) -> dict[str, Any]:
-    """Seed once, then ``repeat`` times: clone twice, run the job on one clone and the raw
-    baseline on the other. Medians of the repetitions are reported."""
+async def check_end_state(
+    platform: BenchPlatform, contender: str, url: str, a: object, b: object, refs: int
+) -> None:
+    """Stop the run unless ``contender`` left the end state the seed calls for."""
+    found = await platform.end_state(asyncpg_dsn(url), a, b)
+    expected = platform.expected_state(refs)
+    if found != expected:
+        raise SystemExit(f"{platform.name}: the {contender} run left {found}, expected {expected}")
+
+
+async def measure(
+    platform: BenchPlatform, refs: int, teams: int, questions: int, repeat: int
+) -> dict[str, Any]:
+    """Build and seed once, then ``repeat`` times: clone twice, run the raw baseline on one
+    clone and the job on the other. Medians of the repetitions are reported."""
     settings = load_settings()
     base = settings.database_url.get_secret_value()
     tag = uuid.uuid4().hex[:8]
@@ -253,29 +198,27 @@ async def measure(refs: int, teams: int, questions: int, repeat: int) -> dict[st
     await admin(f'CREATE DATABASE "{src}"')
     try:
         url = with_database(base, src)
-        await asyncio.to_thread(upgrade, url)
         t0 = time.perf_counter()
-        a, b = await seed(asyncpg_dsn(url), refs, teams, questions)
-        seed_s = time.perf_counter() - t0
+        a, b = await platform.build(url, refs, teams, questions)
+        build_s = time.perf_counter() - t0
         job_s, raw_s, rss, moved = [], [], [], 0
-        for _ in range(repeat):
+        for run in range(1, repeat + 1):
             for clone in clones:
                 await admin(f'DROP DATABASE IF EXISTS "{clone}" WITH (FORCE)')
                 await admin(f'CREATE DATABASE "{clone}" TEMPLATE "{src}"')
             job_url, raw_url = (with_database(base, c) for c in clones)
-            job = await asyncio.to_thread(run_child, job_url, a, b)
-            raw_s.append(await raw_migration(asyncpg_dsn(raw_url), a, b))
+            raw_s.append(await platform.raw_migration(asyncpg_dsn(raw_url), a, b))
+            await check_end_state(platform, "raw", raw_url, a, b, refs)
+            print(f"    run {run}: raw {raw_s[-1]:.2f} s, end state as expected", flush=True)
+            job = await asyncio.to_thread(run_child, platform, job_url, a, b)
+            await check_end_state(platform, "job", job_url, a, b, refs)
             job_s.append(job["seconds"])
             rss.append(job["max_rss_mb"])
             moved = sum(job["counts"].values())
-            job_state = await end_state(asyncpg_dsn(job_url), b)
-            raw_state = await end_state(asyncpg_dsn(raw_url), b)
-            if job_state != raw_state:
-                raise SystemExit(f"end states differ: job {job_state} vs raw {raw_state}")
         job_med, raw_med = statistics.median(job_s), statistics.median(raw_s)
         return {
             "refs": refs,
-            "seed_s": seed_s,
+            "build_s": build_s,
             "job_s": job_med,
             "raw_s": raw_med,
             "ratio": job_med / raw_med,
@@ -288,34 +231,40 @@ async def measure(refs: int, teams: int, questions: int, repeat: int) -> dict[st
             await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    print(
-        f"migrate_model vs raw SQL  (batch size {settings.batch_size}, "
-        f"{args.teams} teams, {args.questions} question rows)"
-    )
+async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> None:
+    """Every size on ``platform``, printed as it is measured, then its job/raw ratio."""
+    questions = args.questions if platform.name == "reference" else 0
+    print(f"{platform.name}: {args.teams} teams, {questions} question rows", flush=True)
     sizes = sorted({*args.memory_sizes, args.refs})
     results = []
     for refs in sizes:
-        r = await measure(refs, args.teams, args.questions, args.repeat)
+        r = await measure(platform, refs, args.teams, questions, args.repeat)
         results.append(r)
         print(
             f"  {r['refs']:>8} refs: job {r['job_s']:7.2f} s  raw {r['raw_s']:7.2f} s  "
             f"ratio {r['ratio']:5.2f} (each run: {', '.join(f'{x:.2f}' for x in r['ratios'])})  "
             f"worker peak RSS {r['max_rss_mb']:6.1f} MB  "
-            f"(moved {r['rows_moved']}, seeded in {r['seed_s']:.0f} s)"
+            f"(moved {r['rows_moved']}, built in {r['build_s']:.0f} s)",
+            flush=True,
         )
-    full = results[-1]
-    paired = statistics.median(full["ratios"])
-    print(
-        f"ratio at {full['refs']} refs: {full['ratio']:.2f} as median job / median raw, "
-        f"{paired:.2f} as the median of each run's job/raw (goal <= 1.5)"
-    )
     rss = [r["max_rss_mb"] for r in results]
+    full = results[-1]
     print(
-        f"peak RSS across sizes: {', '.join(f'{x:.1f}' for x in rss)} MB "
-        f"(growth {rss[-1] - rss[0]:+.1f} MB)"
+        f"  peak RSS across sizes: {', '.join(f'{x:.1f}' for x in rss)} MB "
+        f"(growth {rss[-1] - rss[0]:+.1f} MB)\n"
+        f"  ratio at {full['refs']} refs: {full['ratio']:.2f} as median job / median raw, "
+        f"{statistics.median(full['ratios']):.2f} as the median of each run's job/raw "
+        f"(goal <= 1.5)",
+        flush=True,
     )
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    print(f"migrate_model vs raw SQL  (batch size {settings.batch_size})")
+    names = list(PLATFORMS) if args.platform == "both" else [args.platform]
+    for name in names:
+        await run_platform(PLATFORMS[name], args)
 
 
 if __name__ == "__main__":
@@ -323,9 +272,14 @@ if __name__ == "__main__":
         print(json.dumps(asyncio.run(child(*sys.argv[2:5]))))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--platform", choices=[*PLATFORMS, "both"], default="both", help="host schema(s)"
+    )
     parser.add_argument("--refs", type=int, default=500_000)
     parser.add_argument("--teams", type=int, default=10_000)
-    parser.add_argument("--questions", type=int, default=2_000_000)
+    parser.add_argument(
+        "--questions", type=int, default=2_000_000, help="history rows (reference only)"
+    )
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[100_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (medians shown)")
     asyncio.run(main(parser.parse_args()))
