@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -72,7 +73,18 @@ def migrations_fingerprint() -> str:
 
 async def ensure_template(settings: Settings) -> str:
     """A database migrated to head, named after the migrations it was built from."""
-    name = f"lifecycle_tpl_{migrations_fingerprint()}"
+    return await _ensure_built(
+        settings,
+        f"lifecycle_tpl_{migrations_fingerprint()}",
+        lambda url: asyncio.to_thread(upgrade, url),
+    )
+
+
+async def _ensure_built(
+    settings: Settings, name: str, build: Callable[[str], Awaitable[object]]
+) -> str:
+    """Database ``name``, built by ``build(url)`` once (under a lock shared by every test
+    process) and renamed into place only when complete."""
     conn = await admin_connect(settings)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
@@ -82,8 +94,7 @@ async def ensure_template(settings: Settings) -> str:
                 building = f"{name}_building"
                 await conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
                 await conn.execute(f'CREATE DATABASE "{building}"')
-                url = with_database(settings.database_url.get_secret_value(), building)
-                await asyncio.to_thread(upgrade, url)
+                await build(with_database(settings.database_url.get_secret_value(), building))
                 await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
@@ -131,23 +142,7 @@ async def ensure_host_template(settings: Settings, platform: HostPlatform) -> st
     by ``db upgrade`` for its mapping; named after what it was built from."""
     slug = platform.name.replace("-", "_")
     name = f"lifecycle_tpl_{slug}_{host_template_fingerprint(platform)}"
-    conn = await admin_connect(settings)
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
-        try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-            if not exists:
-                building = f"{name}_building"
-                await conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
-                await conn.execute(f'CREATE DATABASE "{building}"')
-                url = with_database(settings.database_url.get_secret_value(), building)
-                await _build_host(url, platform)
-                await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
-    finally:
-        await conn.close()
-    return name
+    return await _ensure_built(settings, name, lambda url: _build_host(url, platform))
 
 
 async def _build_host(url: str, platform: HostPlatform) -> None:
