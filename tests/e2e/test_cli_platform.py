@@ -52,6 +52,23 @@ async def test_open_chat_studio_check_is_clean_and_upgrade_builds_only_ours(
     worker = run_cli(e2e_settings, "worker", "--burst", **env)
     assert worker.returncode == 0, worker.stderr
 
+    # Models are named by the host's bigint ids; a worker moves every live reference.
+    queued = run_cli(e2e_settings, "migrate", "1", "2", "--confirm-warnings", "--no-wait", **env)
+    assert queued.returncode == 0, queued.stderr
+    worker = run_cli(e2e_settings, "worker", "--burst", **env)
+    assert worker.returncode == 0, worker.stderr
+    history = run_cli(e2e_settings, "--json", "history", "1", **env)
+    assert history.returncode == 0, history.stderr
+    (request,) = json.loads(history.stdout)
+    assert request["status"] == "succeeded"
+    assert request["counts"] == {
+        "assistants": 1,
+        "evaluators": 1,
+        "pipeline_nodes": 2,
+        "transcript_analyses": 1,
+        "transcript_translations": 1,
+    }
+
 
 async def test_broken_mapping_exits_1_naming_each_error(
     e2e_settings: Settings, host_database: HostDatabase, tmp_path: Path
