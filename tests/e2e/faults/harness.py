@@ -419,6 +419,9 @@ class Claim:
     port: int = 0
     # Server times of this claimer's lease renewals (PEXPIRE of the same key).
     renewals: list[float] = field(default_factory=list)
+    # Whether this claimer began a try (ARQ's INCRBY of the job's retry counter): a claimer
+    # killed right at its claim may die before it counts one.
+    began_try: bool = False
 
 
 def watch_claims(
@@ -438,6 +441,7 @@ def watch_claims(
     followed; returns once ``until`` holds or after ``timeout_s``.
     """
     key = f"arq:in-progress:{job_id}"
+    retry_key = f"arq:retry:{job_id}"
     claims: list[Claim] = []
     # No read timeout (redis-py drops a monitor connection whose read timed out): the
     # workers' polling keeps the stream busy, so the deadline is checked often.
@@ -454,6 +458,11 @@ def watch_claims(
                     for claim in claims:
                         if claim.port == port:
                             claim.renewals.append(float(event["time"]))
+                counted = len(words) >= 2 and words[0].upper() in ("INCR", "INCRBY")
+                if counted and words[1] == retry_key and claims:
+                    # From another of the claimer's connections: a claim stands until the
+                    # next one, so the try is the latest claimer's.
+                    claims[-1].began_try = True
                 if len(words) >= 3 and words[0].upper() == "PSETEX" and words[1] == key:
                     claim = Claim(
                         time.monotonic(), int(words[2]), pid_of_local_port(port, pids()), port
