@@ -254,7 +254,7 @@ async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> Non
         f"(growth {rss[-1] - rss[0]:+.1f} MB)\n"
         f"  ratio at {full['refs']} refs: {full['ratio']:.2f} as median job / median raw, "
         f"{statistics.median(full['ratios']):.2f} as the median of each run's job/raw "
-        f"(goal <= 1.5)",
+        f"(goal <= 1.3)",
         flush=True,
     )
 

@@ -277,7 +277,11 @@ class LifecycleWorker(Worker):
     """ARQ's worker, closing its Redis pool with ``aclose()``.
 
     arq 0.28's ``Worker.close`` calls redis-py's deprecated ``close()``, a warning on every
-    shutdown; this is the same sequence with the current call.
+    shutdown; this is the same sequence with the current call. It also waits for the jobs
+    it has just cancelled without re-raising their cancellation: arq's own ``close`` raised
+    ``CancelledError`` whenever a job (a cron run, say) was still in flight, and skipped the
+    shutdown hook and the pool's close. A cancelled job is not lost: its try is counted and
+    another worker takes it over once its lease lapses.
     """
 
     async def close(self) -> None:
@@ -285,7 +289,7 @@ class LifecycleWorker(Worker):
             self.handle_sig(signal.SIGUSR1)
         if not self._pool:
             return
-        await asyncio.gather(*self.tasks.values())
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         await self.pool.delete(self.health_check_key)
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)

@@ -1,15 +1,19 @@
 """A real worker on real Redis and PostgreSQL runs queued jobs and refuses bad ones."""
 
+import asyncio
 import pickle
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arq.worker import Worker
 
+from worker.app import make_worker
 from worker.client import JobFailed, LifecycleClient
+from worker.settings import Settings
 
 
 async def test_enqueued_job_runs_and_returns_json_result(
@@ -107,3 +111,28 @@ async def test_unknown_job_name_fails(
     with pytest.raises(JobFailed, match="function 'drop_everything' not found"):
         await client.result(job_id, timeout_s=5)
     await worker.close()
+
+
+async def test_closing_a_worker_while_a_job_finishes_completes_its_shutdown(
+    e2e_settings: Settings, client: LifecycleClient
+) -> None:
+    """An embedding program (the benchmark, a test) closes a worker while a job is past its
+    function but not yet done (ARQ still recording it): the close must not raise the
+    cancellation, and must still run the shutdown hook and clear the health key."""
+    finishing = asyncio.Event()
+
+    async def after_job_end(ctx: dict[str, Any]) -> None:
+        finishing.set()
+        await asyncio.sleep(60)
+
+    worker = make_worker(
+        e2e_settings, poll_delay=0, handle_signals=False, cron_jobs=[], after_job_end=after_job_end
+    )
+    running = asyncio.create_task(worker.async_run())
+    handle = await client.enqueue("ping", {}, key=f"close-{uuid.uuid4()}")
+    await asyncio.wait_for(finishing.wait(), timeout=30)
+    running.cancel()
+    await worker.close()
+    assert all(t.done() for t in worker.tasks.values())
+    assert not await client.redis.exists(worker.health_check_key)
+    assert (await client.result(handle.job_id, timeout_s=5))["job_id"] == handle.job_id
