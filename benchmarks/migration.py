@@ -14,7 +14,8 @@ Runs on each host platform the worker ships a mapping for (``--platform``, defau
 
 References spread over ``--teams`` teams. The seeded database is cloned
 (``CREATE DATABASE … TEMPLATE``) so both contenders start from identical data (each
-repetition on fresh clones; medians are reported):
+repetition on fresh clones, with a ``CHECKPOINT`` before each timed contender; medians
+are reported):
 
 - *job*: the real worker — the job is enqueued with the client and run by an arq
   ``Worker`` in a child process (so its peak RSS is its own; ``LIFECYCLE_PLATFORM_FILE``
@@ -207,9 +208,13 @@ async def measure(
                 await admin(f'DROP DATABASE IF EXISTS "{clone}" WITH (FORCE)')
                 await admin(f'CREATE DATABASE "{clone}" TEMPLATE "{src}"')
             job_url, raw_url = (with_database(base, c) for c in clones)
+            # Cloning writes both copies through the WAL; a checkpoint before each timed
+            # contender keeps the flush of that backlog out of either measurement.
+            await admin("CHECKPOINT")
             raw_s.append(await platform.raw_migration(asyncpg_dsn(raw_url), a, b))
             await check_end_state(platform, "raw", raw_url, a, b, refs)
             print(f"    run {run}: raw {raw_s[-1]:.2f} s, end state as expected", flush=True)
+            await admin("CHECKPOINT")
             job = await asyncio.to_thread(run_child, platform, job_url, a, b)
             await check_end_state(platform, "job", job_url, a, b, refs)
             job_s.append(job["seconds"])
