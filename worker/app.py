@@ -278,10 +278,11 @@ class LifecycleWorker(Worker):
 
     arq 0.28's ``Worker.close`` calls redis-py's deprecated ``close()``, a warning on every
     shutdown; this is the same sequence with the current call. It also waits for the jobs
-    it has just cancelled without re-raising their cancellation: arq's own ``close`` raised
-    ``CancelledError`` whenever a job (a cron run, say) was still in flight, and skipped the
-    shutdown hook and the pool's close. A cancelled job is not lost: its try is counted and
-    another worker takes it over once its lease lapses.
+    it has just cancelled without letting one stop the shutdown: arq catches a cancellation
+    inside a job's function, but a job cancelled while arq records its end (the result is
+    written under a shield) re-raised ``CancelledError`` out of arq's own ``close``, which
+    then skipped the health key, the shutdown hook and the pool's close. Any other error a
+    job task ends with is logged, and the shutdown goes on.
     """
 
     async def close(self) -> None:
@@ -289,7 +290,10 @@ class LifecycleWorker(Worker):
             self.handle_sig(signal.SIGUSR1)
         if not self._pool:
             return
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        ended = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for error in ended:
+            if isinstance(error, Exception):
+                log.error("a job task failed while the worker closed: %r", error)
         await self.pool.delete(self.health_check_key)
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)

@@ -118,7 +118,8 @@ async def test_closing_a_worker_while_a_job_finishes_completes_its_shutdown(
 ) -> None:
     """An embedding program (the benchmark, a test) closes a worker while a job is past its
     function but not yet done (ARQ still recording it): the close must not raise the
-    cancellation, and must still run the shutdown hook and clear the health key."""
+    cancellation, and must still clear the health key and close its pool (the last step,
+    after the shutdown hook)."""
     finishing = asyncio.Event()
 
     async def after_job_end(ctx: dict[str, Any]) -> None:
@@ -135,4 +136,5 @@ async def test_closing_a_worker_while_a_job_finishes_completes_its_shutdown(
     await worker.close()
     assert all(t.done() for t in worker.tasks.values())
     assert not await client.redis.exists(worker.health_check_key)
+    assert worker._pool is None
     assert (await client.result(handle.job_id, timeout_s=5))["job_id"] == handle.job_id
