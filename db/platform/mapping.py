@@ -295,6 +295,17 @@ def _parameters_reset(parameters: ParameterColumn | None) -> tuple[tuple[str, st
     return ((parameters.column, "empty_object"),)
 
 
+def _parameter_problems(ref: ReferenceEntry, parameters: ParameterColumn) -> list[str]:
+    column = parameters.column
+    problems = []
+    if column in ref.reset:
+        problems.append(f"{column!r} is both in 'reset' and in 'parameters'")
+    id_columns = {ref.column, *(p.column for p in (ref.json_, ref.json_copy) if p)}
+    if column in id_columns:
+        problems.append(f"'parameters' names {column!r}, which holds the model id")
+    return problems
+
+
 def _semantic_problems(mapping: PlatformMapping) -> list[str]:
     """What the schema of the file cannot say: cross-field rules, all of them at once."""
     problems: list[str] = []
@@ -323,8 +334,8 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
             )
         if ref.link and ref.parameters:
             problems.append(f"{where}: a link table has no model 'parameters'")
-        if ref.parameters and ref.parameters.column in ref.reset:
-            problems.append(f"{where}: {ref.parameters.column!r} is both reset and 'parameters'")
+        if ref.parameters:
+            problems += [f"{where}: {p}" for p in _parameter_problems(ref, ref.parameters)]
         if ref.role == "live" and ref.created_at:
             problems.append(f"{where}: 'created_at' dates history rows (role = \"history\")")
         unknown = set(ref.reset.values()) - set(RESET_LITERALS)
