@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, parse_host_id
 from db.models import LlmModel, ModelMigration
+from db.models.lifecycle import RequestStatus
 from db.platform.host import Platform
 from db.queries import repointing as q
 from db.queries import requests as rq
@@ -36,6 +37,8 @@ from jobs.validation import describe, snapshot
 
 AfterBatch = Callable[[str, int], Awaitable[None]]
 SWEEP_LIMIT = 10_000
+# A request in one of these is (re)started by its job; any other status is its answer.
+RUNNABLE = (RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.FAILED)
 
 
 def _movable(platform: Platform, row: ModelMigration) -> tuple[Reference, ...]:
@@ -46,16 +49,20 @@ def _movable(platform: Platform, row: ModelMigration) -> tuple[Reference, ...]:
 
 
 async def _drain(
-    step: Callable[[HostId | None], Awaitable[q.BatchOutcome]], after: HostId | None, limit: int
+    step: Callable[[HostId | None, int], Awaitable[q.BatchOutcome]],
+    after: HostId | None,
+    sizes: Callable[[], int],
 ) -> int:
     """Run ``step`` from keyset cursor ``after`` until a short batch; total rows changed.
 
-    A short batch means the backlog is gone: whatever the main application writes later is
-    swept under the source row lock at the end, so a busy writer cannot keep this chasing it.
+    Each batch takes ``sizes()`` rows at most. A short batch means the backlog is gone:
+    whatever the main application writes later is swept under the source row lock at the
+    end, so a busy writer cannot keep this chasing it.
     """
     total = 0
     while True:
-        batch = await step(after)
+        limit = sizes()
+        batch = await step(after, limit)
         total += batch.moved
         if batch.selected < limit or batch.last_key is None:
             return total
@@ -87,6 +94,10 @@ async def _parameter_rules(
     return [rule(decide(goal, p.key, p.value)) for p in pairs]
 
 
+class RequestStopped(Exception):
+    """An operator paused or cancelled the request: no further batch runs."""
+
+
 async def _move_all(
     runtime: Runtime,
     row: ModelMigration,
@@ -96,22 +107,30 @@ async def _move_all(
 ) -> None:
     """Batches, each its own transaction, until no live reference is left.
 
-    Each label resumes from the keyset cursor saved with the last committed batch.
+    Each label resumes from the keyset cursor saved with the last committed batch. A
+    batch first locks the request row: a pause or cancel waits for the batch in flight to
+    commit, and once it has, the next batch sees it and raises :class:`RequestStopped`
+    with nothing moved.
     """
     source = row.from_model_id
     assert source is not None
-    limit = runtime.settings.batch_size
     cursors = dict((row.progress or {}).get("cursor") or {})
     scope = await _scope(runtime, row)
+    limit = runtime.settings.batch_size
     for ref in _movable(runtime.platform, row):
         async with runtime.sessions() as session:
             rules = await _parameter_rules(session, ref, source, goal)
 
         async def step(
-            after: HostId | None, ref: Reference = ref, rules: list[dict[str, Any]] | None = rules
+            after: HostId | None,
+            limit: int,
+            ref: Reference = ref,
+            rules: list[dict[str, Any]] | None = rules,
         ) -> q.BatchOutcome:
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
+                if await rq.lock_request_status(session, row.id) != RequestStatus.RUNNING:
+                    raise RequestStopped
                 if row.to_model_id is not None and not await q.lock_live_model(
                     session, row.to_model_id
                 ):
@@ -136,7 +155,7 @@ async def _move_all(
             return batch
 
         saved = cursors.get(ref.label)
-        await _drain(step, parse_host_id(saved) if saved is not None else None, limit)
+        await _drain(step, parse_host_id(saved) if saved is not None else None, lambda: limit)
 
 
 async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
@@ -200,7 +219,7 @@ async def _reject(session: AsyncSession, row: ModelMigration, code: str, message
     await rq.update_request(
         session,
         row.id,
-        status="rejected",
+        status=RequestStatus.REJECTED,
         warnings=[*codes, code] if code not in codes else codes,
         error=f"{code}: {message}",
         finished_at=func.now(),
@@ -225,7 +244,10 @@ async def _sweep(
         rules = await _parameter_rules(session, ref, source, goal)
 
         async def step(
-            after: HostId | None, ref: Reference = ref, rules: list[dict[str, Any]] | None = rules
+            after: HostId | None,
+            limit: int,
+            ref: Reference = ref,
+            rules: list[dict[str, Any]] | None = rules,
         ) -> q.BatchOutcome:
             return await q.move_batch(
                 session,
@@ -233,13 +255,13 @@ async def _sweep(
                 migration_id=row.id,
                 source=source,
                 target=row.to_model_id,
-                limit=SWEEP_LIMIT,
+                limit=limit,
                 after=after,
                 scope=scope,
                 param_rules=rules,
             )
 
-        total += await _drain(step, None, SWEEP_LIMIT)
+        total += await _drain(step, None, lambda: SWEEP_LIMIT)
     return total
 
 
@@ -262,7 +284,8 @@ async def _finish(
     async with runtime.sessions() as session, session.begin():
         row = await rq.get_request(session, request_id=request_id, for_update=True)
         assert row is not None
-        if row.status in ("succeeded", "rejected"):
+        if row.status != RequestStatus.RUNNING:
+            # Finished meanwhile (a re-run), or paused or cancelled after the last batch.
             return shape_result(row), None
         source = (
             await get_model(session, row.from_model_id, for_update=True)
@@ -300,7 +323,7 @@ async def _finish(
         await rq.update_request(
             session,
             row.id,
-            status="succeeded",
+            status=RequestStatus.SUCCEEDED,
             counts=counts,
             progress=progress,
             error=None,
@@ -348,16 +371,20 @@ def _target_retired(row: ModelMigration) -> str:
 async def _mark_failed(
     runtime: Runtime, request_id: uuid.UUID, error: str, code: str | None = None
 ) -> None:
+    """End a running request as ``failed`` (one an operator paused or cancelled meanwhile
+    keeps that status)."""
     async with runtime.sessions() as session, session.begin():
+        row = await rq.get_request(session, request_id=request_id, for_update=True)
+        if row is None or row.status not in RUNNABLE:
+            return
         values: dict[str, Any] = {}
         if code is not None:
-            row = await rq.get_request(session, request_id=request_id, for_update=True)
-            codes = list(row.warnings or []) if row is not None else []
+            codes = list(row.warnings or [])
             values["warnings"] = codes if code in codes else [*codes, code]
         await rq.update_request(
             session,
             request_id,
-            status="failed",
+            status=RequestStatus.FAILED,
             error=error[:2000],
             finished_at=func.now(),
             **values,
@@ -381,13 +408,22 @@ async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] |
     await rq.update_request(
         session,
         row.id,
-        status="running",
+        status=RequestStatus.RUNNING,
         error=None,
         progress=progress,
         started_at=func.coalesce(ModelMigration.started_at, func.now()),
+        run_started_at=func.now(),
         finished_at=None,
     )
     return None
+
+
+async def _stopped_result(runtime: Runtime, request_id: uuid.UUID) -> dict[str, Any]:
+    """The result of a request this run does not (or no longer) carry on."""
+    async with runtime.sessions() as session:
+        row = await rq.get_request(session, request_id=request_id)
+    assert row is not None
+    return shape_result(row)
 
 
 def _in_progress(key: str, status: str, source: LlmModel | None) -> RequestRefused:
@@ -406,8 +442,10 @@ async def execute_request(
         async with runtime.sessions() as session, session.begin():
             row = await rq.get_request(session, request_id=request_id, for_update=True)
             assert row is not None
-            if row.status in ("succeeded", "rejected"):
-                return shape_result(row)
+            if row.status not in RUNNABLE:
+                # Finished, or paused or cancelled by an operator: only `resume` (which
+                # makes it pending again) carries a paused request on.
+                return await _stopped_result(runtime, request_id)
             final = await _start(session, row)
             if final is not None:
                 return final
@@ -419,6 +457,8 @@ async def execute_request(
         goal = await _parameter_target(runtime, row)
         await _move_all(runtime, row, goal=goal, after_batch=after_batch)
         result, event_id = await _finish(runtime, request_id, goal)
+    except RequestStopped:
+        return await _stopped_result(runtime, request_id)
     except PermanentJobError as exc:
         code = exc.code if isinstance(exc, RequestRefused) else None
         await _mark_failed(runtime, request_id, str(exc), code)
@@ -458,12 +498,12 @@ async def close_spent_request(runtime: Runtime, request_key: str, tries: int) ->
     each time) is closed as ``failed`` (interrupted), resumable under its key."""
     async with runtime.sessions() as session, session.begin():
         row = await rq.get_request(session, request_key=request_key, for_update=True)
-        if row is None or row.status not in ("pending", "running"):
+        if row is None or row.status not in (RequestStatus.PENDING, RequestStatus.RUNNING):
             return
         await rq.update_request(
             session,
             row.id,
-            status="failed",
+            status=RequestStatus.FAILED,
             error=f"interrupted: the job gave up after {tries} tries; run the same request "
             "key again to resume",
             finished_at=func.now(),

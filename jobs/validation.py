@@ -255,9 +255,12 @@ async def validate_request(
         )
     active = await active_request_for(session, source.id)
     if active is not None:
+        hint = ""
+        if active.status == "paused":
+            hint = f" (`lifecycle requests resume|cancel {active.request_key}`)"
         verdict.add(
             "migration_in_progress",
-            f"request {active.request_key} for {describe(source)} is {active.status}",
+            f"request {active.request_key} for {describe(source)} is {active.status}{hint}",
         )
     verdict.impact = await usage_by_team(session, source.id, references)
     if target is not None:

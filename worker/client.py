@@ -24,10 +24,29 @@ from arq.jobs import Job, JobStatus
 from pydantic import ValidationError
 
 from jobs.registry import job_spec
+from jobs.request_control import (
+    RequestControlError,
+    RequestSummary,
+    cancel_request,
+    list_requests,
+    pause_request,
+    resume_request,
+)
+from jobs.runtime import Runtime
 from jobs.spec import Payload, job_id_for
-from worker.app import redis_settings
+from worker.app import build_runtime, redis_settings
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings, load_settings
+
+__all__ = [
+    "ClientError",
+    "JobFailed",
+    "JobHandle",
+    "JobState",
+    "LifecycleClient",
+    "RequestControlError",
+    "RequestSummary",
+]
 
 
 class ClientError(ValueError):
@@ -73,6 +92,8 @@ class LifecycleClient:
         self.settings = settings
         self._redis = redis
         self._owns_redis = redis is None
+        # The database, for the request controls (opened on first use).
+        self._runtime: Runtime | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Self:
@@ -104,6 +125,9 @@ class LifecycleClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._runtime is not None:
+            await self._runtime.engine.dispose()
+            self._runtime = None
         if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
             self._redis = None
@@ -211,6 +235,36 @@ class LifecycleClient:
             "request_key": request_key,
         }
         return await self.enqueue("delete_model", payload, key=request_key, retry_failed=True)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The database (and this client's queue, for resumed requests' jobs)."""
+        if self._runtime is None:
+            self._runtime = build_runtime(self.settings, self.redis)
+        return self._runtime
+
+    async def pause_request(self, request_key: str, *, requested_by: str) -> dict[str, Any]:
+        """Pause a pending or running request after its current batch; it keeps its source.
+
+        Returns once the pause has taken effect (the batch in flight committed), with the
+        request's result as it now stands and ``changed`` (false: it was already paused).
+        Raises :class:`RequestControlError` for an unknown key or a request that is not
+        pending or running.
+        """
+        return await pause_request(self.runtime, request_key, actor=requested_by)
+
+    async def resume_request(self, request_key: str, *, requested_by: str) -> dict[str, Any]:
+        """Carry a paused request on from its cursor: queues its job (``job_id``)."""
+        return await resume_request(self.runtime, request_key, actor=requested_by)
+
+    async def cancel_request(self, request_key: str, *, requested_by: str) -> dict[str, Any]:
+        """Stop a pending, running or paused request for good after its current batch:
+        rows moved stay moved, the source stays live and is free for a new request."""
+        return await cancel_request(self.runtime, request_key, actor=requested_by)
+
+    async def requests(self, *, active: bool = False) -> list[RequestSummary]:
+        """Requests, newest first (``active``: pending, running and paused ones)."""
+        return await list_requests(self.runtime, active=active)
 
     async def fanout_event(self, event_id: uuid.UUID | str) -> JobHandle:
         """Queue the notification fan-out of an outbox event (keyed on the event id)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -29,8 +30,26 @@ from db.schema_layout import WORKER_SCHEMA
 IN_WORKER_SCHEMA = {"schema": WORKER_SCHEMA}
 
 MIGRATION_KINDS = ("migration", "deletion")
-MIGRATION_STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
-ACTIVE_MIGRATION_STATUSES = ("pending", "running")
+
+
+class RequestStatus(StrEnum):
+    """Where a migration or deletion request stands (``model_migrations.status``)."""
+
+    PENDING = "pending"  # admitted (or resumed), waiting for its job to run it
+    RUNNING = "running"
+    PAUSED = "paused"  # stopped after a batch by an operator; still holds its source
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"  # stopped for good by an operator; its source is free
+    UNDONE = "undone"  # put back by undo_request
+
+
+MIGRATION_STATUSES = tuple(s.value for s in RequestStatus)
+# A request in one of these holds its source: at most one per source model.
+ACTIVE_MIGRATION_STATUSES = tuple(
+    s.value for s in (RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.PAUSED)
+)
 NOTIFICATION_LEVELS = ("info", "warning", "error")
 RUN_TRIGGERS = ("cron", "manual", "catch_up")
 DELIVERY_CHANNELS = ("webhook", "slack", "email")
@@ -56,7 +75,7 @@ class ModelMigration(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", MIGRATION_KINDS), name="kind"),
         CheckConstraint(_in("status", MIGRATION_STATUSES), name="status"),
-        # At most one pending/running request per source model.
+        # At most one active (pending, running or paused) request per source model.
         Index(
             "uq_model_migrations_active_source",
             "from_model_id",
@@ -84,6 +103,12 @@ class ModelMigration(Base):
     created_at: Mapped[datetime] = created_at()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the latest run began (the first start, a job's retry, or a resume): rows per
+    # second are measured over it, and a resumed request is not "stuck" before it starts.
+    run_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How often an operator resumed it (names each resume's job, so a repeated resume
+    # queues it once).
+    resumes: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
 
 
 class ModelMigrationBatch(Base):

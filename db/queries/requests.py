@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, parse_host_id
 from db.models import ModelMigration, ModelMigrationBatch
+from db.models.lifecycle import ACTIVE_MIGRATION_STATUSES
 
 ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
 REQUEST_KEY_CONSTRAINT = "uq_model_migrations_request_key"
@@ -116,11 +119,23 @@ async def get_request(
     return row
 
 
+async def lock_request_status(session: AsyncSession, request_id: uuid.UUID) -> str | None:
+    """Lock the request row until the transaction ends; its status (``None``: no row).
+
+    A batch holds this lock while it moves rows, so an operator's pause or cancel (an
+    update of the same row) takes effect only once the batch in flight has committed.
+    """
+    status: str | None = await session.scalar(
+        select(ModelMigration.status).where(ModelMigration.id == request_id).with_for_update()
+    )
+    return status
+
+
 async def active_request_for(session: AsyncSession, source: HostId) -> ModelMigration | None:
-    """The pending or running request for ``source``, if any."""
+    """The active (pending, running or paused) request for ``source``, if any."""
     stmt = select(ModelMigration).where(
         ModelMigration.from_model_id == source,
-        ModelMigration.status.in_(("pending", "running")),
+        ModelMigration.status.in_(ACTIVE_MIGRATION_STATUSES),
     )
     row: ModelMigration | None = (await session.execute(stmt)).scalar_one_or_none()
     return row
@@ -159,14 +174,43 @@ async def requests_for_model(
     return list((await session.execute(stmt.limit(200))).scalars())
 
 
-# Requests left pending/running with no sign of life (start or batch) for longer than
+@dataclass(frozen=True)
+class RunRows:
+    """What a request's latest run (since ``run_started_at``) has moved, and when."""
+
+    rows: int
+    last_batch_at: datetime | None
+    now: datetime
+
+
+async def recent_requests(
+    session: AsyncSession, *, active: bool, limit: int
+) -> list[tuple[ModelMigration, RunRows]]:
+    """Requests newest first (``active``: only pending, running and paused ones), each
+    with the rows its latest run's batches moved."""
+    batch = ModelMigrationBatch
+    in_run = (batch.migration_id == ModelMigration.id) & (
+        batch.created_at >= ModelMigration.run_started_at
+    )
+    run_rows = select(func.coalesce(func.sum(batch.rows), 0)).where(in_run).scalar_subquery()
+    last_batch = select(func.max(batch.created_at)).where(in_run).scalar_subquery()
+    stmt = select(ModelMigration, run_rows, last_batch, func.now()).order_by(
+        ModelMigration.created_at.desc(), ModelMigration.id
+    )
+    if active:
+        stmt = stmt.where(ModelMigration.status.in_(ACTIVE_MIGRATION_STATUSES))
+    found = await session.execute(stmt.limit(limit))
+    return [(row, RunRows(int(rows), last, now)) for row, rows, last, now in found]
+
+
+# Requests left pending/running with no sign of life (start, resume or batch) for longer than
 # ``$1`` seconds: no try can still be working on them. Plain SQL for a bare asyncpg
 # connection (the health check); newest first.
 STUCK_REQUESTS_SQL = """
 SELECT m.request_key, m.status
 FROM model_migrations m
 WHERE m.status IN ('pending', 'running')
-  AND GREATEST(m.created_at, m.started_at,
+  AND GREATEST(m.created_at, m.started_at, m.run_started_at,
                (SELECT max(b.created_at) FROM model_migration_batches b
                 WHERE b.migration_id = m.id)) < now() - make_interval(secs => $1)
 ORDER BY m.created_at DESC

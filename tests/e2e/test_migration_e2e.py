@@ -117,14 +117,19 @@ def test_cli_bad_model_reference_is_a_usage_error(e2e_settings: Settings) -> Non
     assert "use the model's id (a number or a UUID" in done.stderr
 
 
-def test_cli_no_wait_prints_the_job_id(e2e_settings: Settings) -> None:
+def test_cli_no_wait_prints_the_request_key(e2e_settings: Settings) -> None:
     key = f"nowait-{uuid.uuid4()}"
     done = run_cli(
         e2e_settings, "delete", str(uuid.uuid4()), "--no-wait", "--request-key", key, "--json"
     )
     assert done.returncode == 0, done.stderr
     expected = f"{e2e_settings.queue_name}:delete_model:{key}"
-    assert json.loads(done.stdout)["job_id"] == expected
+    assert json.loads(done.stdout) == {"request_key": key, "job_id": expected, "queued": True}
+    plain = run_cli(e2e_settings, "migrate", str(uuid.uuid4()), str(uuid.uuid4()), "--no-wait")
+    assert plain.returncode == 0, plain.stderr
+    [printed] = plain.stdout.splitlines()
+    assert printed.startswith("migration-")
+    assert "`lifecycle requests` shows its progress" in plain.stderr
 
 
 async def test_history_of_a_hard_deleted_model_by_name_and_by_id(

@@ -28,11 +28,12 @@ def model_argument(value: str) -> ModelRef:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def add_wait_options(parser: argparse.ArgumentParser) -> None:
+def add_wait_options(
+    parser: argparse.ArgumentParser,
+    no_wait_help: str = "print the job id instead of waiting for the result",
+) -> None:
     """``--no-wait`` and ``--timeout`` for commands that enqueue a job."""
-    parser.add_argument(
-        "--no-wait", action="store_true", help="print the job id instead of waiting for the result"
-    )
+    parser.add_argument("--no-wait", action="store_true", help=no_wait_help)
     parser.add_argument(
         "--timeout",
         type=float,

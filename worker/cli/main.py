@@ -22,6 +22,7 @@ from worker.cli import (
     migrate,
     notifications,
     platform,
+    requests,
     run_worker,
 )
 from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     enrich,
     migrate,
     history,
+    requests,
     notifications,
     cleanup,
     platform,
@@ -74,7 +76,10 @@ def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):
-                leaves += leaf_parsers(child) or [child]
+                below = leaf_parsers(child)
+                # A command that runs by itself and also has commands (`requests`).
+                runs = not below or child.get_default("handler") is not None
+                leaves += [child, *below] if runs else below
     return leaves
 
 

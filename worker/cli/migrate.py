@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import sys
 from typing import Any
 
 from sqlalchemy import select
@@ -70,7 +71,11 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
         help="idempotency key (re-use it to resume a failed request; default: a new key)",
     )
     parser.add_argument("--requested-by", default=None, help="recorded as the requester")
-    add_wait_options(parser)
+    add_wait_options(
+        parser,
+        "print the request key and return at once (`lifecycle requests` shows its progress; "
+        "`lifecycle requests pause|resume|cancel KEY` controls it)",
+    )
 
 
 def _request(
@@ -139,13 +144,37 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
             retry_failed=True,
         )
     )
-    if args.no_wait or result.get("status") == "succeeded":
+    if args.no_wait:
+        if args.json:
+            print_json({"request_key": request.request_key, **result})
+        else:
+            print(request.request_key)
+            print(
+                f"queued as job {result['job_id']}; `lifecycle requests` shows its progress",
+                file=sys.stderr,
+            )
+        return EXIT_OK
+    if result.get("status") == "succeeded":
         _show(args, result)
         return EXIT_OK
     if not args.json:
         _show(args, result)
+    raise CommandFailed(_unfinished(request.request_key, result), result)
+
+
+def _unfinished(key: str, result: dict[str, Any]) -> str:
+    """Why a request the command waited for did not succeed (and what to do next)."""
+    status = result.get("status")
+    moved = sum(int(n) for n in (result.get("counts") or {}).values())
+    if status == "paused":
+        return (
+            f"request {key} paused ({moved} rows moved); `lifecycle requests resume {key}` "
+            "carries it on"
+        )
+    if status == "cancelled":
+        return f"request {key} cancelled ({moved} rows moved); its source stays live"
     reason = result.get("error") or ", ".join(result.get("codes") or [])
-    raise CommandFailed(f"request {request.request_key} {result.get('status')}: {reason}", result)
+    return f"request {key} {status}: {reason}"
 
 
 async def _dry_run(settings: Settings, request: Request) -> dict[str, Any]:

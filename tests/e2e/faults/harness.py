@@ -301,11 +301,21 @@ async def seed_fleet(engine: AsyncEngine, *, teams: int = 3, per_team: int = 150
 # (and references to them) are dropped; times are reduced to "set or not".
 _LIFECYCLE_TABLES = {t.name for t in Base.metadata.tables.values() if t.schema == WORKER_SCHEMA}
 # swept_at: whether the every-minute sweep happened to pass by is timing, not state.
-_DROPPED = {"migration_id", "event_id", "dedup_key", "progress", "job_id", "swept_at"}
+# resumes: how often an operator resumed a request is not what it changed.
+_DROPPED = {
+    "migration_id",
+    "event_id",
+    "dedup_key",
+    "progress",
+    "job_id",
+    "swept_at",
+    "resumes",
+}
 _TIMES = {
     "created_at",
     "updated_at",
     "started_at",
+    "run_started_at",
     "finished_at",
     "fanned_out_at",
     "read_at",

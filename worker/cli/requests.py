@@ -1,0 +1,179 @@
+"""``lifecycle requests [--active]`` and ``lifecycle requests pause|resume|cancel KEY``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jobs.request_control import LIST_LIMIT, RequestControlError, RequestSummary
+from worker.cli.migrate import model_label
+from worker.cli.output import EXIT_OK, CommandFailed, print_json, table
+from worker.client import LifecycleClient
+from worker.settings import Settings
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    requests = sub.add_parser(
+        "requests",
+        parents=[common],
+        help="list migration and deletion requests; pause, resume or cancel one",
+        description=(
+            f"Without a command: the {LIST_LIMIT} newest migration and deletion requests, "
+            "with their status, rows done of planned, rows per second of their latest run "
+            "and the time left at that rate."
+        ),
+    )
+    requests.add_argument(
+        "--active", action="store_true", help="only pending, running and paused requests"
+    )
+    requests.set_defaults(handler=cmd_list)
+    controls = requests.add_subparsers(dest="requests_command", metavar="COMMAND")
+    for name, handler, text in (
+        (
+            "pause",
+            cmd_pause,
+            "Stop a pending or running request after its current batch (the command returns "
+            "once that batch has committed). It stays active and keeps its source: no other "
+            "request may take it until this one is resumed or cancelled.",
+        ),
+        (
+            "resume",
+            cmd_resume,
+            "Carry a paused request on from where it stopped: its job is queued again and "
+            "moves the rows left, under the same checks as before.",
+        ),
+        (
+            "cancel",
+            cmd_cancel,
+            "Stop a pending, running or paused request for good after its current batch. "
+            "Rows it moved stay moved, the rest stay on the source, which stays live and is "
+            "free for a new request.",
+        ),
+    ):
+        control = controls.add_parser(
+            name, parents=[common], help=text.split(".")[0].lower(), description=text
+        )
+        control.add_argument("request_key", metavar="KEY", help="the request's key")
+        control.add_argument("--requested-by", default=None, help="recorded in the audit trail")
+        control.set_defaults(handler=handler)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def listed() -> list[RequestSummary]:
+        async with LifecycleClient(settings) as client:
+            return await client.requests(active=args.active)
+
+    rows = asyncio.run(listed())
+    if args.json:
+        print_json([r.as_json() for r in rows])
+    else:
+        print(render_requests(rows, active=args.active))
+    return EXIT_OK
+
+
+def render_requests(rows: list[RequestSummary], *, active: bool = False) -> str:
+    """Requests as a table, newest first."""
+    if not rows:
+        return "no active requests" if active else "no migration or deletion requests recorded"
+    headers = ["request_key", "kind", "status", "source", "target", "teams", "done"]
+    return table(
+        [*headers, "planned", "rows/s", "eta"],
+        [
+            (
+                r.request_key,
+                r.kind,
+                r.status,
+                model_label(r.source),
+                model_label(r.target) if r.target else "(cleared)",
+                "all" if r.teams is None else ",".join(r.teams),
+                r.done,
+                r.planned,
+                "" if r.rows_per_s is None else f"{r.rows_per_s:,.0f}",
+                _duration(r.eta_s),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+Control = Callable[[LifecycleClient, str, str], Awaitable[dict[str, Any]]]
+
+
+def _control(args: argparse.Namespace, settings: Settings, control: Control) -> dict[str, Any]:
+    actor = args.requested_by or f"cli:{getpass.getuser()}"
+
+    async def run() -> dict[str, Any]:
+        async with LifecycleClient(settings) as client:
+            return await control(client, args.request_key, actor)
+
+    try:
+        result = asyncio.run(run())
+    except RequestControlError as exc:
+        raise CommandFailed(str(exc), {"code": exc.code, "request_key": args.request_key}) from exc
+    if args.json:
+        print_json(result)
+    return result
+
+
+def _moved(result: dict[str, Any]) -> str:
+    return f"{sum(int(n) for n in result['counts'].values())} rows moved"
+
+
+def cmd_pause(args: argparse.Namespace, settings: Settings) -> int:
+    result = _control(
+        args, settings, lambda c, key, actor: c.pause_request(key, requested_by=actor)
+    )
+    if not args.json:
+        key = result["request_key"]
+        was = "paused" if result["changed"] else "was already paused"
+        print(
+            f"request {key} {was} ({_moved(result)}); it keeps its source. "
+            f"`lifecycle requests resume {key}` carries on, "
+            f"`lifecycle requests cancel {key}` stops it for good"
+        )
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    result = _control(
+        args, settings, lambda c, key, actor: c.resume_request(key, requested_by=actor)
+    )
+    if not args.json:
+        key = result["request_key"]
+        if result["job_id"] is None:
+            print(f"request {key} is {result['status']}; nothing to resume")
+        else:
+            was = "resumed" if result["changed"] else "was already resumed"
+            print(
+                f"request {key} {was}: job {result['job_id']} carries it on from where it "
+                "stopped (`lifecycle requests` shows its progress)"
+            )
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    result = _control(
+        args, settings, lambda c, key, actor: c.cancel_request(key, requested_by=actor)
+    )
+    if not args.json:
+        key = result["request_key"]
+        was = "cancelled" if result["changed"] else "was already cancelled"
+        print(
+            f"request {key} {was} ({_moved(result)}); the rows moved stay on "
+            f"{model_label(result['target']) if result['target'] else 'their new value'}, "
+            f"the rest stay on {model_label(result['source'])}, which stays live and is free "
+            "for a new request"
+        )
+    return EXIT_OK
