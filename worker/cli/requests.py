@@ -33,23 +33,20 @@ def register(
     )
     requests.set_defaults(handler=cmd_list)
     controls = requests.add_subparsers(dest="requests_command", metavar="COMMAND")
-    for name, handler, text in (
+    for name, text in (
         (
             "pause",
-            cmd_pause,
             "Stop a pending or running request after its current batch (the command returns "
             "once that batch has committed). It stays active and keeps its source: no other "
             "request may take it until this one is resumed or cancelled.",
         ),
         (
             "resume",
-            cmd_resume,
             "Carry a paused request on from where it stopped: its job is queued again and "
             "moves the rows left, under the same checks as before.",
         ),
         (
             "cancel",
-            cmd_cancel,
             "Stop a pending, running or paused request for good after its current batch. "
             "Rows it moved stay moved, the rest stay on the source, which stays live and is "
             "free for a new request.",
@@ -60,7 +57,7 @@ def register(
         )
         control.add_argument("request_key", metavar="KEY", help="the request's key")
         control.add_argument("--requested-by", default=None, help="recorded in the audit trail")
-        control.set_defaults(handler=handler)
+        control.set_defaults(handler=cmd_control)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,15 +105,15 @@ def _duration(seconds: float | None) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-Control = Callable[[LifecycleClient, str, str], Awaitable[dict[str, Any]]]
-
-
-def _control(args: argparse.Namespace, settings: Settings, control: Control) -> dict[str, Any]:
+def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
+    """``requests pause|resume|cancel KEY``: the client's control of that name."""
+    name = args.requests_command
     actor = args.requested_by or f"cli:{getpass.getuser()}"
 
     async def run() -> dict[str, Any]:
         async with LifecycleClient(settings) as client:
-            return await control(client, args.request_key, actor)
+            control: Callable[..., Awaitable[dict[str, Any]]] = getattr(client, f"{name}_request")
+            return await control(args.request_key, requested_by=actor)
 
     try:
         result = asyncio.run(run())
@@ -124,56 +121,46 @@ def _control(args: argparse.Namespace, settings: Settings, control: Control) -> 
         raise CommandFailed(str(exc), {"code": exc.code, "request_key": args.request_key}) from exc
     if args.json:
         print_json(result)
-    return result
+    else:
+        print(CONTROL_TEXT[name](result, result["request_key"]))
+    return EXIT_OK
 
 
 def _moved(result: dict[str, Any]) -> str:
     return f"{sum(int(n) for n in result['counts'].values())} rows moved"
 
 
-def cmd_pause(args: argparse.Namespace, settings: Settings) -> int:
-    result = _control(
-        args, settings, lambda c, key, actor: c.pause_request(key, requested_by=actor)
+def _paused_text(result: dict[str, Any], key: str) -> str:
+    was = "paused" if result["changed"] else "was already paused"
+    return (
+        f"request {key} {was} ({_moved(result)}); it keeps its source. "
+        f"`lifecycle requests resume {key}` carries on, "
+        f"`lifecycle requests cancel {key}` stops it for good"
     )
-    if not args.json:
-        key = result["request_key"]
-        was = "paused" if result["changed"] else "was already paused"
-        print(
-            f"request {key} {was} ({_moved(result)}); it keeps its source. "
-            f"`lifecycle requests resume {key}` carries on, "
-            f"`lifecycle requests cancel {key}` stops it for good"
-        )
-    return EXIT_OK
 
 
-def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    result = _control(
-        args, settings, lambda c, key, actor: c.resume_request(key, requested_by=actor)
+def _resumed_text(result: dict[str, Any], key: str) -> str:
+    if result["job_id"] is None:
+        return f"request {key} is {result['status']}; nothing to resume"
+    was = "resumed" if result["changed"] else "was already resumed"
+    return (
+        f"request {key} {was}: job {result['job_id']} carries it on from where it stopped "
+        "(`lifecycle requests` shows its progress)"
     )
-    if not args.json:
-        key = result["request_key"]
-        if result["job_id"] is None:
-            print(f"request {key} is {result['status']}; nothing to resume")
-        else:
-            was = "resumed" if result["changed"] else "was already resumed"
-            print(
-                f"request {key} {was}: job {result['job_id']} carries it on from where it "
-                "stopped (`lifecycle requests` shows its progress)"
-            )
-    return EXIT_OK
 
 
-def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    result = _control(
-        args, settings, lambda c, key, actor: c.cancel_request(key, requested_by=actor)
+def _cancelled_text(result: dict[str, Any], key: str) -> str:
+    was = "cancelled" if result["changed"] else "was already cancelled"
+    moved_to = model_label(result["target"]) if result["target"] else "their new value"
+    return (
+        f"request {key} {was} ({_moved(result)}); the rows moved stay on {moved_to}, the "
+        f"rest stay on {model_label(result['source'])}, which stays live and is free for a "
+        "new request"
     )
-    if not args.json:
-        key = result["request_key"]
-        was = "cancelled" if result["changed"] else "was already cancelled"
-        print(
-            f"request {key} {was} ({_moved(result)}); the rows moved stay on "
-            f"{model_label(result['target']) if result['target'] else 'their new value'}, "
-            f"the rest stay on {model_label(result['source'])}, which stays live and is free "
-            "for a new request"
-        )
-    return EXIT_OK
+
+
+CONTROL_TEXT: dict[str, Callable[[dict[str, Any], str], str]] = {
+    "pause": _paused_text,
+    "resume": _resumed_text,
+    "cancel": _cancelled_text,
+}
