@@ -15,7 +15,12 @@ class JobConfig:
 
     queue_name: str
     zone: ZoneInfo
+    # Rows per batch: at most batch_size, at least batch_min (capped at batch_size), sized
+    # toward batch_target_ms per batch, with batch_pause_ms between batches.
     batch_size: int
+    batch_min: int
+    batch_target_ms: int
+    batch_pause_ms: int
     notification_permission: str
     fanout_team_chunk: int
     cost_map_source: str | None

@@ -7,6 +7,7 @@ retires the source and writes audit and outbox rows. Re-running a request resume
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -26,6 +27,7 @@ from db.queries.audit import record_audit
 from db.queries.models import get_model
 from db.queries.parameters import parameter_pairs
 from db.reference import Reference
+from jobs.batch_sizing import BatchPause, BatchSizer
 from jobs.deprecation import read_cost_map
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
@@ -110,23 +112,28 @@ async def _move_all(
     Each label resumes from the keyset cursor saved with the last committed batch. A
     batch first locks the request row: a pause or cancel waits for the batch in flight to
     commit, and once it has, the next batch sees it and raises :class:`RequestStopped`
-    with nothing moved.
+    with nothing moved. Batches size themselves toward the target time and wait the
+    configured pause between them.
     """
     source = row.from_model_id
     assert source is not None
     cursors = dict((row.progress or {}).get("cursor") or {})
     scope = await _scope(runtime, row)
-    limit = runtime.settings.batch_size
+    pause = BatchPause(runtime.settings.batch_pause_ms)
     for ref in _movable(runtime.platform, row):
         async with runtime.sessions() as session:
             rules = await _parameter_rules(session, ref, source, goal)
+        sizer = BatchSizer.of(runtime.settings)
 
         async def step(
             after: HostId | None,
             limit: int,
             ref: Reference = ref,
             rules: list[dict[str, Any]] | None = rules,
+            sizer: BatchSizer = sizer,
         ) -> q.BatchOutcome:
+            await pause.before_batch()
+            began = time.monotonic()
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if await rq.lock_request_status(session, row.id) != RequestStatus.RUNNING:
@@ -150,12 +157,13 @@ async def _move_all(
                     await rq.record_batch_progress(
                         session, row.id, ref.label, batch.moved, batch.last_key
                     )
+            sizer.observe((time.monotonic() - began) * 1000)
             if batch.moved and after_batch is not None:
                 await after_batch(ref.label, batch.moved)
             return batch
 
         saved = cursors.get(ref.label)
-        await _drain(step, parse_host_id(saved) if saved is not None else None, lambda: limit)
+        await _drain(step, parse_host_id(saved) if saved is not None else None, sizer.current)
 
 
 async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:

@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     platform_file: Path | None = None
     queue_name: str = "lifecycle:queue"
     timezone: str = "UTC"
+    # Batches size themselves toward batch_target_ms, between batch_min and batch_size
+    # rows, and wait batch_pause_ms between them (gentle on the host's database).
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+    batch_min: int = Field(default=100, ge=1, le=100_000)
+    batch_target_ms: int = Field(default=500, ge=1, le=60_000)
+    batch_pause_ms: int = Field(default=0, ge=0, le=60_000)
     notification_permission: str = "manage_models"
     fanout_team_chunk: int = Field(default=500, ge=1, le=100_000)
     cost_map_source: str | None = None
@@ -162,6 +167,9 @@ class Settings(BaseSettings):
             queue_name=self.queue_name,
             zone=self.zone,
             batch_size=self.batch_size,
+            batch_min=self.batch_min,
+            batch_target_ms=self.batch_target_ms,
+            batch_pause_ms=self.batch_pause_ms,
             notification_permission=self.notification_permission,
             fanout_team_chunk=self.fanout_team_chunk,
             cost_map_source=self.cost_map_source,

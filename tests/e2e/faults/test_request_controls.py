@@ -12,6 +12,7 @@ import getpass
 import json
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from db.keys import parse_host_id
 from db.models import LlmModel
 from jobs.runtime import Runtime
 from tests.e2e.conftest import LIFECYCLE, cli_env, run_cli
-from tests.e2e.faults.harness import Fleet, WorkerPool, wait_for
+from tests.e2e.faults.harness import Fleet, WorkerPool, WorkerProcess, wait_for
 from tests.e2e.faults.scenario import (
     BATCH_SIZE,
     assert_same_end_state,
@@ -41,9 +42,53 @@ from worker.settings import Settings
 
 pytestmark = [pytest.mark.faults, every_platform]
 
-# Batches of five rows: the fleet's 2,000-odd rows take hundreds of batches, so a control
-# issued after the first lands mid-run.
-SLOW_RUN = {"LIFECYCLE_BATCH_SIZE": BATCH_SIZE}
+# Batches of five rows with a pause between them: the fleet's 2,000-odd rows take
+# hundreds of batches, so a control issued after the first lands mid-run.
+SLOW_RUN = {
+    "LIFECYCLE_BATCH_SIZE": BATCH_SIZE,
+    "LIFECYCLE_BATCH_MIN": BATCH_SIZE,
+    "LIFECYCLE_BATCH_PAUSE_MS": "20",
+}
+
+
+@dataclass(frozen=True)
+class SlowRun:
+    """A fleet's migration that a real worker process runs in small, spaced batches,
+    with its first batch committed, and an undisturbed clone to compare against."""
+
+    fleet: Fleet
+    undisturbed: Runtime
+    key: str
+    pool: WorkerPool
+    worker: WorkerProcess
+    job_id: str
+    mapped: bool
+
+
+@pytest.fixture
+def start_slow_run(
+    e2e_settings: Settings,
+    client: LifecycleClient,
+    runtime: Runtime,
+    worker_pool: Callable[..., WorkerPool],
+    clone_of_test_db: Callable[..., Awaitable[Runtime]],
+    platform_name: str,
+    driver: HostDriver,
+) -> Callable[[str], Awaitable[SlowRun]]:
+    """Factory: start a :class:`SlowRun` under a key starting with the given prefix."""
+
+    async def start(prefix: str) -> SlowRun:
+        mapped = platform_name != REFERENCE
+        fleet, undisturbed, key = await prepare_scenario(
+            runtime, clone_of_test_db, prefix, driver if mapped else None
+        )
+        pool = worker_pool(e2e_settings, **SLOW_RUN)
+        worker = pool.start()
+        job_id = await start_migration(client, fleet, key)
+        await wait_first_batch(runtime, key, pool)
+        return SlowRun(fleet, undisturbed, key, pool, worker, job_id, mapped)
+
+    return start
 
 
 async def moved_rows(runtime: Runtime, key: str) -> int:
@@ -87,36 +132,26 @@ async def resume_and_finish(e2e_settings: Settings, client: LifecycleClient, key
     assert result["status"] == "succeeded", result
 
 
-async def finish_like_undisturbed(
-    runtime: Runtime, undisturbed: Runtime, fleet: Fleet, key: str, pool: WorkerPool, mapped: bool
-) -> None:
+async def finish_like_undisturbed(runtime: Runtime, run: SlowRun, pool: WorkerPool) -> None:
     """Every row moved once, by the batches (none left to the final sweep), and the end
     state is the undisturbed run's."""
+    fleet, key = run.fleet, run.key
     done = await progress(runtime, key)
     assert done["swept"] == 0
     assert sum(done["done"].values()) == fleet.live_rows == await moved_rows(runtime, key)
     await wait_fanned_out(runtime, pool)
-    await run_undisturbed(undisturbed, fleet, key)
-    await assert_same_end_state(runtime, undisturbed, mapped=mapped)
+    await run_undisturbed(run.undisturbed, fleet, key)
+    await assert_same_end_state(runtime, run.undisturbed, mapped=run.mapped)
 
 
 async def test_pause_then_resume_with_a_real_worker_moves_each_row_once(
     e2e_settings: Settings,
     client: LifecycleClient,
     runtime: Runtime,
-    worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[..., Awaitable[Runtime]],
-    platform_name: str,
-    driver: HostDriver,
+    start_slow_run: Callable[[str], Awaitable[SlowRun]],
 ) -> None:
-    mapped = platform_name != REFERENCE
-    fleet, undisturbed, key = await prepare_scenario(
-        runtime, clone_of_test_db, "pause", driver if mapped else None
-    )
-    pool = worker_pool(e2e_settings, **SLOW_RUN)
-    pool.start()
-    job_id = await start_migration(client, fleet, key)
-    await wait_first_batch(runtime, key, pool)
+    run = await start_slow_run("pause")
+    fleet, key, pool, job_id = run.fleet, run.key, run.pool, run.job_id
 
     paused = run_cli(e2e_settings, "requests", "pause", key, "--requested-by", "ops")
     assert paused.returncode == 0, paused.stderr
@@ -144,26 +179,18 @@ async def test_pause_then_resume_with_a_real_worker_moves_each_row_once(
         ("request.paused", "ops"),
         ("request.resumed", f"cli:{getpass.getuser()}"),
     ]
-    await finish_like_undisturbed(runtime, undisturbed, fleet, key, pool, mapped)
+    await finish_like_undisturbed(runtime, run, pool)
 
 
 async def test_cancel_with_a_real_worker_keeps_moved_rows_and_frees_the_source(
     e2e_settings: Settings,
     client: LifecycleClient,
     runtime: Runtime,
-    worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[..., Awaitable[Runtime]],
-    platform_name: str,
     driver: HostDriver,
+    start_slow_run: Callable[[str], Awaitable[SlowRun]],
 ) -> None:
-    mapped = platform_name != REFERENCE
-    fleet, _, key = await prepare_scenario(
-        runtime, clone_of_test_db, "cancel", driver if mapped else None
-    )
-    pool = worker_pool(e2e_settings, **SLOW_RUN)
-    pool.start()
-    job_id = await start_migration(client, fleet, key)
-    await wait_first_batch(runtime, key, pool)
+    run = await start_slow_run("cancel")
+    fleet, key, job_id = run.fleet, run.key, run.job_id
 
     cancelled = run_cli(e2e_settings, "requests", "cancel", key)
     assert cancelled.returncode == 0, cancelled.stderr
@@ -235,22 +262,13 @@ async def test_sigkill_while_paused_then_resume_moves_each_row_once(
     e2e_settings: Settings,
     client: LifecycleClient,
     runtime: Runtime,
-    worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[..., Awaitable[Runtime]],
-    platform_name: str,
-    driver: HostDriver,
+    start_slow_run: Callable[[str], Awaitable[SlowRun]],
 ) -> None:
-    mapped = platform_name != REFERENCE
-    fleet, undisturbed, key = await prepare_scenario(
-        runtime, clone_of_test_db, "killpaused", driver if mapped else None
-    )
-    pool = worker_pool(e2e_settings, **SLOW_RUN)
-    first = pool.start()
-    job_id = await start_migration(client, fleet, key)
-    await wait_first_batch(runtime, key, pool)
+    run = await start_slow_run("killpaused")
+    fleet, key, pool, job_id = run.fleet, run.key, run.pool, run.job_id
     paused = await client.pause_request(key, requested_by="ops")
-    first.signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    run.worker.signal(signal.SIGKILL)
+    run.worker.wait(timeout=10)
     at_pause = await moved_rows(runtime, key)
     assert paused["status"] == "paused" and 0 < at_pause < fleet.live_rows
 
@@ -267,26 +285,18 @@ async def test_sigkill_while_paused_then_resume_moves_each_row_once(
         "request.paused",
         "request.resumed",
     ]
-    await finish_like_undisturbed(runtime, undisturbed, fleet, key, pool, mapped)
+    await finish_like_undisturbed(runtime, run, pool)
 
 
 async def test_sigkill_while_cancelling_leaves_the_batch_in_flight_unmoved(
     e2e_settings: Settings,
     client: LifecycleClient,
     runtime: Runtime,
-    worker_pool: Callable[..., WorkerPool],
-    clone_of_test_db: Callable[..., Awaitable[Runtime]],
-    platform_name: str,
     driver: HostDriver,
+    start_slow_run: Callable[[str], Awaitable[SlowRun]],
 ) -> None:
-    mapped = platform_name != REFERENCE
-    fleet, _, key = await prepare_scenario(
-        runtime, clone_of_test_db, "killcancel", driver if mapped else None
-    )
-    pool = worker_pool(e2e_settings, **SLOW_RUN)
-    first = pool.start()
-    job_id = await start_migration(client, fleet, key)
-    await wait_first_batch(runtime, key, pool)
+    run = await start_slow_run("killcancel")
+    fleet, key, pool, job_id = run.fleet, run.key, run.pool, run.job_id
 
     # Hold the target model's row: the next batch locks the request row, then waits here
     # (the main application's write protocol takes the same lock).
@@ -310,8 +320,8 @@ async def test_sigkill_while_cancelling_leaves_the_batch_in_flight_unmoved(
                 lambda: waiting_on_locks(runtime, 2), timeout_s=60, what="the cancel waiting"
             )
             assert await request_statuses(runtime, key) == "running"
-            first.signal(signal.SIGKILL)
-            first.wait(timeout=10)
+            run.worker.signal(signal.SIGKILL)
+            run.worker.wait(timeout=10)
         except BaseException:
             cancel.kill()
             raise
