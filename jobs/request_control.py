@@ -47,10 +47,9 @@ async def _locked(session: AsyncSession, request_key: str) -> ModelMigration:
     return row
 
 
-def _refuse(row: ModelMigration, allowed: str, verb: str) -> RequestControlError:
+def _refuse(row: ModelMigration, code: str, allowed: str, verb: str) -> RequestControlError:
     return RequestControlError(
-        "request_not_active" if verb != "resumed" else "request_not_paused",
-        f"request {row.request_key} is {row.status}: only {allowed} request can be {verb}",
+        code, f"request {row.request_key} is {row.status}: only {allowed} request can be {verb}"
     )
 
 
@@ -91,7 +90,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> di
         if row.status == RequestStatus.PAUSED:
             return shape_result(row, changed=False)
         if row.status not in (RequestStatus.PENDING, RequestStatus.RUNNING):
-            raise _refuse(row, "a pending or running", "paused")
+            raise _refuse(row, "request_not_active", "a pending or running", "paused")
         await _set_status(
             session,
             row,
@@ -117,7 +116,7 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> d
             RequestStatus.RUNNING,
             RequestStatus.PAUSED,
         ):
-            raise _refuse(row, "a pending, running or paused", "cancelled")
+            raise _refuse(row, "request_not_active", "a pending, running or paused", "cancelled")
         await _set_status(
             session,
             row,
@@ -175,7 +174,7 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> d
             return shape_result(row, changed=False, job_id=None)
         changed = row.status == RequestStatus.PAUSED
         if not changed and row.status != RequestStatus.PENDING:
-            raise _refuse(row, "a paused", "resumed")
+            raise _refuse(row, "request_not_paused", "a paused", "resumed")
         job, payload = resume_job(row)
         if changed:
             await _set_status(
