@@ -7,6 +7,7 @@ import pytest
 from db import models as m
 from jobs.errors import RequestRefused
 from jobs.request_admission import Request
+from jobs.request_control import pause_request, resume_request
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.e2e.faults.scope import LATE_WRITES, late_rows_on_source, seed_scope_world, write_late
@@ -42,3 +43,32 @@ async def test_rows_written_meanwhile_outside_the_scope_are_never_moved(
         m.SpaceModel.__table__, m.SpaceModel.llm_model_id == world.target
     )
     assert on_target == 1  # only the owner's own space
+
+
+@pytest.mark.parametrize("late", sorted(LATE_WRITES))
+async def test_scope_holds_across_a_pause_and_resume(
+    make_runtime: Callable[..., Awaitable[Runtime]], factory: Factory, late: str
+) -> None:
+    runtime = await make_runtime(batch_size=2)
+    world = await seed_scope_world(factory, apps=6)
+    write, code = LATE_WRITES[late]
+    request = Request("migration", str(world.source), str(world.target), "t", "paused", True)
+    paused: list[str] = []
+
+    async def pause_after_the_first_batch(label: str, moved: int) -> None:
+        if not paused:
+            paused.append((await pause_request(runtime, "paused", actor="ops"))["status"])
+
+    result = await run_request(runtime, request, after_batch=pause_after_the_first_batch)
+    assert (paused, result["status"], result["counts"]) == (["paused"], "paused", {"apps": 2})
+    # While it is paused, rows it was not admitted for are written onto the source.
+    assert await write_late(factory, world, write)
+
+    resumed = await resume_request(runtime, "paused", actor="ops")
+    assert resumed["status"] == "pending"
+    with pytest.raises(RequestRefused, match=code):
+        await run_request(runtime, request)
+    row = await factory.request("paused")
+    assert row.status == "failed" and code in row.warnings
+    assert await late_rows_on_source(factory, world) > 0
+    assert (await factory.get_model(world.source)).migrated_to_model_id is None
