@@ -151,11 +151,14 @@ def _resumed_text(result: dict[str, Any], key: str) -> str:
 
 def _cancelled_text(result: dict[str, Any], key: str) -> str:
     was = "cancelled" if result["changed"] else "was already cancelled"
-    moved_to = model_label(result["target"]) if result["target"] else "their new value"
+    kept = (
+        f"the rows moved stay on {model_label(result['target'])}"
+        if result["target"]
+        else "the rows cleared stay cleared"
+    )
     return (
-        f"request {key} {was} ({_moved(result)}); the rows moved stay on {moved_to}, the "
-        f"rest stay on {model_label(result['source'])}, which stays live and is free for a "
-        "new request"
+        f"request {key} {was} ({_moved(result)}); {kept}, the rest stay on "
+        f"{model_label(result['source'])}, which stays live and is free for a new request"
     )
 
 
