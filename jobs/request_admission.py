@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.models import LlmModel, ModelMigration
+from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
 from db.reference import Reference
 from jobs.cost_map import CostMap
@@ -260,7 +261,7 @@ async def _record_rejection(
         target,
         verdict,
         **columns,
-        status="rejected",
+        status=RequestStatus.REJECTED,
         counts=verdict.plan()["counts"],
         error="; ".join(verdict.messages()),
         finished_at=func.now(),
@@ -293,7 +294,13 @@ async def admit_request(
         progress = {"phase": "pending", "planned": planned, "done": {}, "batches": 0}
         try:
             request_id = await _insert_request(
-                runtime, request, source, target, verdict, status="pending", progress=progress
+                runtime,
+                request,
+                source,
+                target,
+                verdict,
+                status=RequestStatus.PENDING,
+                progress=progress,
             )
         except IntegrityError as exc:
             for constraint, code, column in (

@@ -460,7 +460,7 @@ async def execute_request(
     except IntegrityError as exc:
         if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
             raise
-        raise _in_progress("another request", "running", None) from exc
+        raise _in_progress("another request", RequestStatus.RUNNING, None) from exc
     try:
         goal = await _parameter_target(runtime, row)
         await _move_all(runtime, row, goal=goal, after_batch=after_batch)

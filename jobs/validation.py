@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
+from db.models.lifecycle import RequestStatus
 from db.queries.models import get_model
 from db.queries.parameters import parameter_pairs
 from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
@@ -256,7 +257,7 @@ async def validate_request(
     active = await active_request_for(session, source.id)
     if active is not None:
         hint = ""
-        if active.status == "paused":
+        if active.status == RequestStatus.PAUSED:
             hint = f" (`lifecycle requests resume|cancel {active.request_key}`)"
         verdict.add(
             "migration_in_progress",

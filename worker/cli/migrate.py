@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from db.models import ModelMigration
+from db.models.lifecycle import RequestStatus
 from jobs.model_ref import ModelRef
 from jobs.request_admission import Request, preview_request
 from jobs.runtime import Runtime
@@ -166,12 +167,12 @@ def _unfinished(key: str, result: dict[str, Any]) -> str:
     """Why a request the command waited for did not succeed (and what to do next)."""
     status = result.get("status")
     moved = sum(int(n) for n in (result.get("counts") or {}).values())
-    if status == "paused":
+    if status == RequestStatus.PAUSED:
         return (
             f"request {key} paused ({moved} rows moved); `lifecycle requests resume {key}` "
             "carries it on"
         )
-    if status == "cancelled":
+    if status == RequestStatus.CANCELLED:
         return f"request {key} cancelled ({moved} rows moved); its source stays live"
     reason = result.get("error") or ", ".join(result.get("codes") or [])
     return f"request {key} {status}: {reason}"
