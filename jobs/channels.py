@@ -1,4 +1,4 @@
-"""What each channel sends (DESIGN section 10): the webhook body and its headers, the
+"""What each channel sends (docs/notifications.md): the webhook body and its headers, the
 Slack message, the email. Pure functions; sending is ``jobs.senders``."""
 
 from __future__ import annotations

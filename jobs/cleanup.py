@@ -1,4 +1,4 @@
-"""Weekly cleanup: hard-delete retired models once nothing refers to them (DESIGN section 7).
+"""Weekly cleanup: hard-delete retired models once nothing refers to them (docs/cleanup.md).
 
 A model is removed only when it is soft-deleted or migrated, no history row and no live
 reference (soft-deleted rows excepted) refers to it, and no other model's

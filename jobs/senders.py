@@ -1,5 +1,5 @@
 """Sending one delivery: an HTTP POST (webhook, Slack) with httpx, an email with
-aiosmtplib, and what the answer means (DESIGN section 10).
+aiosmtplib, and what the answer means (docs/notifications.md).
 
 2xx is delivered; 408, 429, 5xx, timeouts and connection errors are worth a retry; any
 other answer fails the delivery at once. SMTP: a 4xx reply or a lost connection is

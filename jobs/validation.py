@@ -1,4 +1,5 @@
-"""Validation of migration and deletion requests: blockers, warnings, info (DESIGN §5)."""
+"""Validation of migration and deletion requests: blockers, warnings, info
+(docs/requests-and-rollouts.md)."""
 
 from __future__ import annotations
 
