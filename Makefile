@@ -59,5 +59,9 @@ pytest: services
 
 test: lint typecheck pytest
 
+# The adopt file needs a database URL and a mapping: validate it with the shipped example.
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet
+	LIFECYCLE_DATABASE_URL=postgresql://lifecycle@host.docker.internal:5432/platform \
+	LIFECYCLE_MAPPING=./examples/open-chat-studio/platform.toml \
+	docker-compose -f docker-compose.adopt.yml config --quiet
