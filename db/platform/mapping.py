@@ -297,6 +297,11 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
                 problems.append(f"{where}: a link table reaches its team through its parent")
             if ref.key == "id":
                 problems.append(f"{where}: a link table's 'key' is its parent's column")
+        if ref.reset and (ref.column is None or ref.link):
+            problems.append(
+                f"{where}: 'reset' goes with a 'column' reference that is not a 'link': "
+                "a JSON id or a link row has no columns of its own to reset"
+            )
         if ref.role == "history" and (ref.clearable or ref.reset):
             problems.append(f"{where}: history is never moved: no 'clearable' or 'reset'")
         if ref.role == "live" and ref.created_at:

@@ -130,6 +130,24 @@ def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
             "recipients.query: must take the teams as ':team_ids' (an array)",
         ),
         (
+            lambda d: d["references"][1].update(
+                column=None,
+                json={"column": "params", "path": "llm_id"},
+                reset={"params": "empty_object"},
+            ),
+            "references[1] (assistants): 'reset' goes with a 'column' reference that is not a "
+            "'link'",
+        ),
+        (
+            lambda d: d["references"][0].update(
+                link=True,
+                key="pipeline_id",
+                json_copy=None,
+                reset={"params": "empty_object"},
+            ),
+            "references[0] (pipeline_nodes): 'reset' goes with a 'column' reference",
+        ),
+        (
             lambda d: d["recipients"].__setitem__(
                 "query", "SELECT 1 WHERE x = ANY(:team_ids); DELETE FROM teams_team"
             ),
