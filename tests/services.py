@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from db.migrate import MIGRATIONS_DIR, upgrade
+from db.platform.check import PlatformReport
 from db.platform.mapping import load_mapping
 from tests.platforms import ROOT, HostPlatform, seed_sql
 from worker.devservices import with_database
@@ -152,10 +153,23 @@ async def _build_host(url: str, platform: HostPlatform) -> None:
         await conn.execute(seed_sql(platform).read_text())
     finally:
         await conn.close()
-    settings = load_settings({}, database_url=url, platform_file=platform.mapping)
+    await adopt_host(url, platform)
+
+
+async def adopt_host(url: str, platform: HostPlatform) -> tuple[Settings, PlatformReport]:
+    """What an adopter does on the host database at ``url``: check ``platform``'s mapping
+    (raising on an error), then build the worker's schema for it as ``db upgrade`` does.
+    Returns the settings for that database and the check's report."""
+    settings = load_settings(
+        {},
+        database_url=url,
+        redis_url=base_settings().redis_url.get_secret_value(),
+        platform_file=platform.mapping,
+    )
     report = await run_platform_check(settings)
     if not report.ok:
         problems = "; ".join(f"{f.subject}: {f.message}" for f in report.errors)
         raise RuntimeError(f"{platform.name}: the mapping does not check out: {problems}")
     layout = layout_from_report(settings, report)
     await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(platform.mapping))
+    return settings, report

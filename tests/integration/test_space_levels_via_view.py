@@ -4,7 +4,6 @@ that gives each space its level. `platform check` accepts it, and real requests 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
@@ -12,16 +11,12 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from db.migrate import upgrade
-from db.platform.mapping import load_mapping
 from jobs.migration import run_request
 from jobs.runtime import Runtime
 from tests.platforms import SPACE_LEVELS
 from tests.platforms.lifecycle import migration
-from tests.services import base_settings
+from tests.services import adopt_host
 from worker.app import build_runtime
-from worker.platform import layout_from_report, run_platform_check
-from worker.settings import load_settings
 
 HostDatabase = Callable[..., Awaitable[str]]
 TODAY = date(2026, 11, 21)
@@ -30,20 +25,11 @@ TODAY = date(2026, 11, 21)
 @pytest.fixture
 async def host(host_database: HostDatabase) -> AsyncIterator[Runtime]:
     url = await host_database(SPACE_LEVELS, seed=False)
-    settings = load_settings(
-        {},
-        database_url=url,
-        redis_url=base_settings().redis_url.get_secret_value(),
-        platform_file=SPACE_LEVELS.mapping,
-    )
-    report = await run_platform_check(settings)
-    assert report.ok, [f"{f.subject}: {f.message}" for f in report.errors]
+    settings, report = await adopt_host(url, SPACE_LEVELS)  # the check raises on an error
     # The only remark: a view carries no foreign key.
     assert [f.message for f in report.warnings] == [
         "no foreign key spaces_completion_models.space_id → space_security_levels"
     ]
-    layout = layout_from_report(settings, report)
-    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(SPACE_LEVELS.mapping))
     runtime = build_runtime(settings)
     yield runtime
     await runtime.engine.dispose()
