@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lifecycle",
         description=(
             "Model Lifecycle Worker: retire LLM models from a multi-tenant platform safely. "
-            "Settings come from LIFECYCLE_* environment variables (see README). "
+            "Settings come from LIFECYCLE_* environment variables (docs/configuration.md). "
             "Exit codes: 0 success, 1 refused or failed, 2 bad usage or bad input."
         ),
     )
