@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from db.migrate import upgrade
+from db.platform.mapping import load_mapping
 from jobs.runtime import Runtime
-from tests.platforms import REFERENCE, HostPlatform, mapped_platform, seed_sql
+from tests.platforms import JOINED_PROVIDER, REFERENCE, HostPlatform, mapped_platform, seed_sql
 from tests.platforms.drivers import DRIVERS, HostDriver
 from tests.services import (
     base_settings,
@@ -24,6 +27,7 @@ from tests.services import (
 from worker.app import build_runtime
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
+from worker.platform import layout_from_report, run_platform_check
 from worker.settings import Settings, load_settings
 
 
@@ -83,6 +87,27 @@ async def host_database(settings: Settings) -> AsyncIterator[Callable[..., Await
     yield make
     for name in made:
         await drop_database(settings, name)
+
+
+@pytest.fixture
+async def joined_provider(
+    settings: Settings, host_database: Callable[..., Awaitable[str]]
+) -> Settings:
+    """Settings on a fresh joined-provider host whose mapping passed ``platform check``
+    and whose worker schema ``db upgrade`` built (the host's tables start empty)."""
+    url = await host_database(JOINED_PROVIDER, seed=False)
+    made = load_settings(
+        {},
+        database_url=url,
+        redis_url=settings.redis_url.get_secret_value(),
+        queue_name=f"lifecycle-test:{uuid.uuid4().hex[:10]}",
+        platform_file=JOINED_PROVIDER.mapping,
+    )
+    report = await run_platform_check(made)
+    assert report.ok, [f"{f.subject}: {f.message}" for f in report.errors]
+    layout = layout_from_report(made, report)
+    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(JOINED_PROVIDER.mapping))
+    return made
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from db.keys import HostId, id_text
-from db.reference import IdForm, JsonPath, Reference
+from db.reference import IdForm, JsonPath, Reference, TeamVia
 
 
 def all_of(*predicates: str) -> str:
@@ -97,12 +97,22 @@ def not_live_sql(ref: Reference, alias: str = "t") -> str:
     return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
 
 
+def _parent_of(via: TeamVia, alias: str) -> str:
+    """The join condition from a row (``alias``) to its parent ``p``, on the declared key."""
+    return f"p.{via.parent_key} = {alias}.{via.fk_column}"
+
+
+def parent_join_sql(via: TeamVia, alias: str = "t") -> str:
+    """`` JOIN <parent> p ON …``: a row's parent, joined on the key the mapping declares."""
+    return f" JOIN {via.parent_table} p ON {_parent_of(via, alias)}"
+
+
 def team_scope_sql(ref: Reference, alias: str = "t") -> str:
     """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
     if ref.team_via:
         via = ref.team_via
         return (
-            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE {_parent_of(via, alias)} "
             f"AND p.{via.team_column} = :scope_team)"
         )
     if ref.team_column:
@@ -116,7 +126,7 @@ def level_scope_sql(ref: Reference, alias: str = "t") -> str:
     if via is None or via.level_column is None:
         return "TRUE"
     return (
-        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE {_parent_of(via, alias)} "
         f"AND p.{via.level_column} > :scope_level)"
     )
 
@@ -126,7 +136,7 @@ def team_sql(ref: Reference, alias: str = "t") -> tuple[str, str]:
     if ref.team_via:
         via = ref.team_via
         return (
-            f" JOIN {via.parent_table} p ON p.id = {alias}.{via.fk_column}",
+            parent_join_sql(via, alias),
             f"p.{via.team_column}",
         )
     if ref.team_column:

@@ -3,8 +3,7 @@ lifecycle column: reads join, writes go where they belong, the host's shape neve
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import delete, insert, select, update
@@ -12,31 +11,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import make_engine
-from db.migrate import upgrade
 from db.models import LlmModel, ModelState
-from db.platform.mapping import load_mapping
-from tests.platforms import JOINED_PROVIDER
-from tests.services import base_settings
-from worker.platform import layout_from_report, run_platform_check
-from worker.settings import load_settings
-
-HostDatabase = Callable[..., Awaitable[str]]
+from worker.settings import Settings
 
 
 @pytest.fixture
-async def joined_engine(host_database: HostDatabase) -> AsyncIterator[AsyncEngine]:
-    url = await host_database(JOINED_PROVIDER, seed=False)
-    settings = load_settings(
-        {},
-        database_url=url,
-        redis_url=base_settings().redis_url.get_secret_value(),
-        platform_file=JOINED_PROVIDER.mapping,
-    )
-    report = await run_platform_check(settings)
-    assert report.ok, [f"{f.subject}: {f.message}" for f in report.errors]
-    layout = layout_from_report(settings, report)
-    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(JOINED_PROVIDER.mapping))
-    engine = make_engine(url, pool_size=1, layout=layout)
+async def joined_engine(joined_provider: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(joined_provider.database_url.get_secret_value(), pool_size=1)
     yield engine
     await engine.dispose()
 

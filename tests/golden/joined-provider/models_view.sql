@@ -1,0 +1,64 @@
+CREATE OR REPLACE VIEW "lifecycle".models AS
+SELECT
+    m."id" AS id,
+    CAST((SELECT j."kind" FROM "public"."ai_providers" j WHERE j."id" = m."provider_id") AS text) AS provider,
+    CAST(m."model_name" AS text) AS name,
+    CAST(m."model_name" AS text) AS display_name,
+    m."org_id" AS team_id,
+    NULL::text AS litellm_model,
+    CAST(m."context_tokens" AS integer) AS token_limit,
+    false AS supports_vision,
+    false AS supports_tools,
+    false AS supports_reasoning,
+    NULL::integer AS security_level,
+    COALESCE((SELECT s.deprecated FROM "lifecycle".model_state s WHERE s.model_id = m."id"), false) AS deprecated,
+    (SELECT s.deprecation_date FROM "lifecycle".model_state s WHERE s.model_id = m."id") AS deprecation_date,
+    (SELECT s.deprecation_source FROM "lifecycle".model_state s WHERE s.model_id = m."id") AS deprecation_source,
+    (SELECT s.replacement_model_id FROM "lifecycle".model_state s WHERE s.model_id = m."id") AS replacement_model_id,
+    (SELECT s.migrated_to_model_id FROM "lifecycle".model_state s WHERE s.model_id = m."id") AS migrated_to_model_id,
+    (SELECT s.deleted_at FROM "lifecycle".model_state s WHERE s.model_id = m."id") AS deleted_at,
+    NULL::timestamptz AS created_at,
+    NULL::timestamptz AS updated_at
+FROM "public"."ai_models" m;
+
+DROP TRIGGER IF EXISTS models_write ON "lifecycle".models;
+
+DROP FUNCTION IF EXISTS "lifecycle".models_write();
+
+CREATE OR REPLACE FUNCTION "lifecycle".models_write()
+RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM "public"."ai_models" WHERE "id" = OLD.id;
+        DELETE FROM "lifecycle".model_state WHERE model_id = OLD.id;
+        UPDATE "lifecycle".model_state SET replacement_model_id = NULL
+        WHERE replacement_model_id = OLD.id;
+        RETURN OLD;
+    END IF;
+    IF NEW.provider IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider
+    ) THEN
+        RAISE EXCEPTION 'no row of ai_providers has kind = %', NEW.provider USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "public"."ai_models" ("provider_id", "model_name", "org_id", "context_tokens")
+        VALUES ((SELECT j."id" FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider), NEW.name, NEW.team_id, NEW.token_limit)
+        RETURNING "id" INTO NEW.id;
+    ELSE
+        UPDATE "public"."ai_models" SET
+            "provider_id" = CASE WHEN NEW.provider IS NOT DISTINCT FROM OLD.provider THEN (SELECT h."provider_id" FROM "public"."ai_models" h WHERE h."id" = OLD.id) ELSE (SELECT j."id" FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider) END,
+            "model_name" = NEW.name,
+            "org_id" = NEW.team_id,
+            "context_tokens" = NEW.token_limit
+        WHERE "id" = OLD.id;
+    END IF;
+    INSERT INTO "lifecycle".model_state (model_id, deprecated, deprecation_date, deprecation_source, replacement_model_id, migrated_to_model_id, deleted_at)
+    VALUES (NEW.id, NEW.deprecated, NEW.deprecation_date, NEW.deprecation_source, NEW.replacement_model_id, NEW.migrated_to_model_id, NEW.deleted_at)
+    ON CONFLICT (model_id) DO UPDATE SET deprecated = EXCLUDED.deprecated, deprecation_date = EXCLUDED.deprecation_date, deprecation_source = EXCLUDED.deprecation_source, replacement_model_id = EXCLUDED.replacement_model_id, migrated_to_model_id = EXCLUDED.migrated_to_model_id, deleted_at = EXCLUDED.deleted_at, updated_at = now();
+    RETURN NEW;
+END
+$body$;
+
+CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
+
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view aea1551a086c44ad';
