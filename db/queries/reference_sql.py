@@ -66,12 +66,18 @@ def canonical_json_sql(column: str, alias: str = "t") -> str:
 def match_sql(ref: Reference, alias: str = "t", param: str = "model_id") -> str:
     """A predicate true for rows of ``ref`` that point at ``:param``.
 
-    A JSON id matches written as a string or as a number: one containment per form, each
-    served by the GIN index (``@> ANY(array)`` would not be).
+    A JSON row matches when its id at the path has the id's canonical text
+    (:func:`json_names_sql`), the one comparison the rewrite makes too, so every row
+    matched is moved. The containments before it (one per form the id may be written in,
+    each served by the GIN index; ``@> ANY(array)`` would not be) only find candidates:
+    every row the comparison names, they find.
     """
     if ref.json is not None:
         doc = canonical_json_sql(ref.column, alias)
-        return f"({doc} @> CAST(:{param}_doc AS jsonb) OR {doc} @> CAST(:{param}_doc_num AS jsonb))"
+        return (
+            f"({doc} @> CAST(:{param}_doc AS jsonb) OR {doc} @> CAST(:{param}_doc_num AS jsonb))"
+            f"\n      AND {json_names_sql(ref.json, alias, param)}"
+        )
     return f"{alias}.{ref.column} = :{param}"
 
 
@@ -153,30 +159,66 @@ def new_json_value_sql(path: JsonPath, param: str = "target", *, clear: bool) ->
     return f"to_jsonb(CAST(:{param}_text AS text))"
 
 
+def json_id_text_of(value: str) -> str:
+    """The canonical text of the model id a JSON value holds; NULL if it holds none.
+
+    A string in lower case (UUIDs in any case); a number without trailing zeros (``1``,
+    ``1.0`` and ``10e-1`` are all ``1``). Matching, rewriting and usage all compare it.
+    """
+    return (
+        f"CASE jsonb_typeof({value}) WHEN 'string' THEN lower({value} #>> '{{}}') "
+        f"WHEN 'number' THEN CAST(trim_scale(CAST({value} AS numeric)) AS text) END"
+    )
+
+
+def _elements(path: JsonPath, alias: str) -> str:
+    """The array at ``path`` as ``jsonb_array_elements`` rows ``e(elem, ord)`` (none where
+    the document holds no array there)."""
+    outer = f"{alias}.{path.column} #> {path_literal(path.outer)}"
+    return (
+        f"jsonb_array_elements(CASE WHEN jsonb_typeof({outer}) = 'array' "
+        f"THEN {outer} ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord)"
+    )
+
+
+def _id_at(path: JsonPath, alias: str) -> str:
+    """The JSON value at ``path`` (of the element ``e`` when the path steps into an array)."""
+    if path.array_at is None:
+        return f"{alias}.{path.column} #> {path_literal(path.keys)}"
+    return f"e.elem #> {path_literal(path.inner)}"
+
+
+def json_names_sql(path: JsonPath, alias: str = "t", param: str = "source") -> str:
+    """A predicate true where the id at ``path`` is ``:<param>_text`` (any element of the
+    array, for a path through one)."""
+    names = f"{json_id_text_of(_id_at(path, alias))} = :{param}_text"
+    if path.array_at is None:
+        return names
+    return f"EXISTS (SELECT 1 FROM {_elements(path, alias)} WHERE {names})"
+
+
 def json_rewrite_sql(
     path: JsonPath, alias: str = "t", source: str = "source", *, new_value: str
 ) -> str:
-    """``path.column`` with every id equal to ``:<source>_text`` at ``path`` replaced.
-
-    Ids compare in canonical text, so a JSON string and a JSON number both match; the
-    document is returned unchanged where nothing matches.
-    """
+    """``path.column`` with every id at ``path`` that :func:`json_names_sql` matches to
+    ``:<source>`` replaced by ``new_value``; unchanged where nothing matches."""
     col = f"{alias}.{path.column}"
+    names = f"{json_id_text_of(_id_at(path, alias))} = :{source}_text"
     if path.array_at is None:
         at = path_literal(path.keys)
         return (
-            f"CASE WHEN lower({col} #>> {at}) = :{source}_text\n"
+            f"CASE WHEN {names}\n"
             f"            THEN jsonb_set({col}, {at}, {new_value})\n"
             f"            ELSE {col} END"
         )
     outer, inner = path_literal(path.outer), path_literal(path.inner)
     return f"""CASE WHEN jsonb_typeof({col} #> {outer}) = 'array' THEN jsonb_set({col}, {outer}, (
         SELECT COALESCE(jsonb_agg(
-            CASE WHEN lower(e.elem #>> {inner}) = :{source}_text
+            CASE WHEN {names}
                  THEN jsonb_set(e.elem, {inner}, {new_value})
                  ELSE e.elem END
             ORDER BY e.ord), '[]'::jsonb)
-        FROM jsonb_array_elements({col} #> {outer}) WITH ORDINALITY AS e(elem, ord)))
+        FROM {_elements(path, alias)}))
     ELSE {col} END"""
 
 
@@ -185,15 +227,8 @@ def json_id_text_sql(path: JsonPath, alias: str = "t") -> tuple[str, str]:
 
     Through an array, each element is a row of its own (``e``); a non-array is none.
     """
-    col = f"{alias}.{path.column}"
-    if path.array_at is None:
-        return "", f"lower({col} #>> {path_literal(path.keys)})"
-    outer = f"{col} #> {path_literal(path.outer)}"
-    return (
-        f" CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({outer}) = 'array' "
-        f"THEN {outer} ELSE '[]'::jsonb END) AS e(elem)",
-        f"lower(e.elem #>> {path_literal(path.inner)})",
-    )
+    join = "" if path.array_at is None else f" CROSS JOIN LATERAL {_elements(path, alias)}"
+    return join, json_id_text_of(_id_at(path, alias))
 
 
 def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source") -> str:
