@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -11,8 +10,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from db.migrate import upgrade
-from db.platform.mapping import load_mapping
 from jobs.runtime import Runtime
 from tests.platforms import JOINED_PROVIDER, REFERENCE, HostPlatform, mapped_platform, seed_sql
 from tests.platforms.drivers import DRIVERS, HostDriver
@@ -23,11 +20,11 @@ from tests.services import (
     ensure_host_template,
     ensure_template,
     require_redis,
+    upgrade_checked_host,
 )
 from worker.app import build_runtime
 from worker.devservices import with_database
 from worker.health import asyncpg_dsn
-from worker.platform import layout_from_report, run_platform_check
 from worker.settings import Settings, load_settings
 
 
@@ -103,10 +100,7 @@ async def joined_provider(
         queue_name=f"lifecycle-test:{uuid.uuid4().hex[:10]}",
         platform_file=JOINED_PROVIDER.mapping,
     )
-    report = await run_platform_check(made)
-    assert report.ok, [f"{f.subject}: {f.message}" for f in report.errors]
-    layout = layout_from_report(made, report)
-    await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(JOINED_PROVIDER.mapping))
+    await upgrade_checked_host(url, JOINED_PROVIDER)
     return made
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.migrate import MIGRATIONS_DIR, upgrade
 from db.platform.mapping import load_mapping
@@ -152,6 +154,11 @@ async def _build_host(url: str, platform: HostPlatform) -> None:
         await conn.execute(seed_sql(platform).read_text())
     finally:
         await conn.close()
+    await upgrade_checked_host(url, platform)
+
+
+async def upgrade_checked_host(url: str, platform: HostPlatform) -> None:
+    """``platform check`` the host at ``url`` (refusing any error), then ``db upgrade`` it."""
     settings = load_settings({}, database_url=url, platform_file=platform.mapping)
     report = await run_platform_check(settings)
     if not report.ok:
@@ -159,3 +166,19 @@ async def _build_host(url: str, platform: HostPlatform) -> None:
         raise RuntimeError(f"{platform.name}: the mapping does not check out: {problems}")
     layout = layout_from_report(settings, report)
     await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(platform.mapping))
+
+
+async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
+    """Return once a session of the test's database waits on a lock (another's row)."""
+    async with asyncio.timeout(30):
+        while True:
+            async with engine.connect() as conn:
+                waiting = await conn.scalar(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND wait_event_type = 'Lock')"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)

@@ -38,6 +38,9 @@ class HostDriver(ABC):
     has_history: bool
     has_do_not_disturb: bool
     model_table: str
+    # The model table's own name and token-limit columns (an admin edits them).
+    model_name_column: str
+    token_limit_column: str
 
     def __init__(self, database_url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(database_url, pool_size=2)
@@ -145,6 +148,13 @@ class HostDriver(ABC):
     async def model_row(self, model: HostId) -> dict[str, Any] | None:
         """The host's own columns of the model row (provider, name, team, token limit)."""
 
+    def edit_model_sql(self) -> str:
+        """An admin's edit of model ``:m`` in the host's own terms: ``:name``, ``:token_limit``."""
+        return (
+            f"UPDATE {self.model_table} SET {self.model_name_column} = :name, "
+            f"{self.token_limit_column} = :token_limit WHERE id = :m"
+        )
+
     async def delete_model_row(self, model: HostId) -> None:
         """A raw ``DELETE`` of the model row in one transaction, as an operator might."""
         async with self.engine.begin() as conn:
@@ -184,6 +194,8 @@ class ReferenceDriver(HostDriver):
     has_history = True
     has_do_not_disturb = False
     model_table = "llm_models"
+    model_name_column = "name"
+    token_limit_column = "token_limit"
 
     async def team(self) -> HostId:
         slug = f"team-{self._seq()}"
@@ -401,6 +413,8 @@ class OpenChatStudioDriver(HostDriver):
     has_history = False
     has_do_not_disturb = True
     model_table = "service_providers_llmprovidermodel"
+    model_name_column = "name"
+    token_limit_column = "max_token_limit"
 
     # From the seed: the group whose permissions include changing LLM provider models,
     # and one that does not.

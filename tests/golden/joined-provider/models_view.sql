@@ -45,20 +45,27 @@ BEGIN
         VALUES ((SELECT j."id" FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider), NEW.name, NEW.team_id, NEW.token_limit)
         RETURNING "id" INTO NEW.id;
     ELSE
-        UPDATE "public"."ai_models" SET
-            "provider_id" = CASE WHEN NEW.provider IS NOT DISTINCT FROM OLD.provider THEN (SELECT h."provider_id" FROM "public"."ai_models" h WHERE h."id" = OLD.id) ELSE (SELECT j."id" FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider) END,
-            "model_name" = NEW.name,
-            "org_id" = NEW.team_id,
-            "context_tokens" = NEW.token_limit
-        WHERE "id" = OLD.id;
+        UPDATE "public"."ai_models" AS h SET
+            "provider_id" = CASE WHEN NEW.provider IS NOT DISTINCT FROM OLD.provider THEN h."provider_id" ELSE (SELECT j."id" FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider) END,
+            "model_name" = CASE WHEN NEW.name IS NOT DISTINCT FROM OLD.name THEN h."model_name" ELSE NEW.name END,
+            "org_id" = CASE WHEN NEW.team_id IS NOT DISTINCT FROM OLD.team_id THEN h."org_id" ELSE NEW.team_id END,
+            "context_tokens" = CASE WHEN NEW.token_limit IS NOT DISTINCT FROM OLD.token_limit THEN h."context_tokens" ELSE NEW.token_limit END
+        WHERE h."id" = OLD.id;
     END IF;
-    INSERT INTO "lifecycle".model_state (model_id, deprecated, deprecation_date, deprecation_source, replacement_model_id, migrated_to_model_id, deleted_at)
+    INSERT INTO "lifecycle".model_state AS s (model_id, deprecated, deprecation_date, deprecation_source, replacement_model_id, migrated_to_model_id, deleted_at)
     VALUES (NEW.id, NEW.deprecated, NEW.deprecation_date, NEW.deprecation_source, NEW.replacement_model_id, NEW.migrated_to_model_id, NEW.deleted_at)
-    ON CONFLICT (model_id) DO UPDATE SET deprecated = EXCLUDED.deprecated, deprecation_date = EXCLUDED.deprecation_date, deprecation_source = EXCLUDED.deprecation_source, replacement_model_id = EXCLUDED.replacement_model_id, migrated_to_model_id = EXCLUDED.migrated_to_model_id, deleted_at = EXCLUDED.deleted_at, updated_at = now();
+    ON CONFLICT (model_id) DO UPDATE SET
+        deprecated = CASE WHEN TG_OP = 'UPDATE' AND NEW.deprecated IS NOT DISTINCT FROM OLD.deprecated THEN s.deprecated ELSE EXCLUDED.deprecated END,
+        deprecation_date = CASE WHEN TG_OP = 'UPDATE' AND NEW.deprecation_date IS NOT DISTINCT FROM OLD.deprecation_date THEN s.deprecation_date ELSE EXCLUDED.deprecation_date END,
+        deprecation_source = CASE WHEN TG_OP = 'UPDATE' AND NEW.deprecation_source IS NOT DISTINCT FROM OLD.deprecation_source THEN s.deprecation_source ELSE EXCLUDED.deprecation_source END,
+        replacement_model_id = CASE WHEN TG_OP = 'UPDATE' AND NEW.replacement_model_id IS NOT DISTINCT FROM OLD.replacement_model_id THEN s.replacement_model_id ELSE EXCLUDED.replacement_model_id END,
+        migrated_to_model_id = CASE WHEN TG_OP = 'UPDATE' AND NEW.migrated_to_model_id IS NOT DISTINCT FROM OLD.migrated_to_model_id THEN s.migrated_to_model_id ELSE EXCLUDED.migrated_to_model_id END,
+        deleted_at = CASE WHEN TG_OP = 'UPDATE' AND NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at THEN s.deleted_at ELSE EXCLUDED.deleted_at END,
+        updated_at = now();
     RETURN NEW;
 END
 $body$;
 
 CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view aea1551a086c44ad';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view b7c835959c271395';
