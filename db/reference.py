@@ -88,15 +88,18 @@ class NotLive:
 
 @dataclass(frozen=True)
 class TeamVia:
-    """The team of a reference reached through a parent table (``link.fk → parent.id``).
+    """The team of a reference reached through a parent table (``row.fk → parent.key``).
 
-    ``level_column`` (on the parent) holds a minimum security level the model must meet.
+    ``parent_key`` is the parent's column ``fk_column`` holds (its id unless the mapping
+    names another); ``level_column`` (on the parent) holds a minimum security level the
+    model must meet.
     """
 
     parent_table: str
     fk_column: str
     team_column: str
     level_column: str | None = None
+    parent_key: str = "id"
 
 
 # Values a row gets when its model changes: (column, SQL literal). Literals come from this
@@ -146,7 +149,7 @@ class Reference:
         names += [column for column, _ in self.reset_on_move]
         if self.team_via:
             via = self.team_via
-            names += [via.parent_table, via.fk_column, via.team_column]
+            names += [via.parent_table, via.fk_column, via.team_column, via.parent_key]
             names += [via.level_column] if via.level_column else []
         return names
 
@@ -170,7 +173,7 @@ class Reference:
         if self.team_via:
             via = self.team_via
             cols[self.table].append(via.fk_column)
-            cols.setdefault(via.parent_table, []).extend(["id", via.team_column])
+            cols.setdefault(via.parent_table, []).extend([via.parent_key, via.team_column])
             if via.level_column:
                 cols[via.parent_table].append(via.level_column)
         return cols

@@ -14,6 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.migrate import MIGRATIONS_DIR, upgrade
 from db.platform.check import PlatformReport
@@ -173,3 +175,19 @@ async def adopt_host(url: str, platform: HostPlatform) -> tuple[Settings, Platfo
     layout = layout_from_report(settings, report)
     await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(platform.mapping))
     return settings, report
+
+
+async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
+    """Return once a session of the test's database waits on a lock (another's row)."""
+    async with asyncio.timeout(30):
+        while True:
+            async with engine.connect() as conn:
+                waiting = await conn.scalar(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND wait_event_type = 'Lock')"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)

@@ -399,6 +399,13 @@ def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough
     fk = c.catalog.foreign_keys.get((table, team.via))
     if fk is None or fk.ref_table != team.table:
         c.add("warning", subject, f"no foreign key {table}.{team.via} → {team.table}")
+    elif fk.ref_column != team.key:
+        c.add(
+            "error",
+            subject,
+            f"{table}.{team.via} references {team.table}.{fk.ref_column} but the mapping "
+            f'joins {team.table} on {team.key}: set team.key = "{fk.ref_column}"',
+        )
 
 
 def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:

@@ -249,7 +249,13 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
     team = entry.team
     via = None
     if isinstance(team, TeamThrough):
-        via = TeamVia(team.table, team.via, team.column, level_column=team.min_security_level)
+        via = TeamVia(
+            team.table,
+            team.via,
+            team.column,
+            level_column=team.min_security_level,
+            parent_key=team.key,
+        )
     shape = Shape.LINK if entry.link else Shape.COLUMN
     column = entry.column or ""
     path = None

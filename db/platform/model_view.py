@@ -14,7 +14,8 @@ platform mapping by ``lifecycle db upgrade``:
 When the host has every column (the reference platform) the view is a plain projection of
 the host table, which PostgreSQL updates by itself. Otherwise an ``INSTEAD OF`` trigger
 sends each write where it belongs: host columns to the host's row, the rest to
-``model_state``; fields the host has no place for are not written. Locking a row of the
+``model_state``; fields the host has no place for are not written, and an update writes
+only the columns its statement changed (never a stale read of the others). Locking a row of the
 view (``FOR UPDATE`` / ``FOR SHARE``) locks the host's model row.
 
 Identifiers come from the validated mapping (plain lower-case names) and the checked
@@ -85,6 +86,17 @@ DEFAULTS = {
     "created_at": "NULL::timestamptz",
     "updated_at": "NULL::timestamptz",
 }
+
+
+def _if_changed(column: str, current: str, value: str, *, also_on_insert: bool = False) -> str:
+    """``value`` where the statement changed view column ``column``, else ``current``: a
+    write never carries a column it did not set back from its (possibly stale) read.
+    ``also_on_insert``: the statement may be an insert (``OLD`` is NULL), which writes all."""
+    guard = "TG_OP = 'UPDATE' AND " if also_on_insert else ""
+    return (
+        f"CASE WHEN {guard}NEW.{column} IS NOT DISTINCT FROM OLD.{column} "
+        f"THEN {current} ELSE {value} END"
+    )
 
 
 def q(name: str) -> str:
@@ -184,7 +196,12 @@ class ModelView:
         )
 
     def _host_writes(self) -> list[tuple[str, str, str]]:
-        """(host column, value on insert, value on update) for every written host column."""
+        """(host column, value on insert, value on update) for every written host column.
+
+        An update writes a host column only where the statement changed its view column
+        (``NEW`` differs from ``OLD``); every other column keeps the row's current value,
+        which is newer than the statement's read when it waited for another writer's lock.
+        """
         writes: list[tuple[str, str, str]] = []
         for column in FIELDS:
             source = self._source(column)
@@ -194,26 +211,20 @@ class ModelView:
                     f"(SELECT j.{q(source.key)} FROM {q(self.host_schema)}.{q(source.table)} j "
                     f"WHERE j.{q(source.column)} = NEW.{column})"
                 )
-                keep = (
-                    f"(SELECT h.{q(source.via)} FROM {self.host_table} h "
-                    f"WHERE h.{q(self.mapping.models.id)} = OLD.id)"
-                )
-                on_update = (
-                    f"CASE WHEN NEW.{column} IS NOT DISTINCT FROM OLD.{column} "
-                    f"THEN {keep} ELSE {lookup} END"
-                )
-                writes.append((source.via, lookup, on_update))
+                host, on_insert, on_update = source.via, lookup, lookup
+            elif not isinstance(source, str):
                 continue
-            if not isinstance(source, str):
-                continue
-            if column in ("created_at", "updated_at"):
-                writes.append((source, f"COALESCE({value}, now())", f"COALESCE({value}, now())"))
+            elif column in ("created_at", "updated_at"):
+                host, on_insert = source, f"COALESCE({value}, now())"
+                on_update = on_insert
             elif column == "deprecated":
-                writes.append((source, f"COALESCE({value}, false)", f"COALESCE({value}, false)"))
+                host, on_insert = source, f"COALESCE({value}, false)"
+                on_update = on_insert
             elif column.startswith("supports_"):
-                writes.append((source, f"COALESCE({value}, false)", value))
+                host, on_insert, on_update = source, f"COALESCE({value}, false)", value
             else:
-                writes.append((source, value, value))
+                host, on_insert, on_update = source, value, value
+            writes.append((host, on_insert, _if_changed(column, f"h.{q(host)}", on_update)))
         return writes
 
     def _joined_checks(self) -> str:
@@ -245,11 +256,15 @@ class ModelView:
         if kept:
             columns = ", ".join(kept)
             values = ", ".join(f"NEW.{c}" for c in kept)
-            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in kept)
+            sets = ",\n        ".join(
+                f"{c} = {_if_changed(c, f's.{c}', f'EXCLUDED.{c}', also_on_insert=True)}"
+                for c in kept
+            )
             state = (
-                f"    INSERT INTO {self.state_table} (model_id, {columns})\n"
+                f"    INSERT INTO {self.state_table} AS s (model_id, {columns})\n"
                 f"    VALUES (NEW.id, {values})\n"
-                f"    ON CONFLICT (model_id) DO UPDATE SET {sets}, updated_at = now();\n"
+                f"    ON CONFLICT (model_id) DO UPDATE SET\n"
+                f"        {sets},\n        updated_at = now();\n"
             )
             cleanup = f"        DELETE FROM {self.state_table} WHERE model_id = OLD.id;\n"
             if "replacement_model_id" in kept:
@@ -270,9 +285,9 @@ BEGIN
         VALUES ({insert_values})
         RETURNING {model_id} INTO NEW.id;
     ELSE
-        UPDATE {self.host_table} SET
+        UPDATE {self.host_table} AS h SET
             {updates}
-        WHERE {model_id} = OLD.id;
+        WHERE h.{model_id} = OLD.id;
     END IF;
 {state}    RETURN NEW;
 END

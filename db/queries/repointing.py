@@ -29,6 +29,7 @@ from db.queries.reference_sql import (
     match_sql,
     new_column_value_sql,
     new_json_value_sql,
+    parent_join_sql,
     team_scope_sql,
     team_sql,
 )
@@ -357,8 +358,8 @@ def above_level_statement(ref: Reference) -> TextClause | None:
     if via is None or via.level_column is None:
         return None
     return text(
-        f"SELECT count(*) FROM {ref.table} t JOIN {via.parent_table} p "
-        f"ON p.id = t.{via.fk_column} WHERE {match_sql(ref, 't', 'source')} "
+        f"SELECT count(*) FROM {ref.table} t{parent_join_sql(via, 't')} "
+        f"WHERE {match_sql(ref, 't', 'source')} "
         f"AND p.{via.level_column} > :level"
     )
 

@@ -1,7 +1,8 @@
 """Every statement shape the reference builders generate, checked as SQL text.
 
-For each shipped mapping (the reference platform and Open Chat Studio) and each of its
-references, the statements are rendered and compared with the files under
+For each shipped mapping (the reference platform and Open Chat Studio), the
+joined-provider fixture (a team reached through a parent by a key other than its id), and
+each of their references, the statements are rendered and compared with the files under
 ``tests/golden/<platform>/<label>/<shape>.sql``: a change to the builders shows up as a
 diff of SQL a reviewer can read. After an intended change, regenerate the files and
 review the diff before committing it::
@@ -30,10 +31,11 @@ from db.queries.repointing import (
     scope_probe_statement,
 )
 from db.reference import Reference, Role
-from tests.platforms import MAPPED_PLATFORMS
+from tests.platforms import JOINED_PROVIDER, MAPPED_PLATFORMS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-PLATFORMS = [reference_host(), *(Platform(load_mapping(p.mapping)) for p in MAPPED_PLATFORMS)]
+MAPPINGS = (*MAPPED_PLATFORMS, JOINED_PROVIDER)
+PLATFORMS = [reference_host(), *(Platform(load_mapping(p.mapping)) for p in MAPPINGS)]
 
 
 def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
