@@ -130,6 +130,8 @@ class Reference:
     json_copy: JsonPath | None = None
     key_column: str = "id"
     reset_on_move: tuple[tuple[str, str], ...] = ()
+    # A jsonb column of model parameters carried to the target (translated) on a move.
+    parameters: str | None = None
     # When the row was produced (history only): for "N questions in the last 30 days".
     time_column: str | None = None
 
@@ -138,6 +140,8 @@ class Reference:
             raise ValueError(f"{self.label}: a JSON path goes with the JSON shape only")
         if self.json_copy is not None and self.shape is not Shape.COLUMN:
             raise ValueError(f"{self.label}: a JSON copy goes with a plain column only")
+        if self.parameters is not None and self.shape is Shape.LINK:
+            raise ValueError(f"{self.label}: a link table has no model parameters")
 
     def identifiers(self) -> list[str]:
         """Every SQL identifier this entry will put into a statement."""
@@ -147,6 +151,7 @@ class Reference:
         names += [marker.column for marker in self.not_live]
         names += [self.json_copy.column] if self.json_copy else []
         names += [column for column, _ in self.reset_on_move]
+        names += [self.parameters] if self.parameters else []
         if self.team_via:
             via = self.team_via
             names += [via.parent_table, via.fk_column, via.team_column, via.parent_key]
@@ -170,6 +175,8 @@ class Reference:
         if self.time_column:
             cols[self.table].append(self.time_column)
         cols[self.table].extend(column for column, _ in self.reset_on_move)
+        if self.parameters:
+            cols[self.table].append(self.parameters)
         if self.team_via:
             via = self.team_via
             cols[self.table].append(via.fk_column)

@@ -119,18 +119,24 @@ def render_message(
     history: dict[str, int] | None = None,
     *,
     label_order: Mapping[str, int],
+    parameters: Mapping[str, str] | None = None,
 ) -> Message:
     """The notification a team's members receive about ``facts``.
 
     ``history`` is what the team produced on the model in the last ``HISTORY_DAYS`` days
     (``{label: rows}`` of history references), so a team can tell which retirement matters.
-    Labels are listed in ``label_order`` (the host platform's ``Platform.label_order()``).
+    Labels are listed in ``label_order`` (the host platform's ``Platform.label_order()``);
+    ``parameters`` names the labels whose model parameters move with them, and how
+    (``Platform.parameter_modes()``).
     """
     level = level_for(facts.slug)
     used = affected_counts(counts, label_order=label_order)
     usage = describe_counts(used, label_order=label_order)
     recent = affected_counts(history or {}, label_order=label_order)
-    title, body = _TEXT[Slug(facts.slug)](facts, usage, used)
+    if facts.slug == Slug.MIGRATED:
+        title, body = _migrated(facts, usage, used, parameters or {})
+    else:
+        title, body = _TEXT[Slug(facts.slug)](facts, usage, used)
     if recent:
         body += f" Your team's recent use: {describe_history(recent, label_order=label_order)}."
     data: dict[str, Any] = {
@@ -192,17 +198,35 @@ def _retiring(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str,
     return title, body
 
 
-def _migrated(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+def _migrated(
+    facts: EventFacts, usage: str, used: dict[str, int], modes: Mapping[str, str]
+) -> tuple[str, str]:
     target = facts.replacement or "another model"
     title = f"{facts.model} was replaced by {target}"
     body = (
         f"The model {facts.model} was retired and your team's configuration was moved "
         f"to {target}: {usage}. "
     )
-    if "assistants" in used:
-        body += "The assistants' model parameters were reset to the defaults. "
+    body += _parameter_note(target, used, modes)
     body += "No action is needed; check that they still behave as expected."
     return title, body
+
+
+def _parameter_note(target: str, used: dict[str, int], modes: Mapping[str, str]) -> str:
+    """What became of the moved rows' model parameters, for the labels the team uses."""
+    note = ""
+    for mode, sentence in (
+        ("reset", "The model parameters of your {} were reset to the defaults. "),
+        (
+            "translate",
+            f"The model parameters of your {{}} were carried to {target}, "
+            "renamed or left out where it takes them differently. ",
+        ),
+    ):
+        labels = [label for label in used if modes.get(label) == mode]
+        if labels:
+            note += sentence.format(" and ".join(labels))
+    return note
 
 
 def _deleted(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
@@ -225,6 +249,5 @@ def _deleted(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, 
 _TEXT = {
     Slug.DEPRECATED: _deprecated,
     Slug.RETIRING: _retiring,
-    Slug.MIGRATED: _migrated,
     Slug.DELETED: _deleted,
 }

@@ -117,7 +117,12 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
     for team_id, counts in teams:
         slug, name = names.get(team_id, (None, None))
         message = render_message(
-            facts, team_id, counts, history.get(str(team_id)), label_order=label_order
+            facts,
+            team_id,
+            counts,
+            history.get(str(team_id)),
+            label_order=label_order,
+            parameters=runtime.platform.parameter_modes(),
         )
         rendered.append((TeamInfo(team_id, slug, name), message))
     event_wide = [

@@ -20,6 +20,8 @@ from db.keys import HostId
 from db.models import LlmModel, ModelMigration
 from db.queries import requests as rq
 from db.reference import Reference
+from jobs.cost_map import CostMap
+from jobs.deprecation import read_cost_map
 from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
 from jobs.run_log import utc_today
@@ -123,6 +125,7 @@ async def plan_request(
     *,
     references: tuple[Reference, ...],
     today: date | None = None,
+    cost_map: CostMap | None = None,
 ) -> tuple[LlmModel | None, LlmModel | None, Verdict]:
     """Validate and plan against the live ``references`` without changing anything."""
     source, target = await resolve_request(session, request)
@@ -134,17 +137,27 @@ async def plan_request(
         target_named=request.target is not None,
         today=today or utc_today(),
         references=references,
+        cost_map=cost_map,
     )
     return source, target, verdict
+
+
+async def parameters_cost_map(runtime: Runtime, request: Request) -> CostMap | None:
+    """The cost map (targets' output limits) when a migration carries parameters."""
+    carries = any(ref.parameters for ref in runtime.platform.live())
+    if request.target is None or not carries:
+        return None
+    return await read_cost_map(runtime.settings)
 
 
 async def preview_request(
     runtime: Runtime, request: Request, *, today: date | None = None
 ) -> dict[str, Any]:
     """The dry run: the verdict, its codes and exact per-team counts; records nothing."""
+    cost_map = await parameters_cost_map(runtime, request)
     async with runtime.sessions() as session:
         source, target, verdict = await plan_request(
-            session, request, references=runtime.platform.live(), today=today
+            session, request, references=runtime.platform.live(), today=today, cost_map=cost_map
         )
     return {
         "status": "rejected" if verdict.refused(request.confirm_warnings) else "ok",
@@ -267,9 +280,10 @@ async def admit_request(
 
     (None, None) means the same key was recorded concurrently: the caller reloads it.
     """
+    cost_map = await parameters_cost_map(runtime, request)
     async with runtime.sessions() as session, session.begin():
         source, target, verdict = await plan_request(
-            session, request, references=runtime.platform.live(), today=today
+            session, request, references=runtime.platform.live(), today=today, cost_map=cost_map
         )
     try:
         if verdict.refused(request.confirm_warnings):

@@ -23,10 +23,13 @@ from db.queries import repointing as q
 from db.queries import requests as rq
 from db.queries.audit import record_audit
 from db.queries.models import get_model
+from db.queries.parameters import parameter_pairs
 from db.reference import Reference
+from jobs.deprecation import read_cost_map
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.faults import is_transient
+from jobs.parameters import Target, decide, load_translator, rule
 from jobs.request_admission import Request, admit_request, check_same_request, shape_result
 from jobs.runtime import Runtime
 from jobs.validation import describe, snapshot
@@ -59,10 +62,36 @@ async def _drain(
         after = batch.last_key
 
 
+async def _parameter_target(runtime: Runtime, row: ModelMigration) -> Target | None:
+    """What parameters are translated for (``None``: no reference carries any)."""
+    carries = any(ref.parameters for ref in _movable(runtime.platform, row))
+    if row.to_model_id is None or not carries:
+        return None
+    async with runtime.sessions() as session:
+        target = await get_model(session, row.to_model_id)
+    if target is None:
+        raise PermanentJobError(_target_retired(row))
+    cost_map = await read_cost_map(runtime.settings)
+    await load_translator()
+    return Target.of(target.provider, target.name, target.litellm_model, cost_map)
+
+
+async def _parameter_rules(
+    session: AsyncSession, ref: Reference, source: HostId, goal: Target | None
+) -> list[dict[str, Any]] | None:
+    """The rules a move of ``ref`` carries its rows' parameters by (every pair they hold
+    now; a row written later with another pair waits for the sweep)."""
+    if goal is None or ref.parameters is None:
+        return None
+    pairs = await parameter_pairs(session, ref, source)
+    return [rule(decide(goal, p.key, p.value)) for p in pairs]
+
+
 async def _move_all(
     runtime: Runtime,
     row: ModelMigration,
     *,
+    goal: Target | None,
     after_batch: AfterBatch | None,
 ) -> None:
     """Batches, each its own transaction, until no live reference is left.
@@ -75,8 +104,12 @@ async def _move_all(
     cursors = dict((row.progress or {}).get("cursor") or {})
     scope = await _scope(runtime, row)
     for ref in _movable(runtime.platform, row):
+        async with runtime.sessions() as session:
+            rules = await _parameter_rules(session, ref, source, goal)
 
-        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(
+            after: HostId | None, ref: Reference = ref, rules: list[dict[str, Any]] | None = rules
+        ) -> q.BatchOutcome:
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -92,6 +125,7 @@ async def _move_all(
                     limit=limit,
                     after=after,
                     scope=scope,
+                    param_rules=rules,
                 )
                 if batch.selected:
                     await rq.record_batch_progress(
@@ -176,15 +210,23 @@ async def _reject(session: AsyncSession, row: ModelMigration, code: str, message
 
 
 async def _sweep(
-    session: AsyncSession, platform: Platform, row: ModelMigration, scope: q.Scope | None
+    session: AsyncSession,
+    platform: Platform,
+    row: ModelMigration,
+    scope: q.Scope | None,
+    goal: Target | None,
 ) -> int:
-    """Move whatever is left (references written while the batches ran), from the start."""
+    """Move whatever is left (references written while the batches ran), from the start,
+    with parameter rules read under the source row lock (no pair is left undecided)."""
     source = row.from_model_id
     assert source is not None
     total = 0
     for ref in _movable(platform, row):
+        rules = await _parameter_rules(session, ref, source, goal)
 
-        async def step(after: HostId | None, ref: Reference = ref) -> q.BatchOutcome:
+        async def step(
+            after: HostId | None, ref: Reference = ref, rules: list[dict[str, Any]] | None = rules
+        ) -> q.BatchOutcome:
             return await q.move_batch(
                 session,
                 ref,
@@ -194,6 +236,7 @@ async def _sweep(
                 limit=SWEEP_LIMIT,
                 after=after,
                 scope=scope,
+                param_rules=rules,
             )
 
         total += await _drain(step, None, SWEEP_LIMIT)
@@ -213,7 +256,7 @@ def _tally(
 
 
 async def _finish(
-    runtime: Runtime, request_id: uuid.UUID
+    runtime: Runtime, request_id: uuid.UUID, goal: Target | None
 ) -> tuple[dict[str, Any], uuid.UUID | None]:
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
@@ -237,7 +280,7 @@ async def _finish(
         if target is not None:
             await _check_scope(session, runtime.platform, row, target)
         scope = q.Scope.of(target) if target is not None else None
-        swept = await _sweep(session, runtime.platform, row, scope)
+        swept = await _sweep(session, runtime.platform, row, scope, goal)
         if (
             row.kind == "deletion"
             and target is None
@@ -373,8 +416,9 @@ async def execute_request(
             raise
         raise _in_progress("another request", "running", None) from exc
     try:
-        await _move_all(runtime, row, after_batch=after_batch)
-        result, event_id = await _finish(runtime, request_id)
+        goal = await _parameter_target(runtime, row)
+        await _move_all(runtime, row, goal=goal, after_batch=after_batch)
+        result, event_id = await _finish(runtime, request_id, goal)
     except PermanentJobError as exc:
         code = exc.code if isinstance(exc, RequestRefused) else None
         await _mark_failed(runtime, request_id, str(exc), code)

@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LlmModel
 from db.queries.models import get_model
+from db.queries.parameters import parameter_pairs
 from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
 from db.queries.repointing import spaces_above_level
 from db.queries.requests import active_request_for
 from db.reference import Reference
+from jobs.cost_map import CostMap
+from jobs.parameters import Target, load_translator, tally
 
 BLOCKERS = (
     "same_model",
@@ -37,8 +40,9 @@ WARNINGS = (
     "capability_lost:tools",
     "capability_lost:reasoning",
     "provider_changed",
+    "parameters_dropped",
 )
-INFO = ("parameters_reset",)
+INFO = ("parameters_reset", "parameters_translated")
 
 _CAPABILITIES = (
     ("vision", "supports_vision"),
@@ -187,6 +191,38 @@ async def _scope_and_security(
         )
 
 
+async def _parameter_findings(
+    session: AsyncSession,
+    verdict: Verdict,
+    source: LlmModel,
+    target: LlmModel,
+    references: tuple[Reference, ...],
+    cost_map: CostMap | None,
+) -> None:
+    """``parameters_translated`` (each change, with rows) and ``parameters_dropped``
+    (each key the target does not take) for references whose parameters move along."""
+    carried = [r for r in references if r.parameters and r.label in verdict.impact]
+    if not carried:
+        return
+    await load_translator()
+    goal = Target.of(target.provider, target.name, target.litellm_model, cost_map)
+    for ref in carried:
+        pairs = await parameter_pairs(session, ref, source.id)
+        found = tally(
+            f"{ref.label}.{ref.parameters}", goal, ((p.key, p.value, p.rows) for p in pairs)
+        )
+        changes = found.lines("renamed", "clamped", "unchecked")
+        kept = sum(n for (action, _, _), n in found.changes.items() if action == "kept")
+        summary = f"{ref.label}.{ref.parameters}: {kept} value(s) kept as they are"
+        verdict.add("parameters_translated", "; ".join([*changes, summary]))
+        dropped = found.lines("dropped")
+        if dropped:
+            verdict.add(
+                "parameters_dropped",
+                f"{describe(target)} does not take them: " + "; ".join(dropped),
+            )
+
+
 async def validate_request(
     session: AsyncSession,
     *,
@@ -196,9 +232,11 @@ async def validate_request(
     target_named: bool,
     today: date,
     references: tuple[Reference, ...],
+    cost_map: CostMap | None = None,
 ) -> Verdict:
     """Validate a migration (``target`` required) or deletion (``target`` optional)
-    against the live ``references`` of the host platform."""
+    against the live ``references`` of the host platform (``cost_map``: the target's
+    output-token limit, for parameters carried along)."""
     verdict = Verdict()
     if source is None:
         verdict.add("source_not_found", "the model to migrate or delete does not exist")
@@ -242,4 +280,6 @@ async def validate_request(
     if target is not None and resets:
         n = sum(verdict.impact[label].total for label in resets)
         verdict.add("parameters_reset", f"model parameters of {n} {'/'.join(resets)} reset to {{}}")
+    if target is not None:
+        await _parameter_findings(session, verdict, source, target, references, cost_map)
     return verdict

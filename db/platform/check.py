@@ -372,6 +372,9 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
         c.column(subject, ref.table, ref.created_at, _TIME, "a timestamp (created at)")
     for column in ref.reset:
         c.column(subject, ref.table, column, {"jsonb"}, "jsonb (reset to {})")
+    if ref.parameters is not None:
+        what = "translated" if ref.parameters.mode == "translate" else "reset to {}"
+        c.column(subject, ref.table, ref.parameters.column, {"jsonb"}, f"jsonb (parameters {what})")
     if len(c.report.errors) == before:
         _describe_reference(c, subject, ref)
 

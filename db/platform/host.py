@@ -66,6 +66,12 @@ class Platform:
         """Each label's position in the mapping (reports list labels in this order)."""
         return {ref.label: i for i, ref in enumerate(self.references)}
 
+    def parameter_modes(self) -> dict[str, str]:
+        """Labels whose model parameters move with them: ``translate`` or ``reset``."""
+        modes = {ref.label: "reset" for ref in self.references if ref.reset_on_move}
+        modes.update({ref.label: "translate" for ref in self.references if ref.parameters})
+        return modes
+
 
 def reference_host() -> Platform:
     """The built-in reference platform."""

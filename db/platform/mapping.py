@@ -155,6 +155,14 @@ class JsonPlace(_Strict):
         return [(s.removesuffix("[*]"), s.endswith("[*]")) for s in self.path.split(".")]
 
 
+class ParameterColumn(_Strict):
+    """A jsonb column of model parameters (``temperature``, ``max_tokens`` …) kept with the
+    reference: ``translate`` carries them to the target, ``reset`` empties them."""
+
+    column: Identifier
+    mode: Literal["translate", "reset"] = "translate"
+
+
 class ReferenceEntry(_Strict):
     label: Identifier
     table: Identifier
@@ -169,6 +177,7 @@ class ReferenceEntry(_Strict):
     clearable: bool = False
     link: bool = False
     reset: dict[Identifier, Literal["empty_object"]] = {}
+    parameters: ParameterColumn | None = None
     created_at: Identifier | None = Field(
         None, description="history: when the row was produced (recent usage in notifications)"
     )
@@ -276,9 +285,33 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
         json=path,
         json_copy=_json_path(entry.json_copy) if entry.json_copy is not None else None,
         key_column=entry.key,
-        reset_on_move=tuple(entry.reset.items()),
+        reset_on_move=tuple(entry.reset.items()) + _parameters_reset(entry.parameters),
+        parameters=(
+            entry.parameters.column
+            if entry.parameters is not None and entry.parameters.mode == "translate"
+            else None
+        ),
         time_column=entry.created_at,
     )
+
+
+def _parameters_reset(parameters: ParameterColumn | None) -> tuple[tuple[str, str], ...]:
+    if parameters is None or parameters.mode != "reset":
+        return ()
+    return ((parameters.column, "empty_object"),)
+
+
+def _parameter_problems(ref: ReferenceEntry, parameters: ParameterColumn) -> list[str]:
+    column = parameters.column
+    problems = []
+    if column in ref.reset:
+        problems.append(f"{column!r} is both in 'reset' and in 'parameters'")
+    id_columns = {ref.column, *(p.column for p in (ref.json_, ref.json_copy) if p)}
+    if column in id_columns:
+        problems.append(f"'parameters' names {column!r}, which holds the model id")
+    if parameters.mode == "reset" and ref.column is None:
+        problems.append("'parameters' in reset mode goes with a 'column' reference")
+    return problems
 
 
 def _semantic_problems(mapping: PlatformMapping) -> list[str]:
@@ -308,8 +341,14 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
                 f"{where}: 'reset' goes with a 'column' reference that is not a 'link': "
                 "a JSON id or a link row has no columns of its own to reset"
             )
-        if ref.role == "history" and (ref.clearable or ref.reset):
-            problems.append(f"{where}: history is never moved: no 'clearable' or 'reset'")
+        if ref.role == "history" and (ref.clearable or ref.reset or ref.parameters):
+            problems.append(
+                f"{where}: history is never moved: no 'clearable', 'reset' or 'parameters'"
+            )
+        if ref.link and ref.parameters:
+            problems.append(f"{where}: a link table has no model 'parameters'")
+        if ref.parameters:
+            problems += [f"{where}: {p}" for p in _parameter_problems(ref, ref.parameters)]
         if ref.role == "live" and ref.created_at:
             problems.append(f"{where}: 'created_at' dates history rows (role = \"history\")")
         unknown = set(ref.reset.values()) - set(RESET_LITERALS)

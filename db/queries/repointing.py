@@ -10,6 +10,7 @@ PostgreSQL types them whatever the host's key type. Request rows are in
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, parse_host_id
 from db.models import LlmModel
+from db.queries.parameters import covered_sql, translated_sql
 from db.queries.reference_sql import (
     all_of,
     id_params,
@@ -96,12 +98,19 @@ def _moved_teams(ref: Reference) -> str:
     return f"moved_teams AS (SELECT {team} AS team_id FROM moved m{join}),"
 
 
+def _translates(ref: Reference, *, clear: bool) -> bool:
+    """A move carries ``ref``'s parameters to the target (by ``:param_rules``)."""
+    return ref.parameters is not None and not clear
+
+
 def _candidates(ref: Reference, *, clear: bool, team_scoped: bool, first: bool) -> str:
     """Rows a batch may take: pointing at ``:source``, live, in scope, after the cursor."""
     where = all_of(match_sql(ref, "t", "source"), live_row_sql(ref, "t"))
     scope = "TRUE" if clear else _scope_sql(ref, team_scoped=team_scoped)
     if scope != "TRUE":
         where += f"\n      AND {scope}"
+    if _translates(ref, clear=clear):
+        where += f"\n      AND {covered_sql(ref)}"
     if not first:
         where += f" AND t.{ref.key_column} > :after"
     return where
@@ -112,6 +121,10 @@ def move_batch_statement(
     ref: Reference, *, clear: bool, team_scoped: bool = False, first: bool = False
 ) -> TextClause:
     """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
+
+    A reference with a parameters column rewrites it by ``:param_rules``
+    (:mod:`db.queries.parameters`) in the same statement, and takes only rows whose every
+    parameter has a rule.
 
     Rows are taken in key order after ``:after`` (a keyset cursor, so a batch never
     re-reads the index entries that earlier batches moved; ``first`` has no cursor yet).
@@ -174,6 +187,8 @@ def _json_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     assert ref.json is not None
     value = new_json_value_sql(ref.json, clear=clear)
     rewrite = json_rewrite_sql(ref.json, new_value=value)
+    if _translates(ref, clear=clear):
+        rewrite += f", {ref.parameters} = {translated_sql(ref)}"
     key = ref.key_column
     return text(
         f"""{_batch(ref, where, f"t.{key}")}
@@ -194,6 +209,8 @@ def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     assignment = new_column_value_sql(ref, clear=clear)
     if not clear:
         assignment += "".join(f", {c} = {RESET_LITERALS[v]}" for c, v in ref.reset_on_move)
+    if _translates(ref, clear=clear):
+        assignment += f", {ref.parameters} = {translated_sql(ref)}"
     return text(
         f"""
 WITH bound AS (
@@ -228,9 +245,11 @@ async def move_batch(
     limit: int,
     after: HostId | None = None,
     scope: Scope | None = None,
+    param_rules: list[dict[str, Any]] | None = None,
 ) -> BatchOutcome:
     """Move one batch of rows whose key follows ``after`` (all keys when ``None``),
-    within ``scope`` when moving."""
+    within ``scope`` when moving; ``param_rules`` decide the parameters a move carries
+    (a reference with a parameters column needs them)."""
     if target is not None and scope is None:
         raise ValueError("a move needs the request's scope")
     params: dict[str, Any] = {
@@ -244,6 +263,10 @@ async def move_batch(
         params["after"] = after
     if target is not None:
         params.update(id_params(ref, "target", target))
+    if _translates(ref, clear=target is None):
+        if param_rules is None:
+            raise ValueError(f"{ref.label}: moving its parameters needs their rules")
+        params["param_rules"] = json.dumps(param_rules)
     team_scoped = target is not None and scope is not None and scope.team is not None
     statement = move_batch_statement(
         ref, clear=target is None, team_scoped=team_scoped, first=after is None

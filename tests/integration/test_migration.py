@@ -91,12 +91,8 @@ async def test_migration_moves_every_live_reference_and_keeps_history(
     assert (
         await scalar(runtime, "SELECT migrated_to_model_id FROM llm_models WHERE id = :a", a=a) == b
     )
-    assert (
-        await scalar(
-            runtime, "SELECT count(*) FROM assistants WHERE model_parameters <> '{}'::jsonb"
-        )
-        == 0
-    )
+    carried = "SELECT count(*) FROM assistants WHERE model_parameters = '{\"temperature\": 0.1}'"
+    assert await scalar(runtime, carried) == 2
     audit = await scalar(
         runtime, "SELECT count(*) FROM audit_events WHERE action = 'model.migrated'"
     )

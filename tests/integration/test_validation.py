@@ -206,7 +206,7 @@ async def test_past_deprecation_date_counts_as_deprecated(
     assert result["codes_by_kind"]["warnings"] == ["target_deprecated"]
 
 
-async def test_parameters_reset_is_info_and_never_blocks(
+async def test_parameters_translated_is_info_and_never_blocks(
     factory: Factory, runtime: Runtime
 ) -> None:
     team = await factory.team()
@@ -214,7 +214,7 @@ async def test_parameters_reset_is_info_and_never_blocks(
     await factory.assistant(team, a, model_parameters={"temperature": 0.9})
     result = await run_request(runtime, req("migration", a, b), today=TODAY)
     assert result["status"] == "succeeded"
-    assert result["codes"] == ["parameters_reset"]
+    assert result["codes"] == ["parameters_translated"]
 
 
 async def test_team_custom_target_serves_its_own_team(factory: Factory, runtime: Runtime) -> None:

@@ -112,9 +112,8 @@ COUNTS = {"pipelines": 1, "assistants": 3}
             "info",
             "openai:gpt-4 was replaced by anthropic:claude-3-5-sonnet",
             "The model openai:gpt-4 was retired and your team's configuration was moved to "
-            "anthropic:claude-3-5-sonnet: 3 assistants, 1 pipeline. The assistants' model "
-            "parameters were reset to the defaults. No action is needed; check that they still "
-            "behave as expected.",
+            "anthropic:claude-3-5-sonnet: 3 assistants, 1 pipeline. No action is needed; "
+            "check that they still behave as expected.",
         ),
         (
             facts(Slug.DELETED, replacement=("openai", "gpt-4o")),
@@ -144,11 +143,20 @@ def test_message_per_slug(event: EventFacts, level: str, title: str, body: str) 
     )
 
 
-def test_migrated_message_mentions_parameter_reset_only_for_assistants() -> None:
-    event = facts(Slug.MIGRATED, replacement=("openai", "gpt-4o"))
-    message = render_message(event, TEAM_ID, {"pipelines": 2}, label_order=ORDER)
+def test_migrated_message_says_what_became_of_parameters_of_labels_that_carry_them() -> None:
+    event = facts(Slug.MIGRATED, replacement=("openai", "o3-mini"))
+    modes = {"assistants": "translate", "apps": "reset"}
+    message = render_message(event, TEAM_ID, {"pipelines": 2}, label_order=ORDER, parameters=modes)
     assert "parameters" not in message.body
     assert ": 2 pipelines." in message.body
+    message = render_message(
+        event, TEAM_ID, {"assistants": 1, "apps": 2}, label_order=ORDER, parameters=modes
+    )
+    assert "The model parameters of your apps were reset to the defaults." in message.body
+    assert (
+        "The model parameters of your assistants were carried to openai:o3-mini, renamed or "
+        "left out where it takes them differently." in message.body
+    )
 
 
 def test_data_holds_ids_and_counts() -> None:

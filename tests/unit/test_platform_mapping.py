@@ -122,6 +122,31 @@ def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
             "references[3] (transcript_translations): history is never moved",
         ),
         (
+            lambda d: d["references"][0].__setitem__("parameters", {"column": "params"}),
+            "references[0] (pipeline_nodes): 'parameters' names 'params', which holds the model id",
+        ),
+        (
+            lambda d: d["references"][1].update(
+                parameters={"column": "extra", "mode": "reset"}, reset={"extra": "empty_object"}
+            ),
+            "references[1] (assistants): 'extra' is both in 'reset' and in 'parameters'",
+        ),
+        (
+            lambda d: (
+                d["references"][1].pop("column"),
+                d["references"][1].update(
+                    json={"column": "config", "path": "llm_id"},
+                    parameters={"column": "extra", "mode": "reset"},
+                ),
+            ),
+            "references[1] (assistants): 'parameters' in reset mode goes with a 'column' reference",
+        ),
+        (
+            lambda d: d["references"][3].update(role="history", parameters={"column": "extra"}),
+            "references[3] (transcript_translations): history is never moved: no 'clearable', "
+            "'reset' or 'parameters'",
+        ),
+        (
             lambda d: d["references"][4].__setitem__("label", "assistants"),
             "references: label 'assistants' is used more than once",
         ),
