@@ -567,9 +567,7 @@ def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough
     c.same_key(subject, team.table, team.column, "team")
     if team.min_security_level:
         c.column(subject, team.table, team.min_security_level, _INTEGER)
-    fk = c.catalog.foreign_keys.get((table, team.via))
-    if fk is None or fk.ref_table != team.table:
-        c.add("warning", subject, f"no foreign key {table}.{team.via} → {team.table}")
+    _check_foreign_key(c, subject, table, team.via, team.table, team.key)
 
 
 def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:
@@ -634,6 +632,24 @@ def iter_messages(report: PlatformReport) -> Iterator[str]:
             yield f"{'':<8}  fix: {f.fix}"
 
 
+def _describe_models(models: Models, report: PlatformReport) -> str:
+    """The model table, the joins it is read through, and where lifecycle state is kept."""
+    parts = [f"{models.table} (id {report.key_types.get('model', '?')})"]
+    for name, place in models.joined().items():
+        chosen = " AND ".join(f"{k} = {v!r}" for k, v in place.filter.items())
+        parts.append(
+            f"{name} = {place.table}.{place.column} joined on {models.table}.{place.via} "
+            f"→ {place.table}.{place.key}" + (f" where {chosen}" if chosen else "")
+        )
+    kept = report.kept_by_worker
+    parts.append(
+        f"lifecycle state kept by the worker: {', '.join(kept)}"
+        if kept
+        else "lifecycle state in host columns"
+    )
+    return "; ".join(parts)
+
+
 async def check_platform(
     conn: AsyncConnection, mapping: PlatformMapping, *, source: str, count_rows: bool = False
 ) -> PlatformReport:
@@ -656,16 +672,7 @@ async def check_platform(
         await _check_joined_values(checker, conn, mapping.models)
     _check_teams(checker)
     if not any(f.subject.startswith("models") for f in report.errors):
-        checker.add(
-            "ok",
-            "models",
-            f"{mapping.models.table} (id {report.key_types.get('model', '?')}); lifecycle state "
-            + (
-                f"kept by the worker: {', '.join(report.kept_by_worker)}"
-                if report.kept_by_worker
-                else "in host columns"
-            ),
-        )
+        checker.add("ok", "models", _describe_models(mapping.models, report))
     if not any(f.subject.startswith("teams") for f in report.errors):
         checker.add(
             "ok", "teams", f"{mapping.teams.table} (id {report.key_types.get('team', '?')})"

@@ -101,5 +101,27 @@ async def test_a_joined_value_naming_several_rows_fails_the_check_and_the_dry_ru
     done = run_cli(e2e_settings, "platform", "check", **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert run_cli(e2e_settings, "db", "upgrade", **env).returncode == 0
+    assert (
+        "ok      models: ai_models (id integer); provider = ai_providers.kind joined on "
+        "ai_models.provider_id → ai_providers.id where org_id = 1; lifecycle state kept by "
+        "the worker: deprecated, deprecation_date, deprecation_source, replacement, "
+        "migrated_to, deleted_at\n"
+    ) in done.stdout
     dry = run_cli(e2e_settings, "catalog", "sync", str(catalog), "--dry-run", **env)
     assert dry.returncode == 0, dry.stdout + dry.stderr
+
+
+async def test_a_team_reached_without_a_foreign_key_fails_the_check(
+    e2e_settings: Settings,
+) -> None:
+    await _execute(
+        e2e_settings.database_url.get_secret_value(),
+        "ALTER TABLE space_models DROP CONSTRAINT fk_space_models_space_id_spaces",
+    )
+    done = run_cli(e2e_settings, "platform", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error   reference spaces: no foreign key space_models.space_id → spaces.id\n"
+    ) in done.stdout
+    assert "reference spaces" not in done.stdout.replace("error   reference spaces", "")
+    assert "FAILED: 1 error(s), 0 warning(s)" in done.stdout
