@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.platform.mapping import (
@@ -441,12 +440,11 @@ async def _check_joined_values(c: _Checker, conn: AsyncConnection, models: Model
             f"WHERE {where or 'true'} GROUP BY {q(place.column)} HAVING count(*) > 1 "
             "ORDER BY n DESC, value LIMIT 3"
         )
-        try:
-            async with conn.begin_nested():
-                duplicates = (await conn.execute(text(statement))).all()
-        except DBAPIError as exc:
-            c.add("error", f"{subject}.filter", f"the filter does not run: {exc.orig}")
+        refused = await _refusal(conn, statement)
+        if refused:
+            c.add("error", f"{subject}.filter", f"the filter does not fit {place.table}: {refused}")
             continue
+        duplicates = (await conn.execute(text(statement))).all()
         if not duplicates:
             continue
         shown = ", ".join(f"{row.value!r}: {row.n} rows" for row in duplicates)

@@ -328,6 +328,15 @@ async def test_a_joined_value_naming_several_rows_is_reported_and_a_filter_choos
         async with runtime.engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM public.ai_models")) == 0
 
+        data["models"]["provider"]["filter"] = {"org_id": "acme"}
+        assert _errors(await _check(url, parse_mapping(data))) == [
+            (
+                "models.provider.filter",
+                "the filter does not fit ai_providers: invalid input syntax for type integer: "
+                '"acme"',
+                None,
+            )
+        ]
         data["models"]["provider"]["filter"] = {"org_id": 1}
         fixed = parse_mapping(data)
         assert _errors(await _check(url, fixed)) == []
