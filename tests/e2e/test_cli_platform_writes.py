@@ -25,22 +25,27 @@ async def _execute(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def _failed_check_on_reference(settings: Settings, ddl: str) -> str:
+    """``platform check``'s output on the reference platform after ``ddl`` (it fails)."""
+    await _execute(settings.database_url.get_secret_value(), ddl)
+    done = run_cli(settings, "platform", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    return done.stdout
+
+
 async def test_a_link_column_the_migration_cannot_fill_fails_the_check_until_mapped(
     e2e_settings: Settings, tmp_path: Path
 ) -> None:
-    await _execute(
-        e2e_settings.database_url.get_secret_value(),
-        "ALTER TABLE space_models ADD COLUMN created_at timestamptz NOT NULL",
+    stdout = await _failed_check_on_reference(
+        e2e_settings, "ALTER TABLE space_models ADD COLUMN created_at timestamptz NOT NULL"
     )
-    done = run_cli(e2e_settings, "platform", "check")
-    assert done.returncode == 1, done.stdout + done.stderr
     assert (
         "error   reference spaces: space_models.created_at is NOT NULL without a default: a "
         "migration inserts (space_id, llm_model_id) rows here and every one would fail\n"
         "          fix: add to this reference: insert = { created_at = … } (a constant, or "
         '"now()" for the time of the insert), or give the column a default on the host\n'
-    ) in done.stdout
-    assert "ok      reference spaces" not in done.stdout
+    ) in stdout
+    assert "ok      reference spaces" not in stdout
 
     mapping = tmp_path / "platform.toml"
     mapping.write_text(
@@ -114,14 +119,9 @@ async def test_a_joined_value_naming_several_rows_fails_the_check_and_the_dry_ru
 async def test_a_team_reached_without_a_foreign_key_fails_the_check(
     e2e_settings: Settings,
 ) -> None:
-    await _execute(
-        e2e_settings.database_url.get_secret_value(),
-        "ALTER TABLE space_models DROP CONSTRAINT fk_space_models_space_id_spaces",
+    stdout = await _failed_check_on_reference(
+        e2e_settings, "ALTER TABLE space_models DROP CONSTRAINT fk_space_models_space_id_spaces"
     )
-    done = run_cli(e2e_settings, "platform", "check")
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert (
-        "error   reference spaces: no foreign key space_models.space_id → spaces.id\n"
-    ) in done.stdout
-    assert "reference spaces" not in done.stdout.replace("error   reference spaces", "")
-    assert "FAILED: 1 error(s), 0 warning(s)" in done.stdout
+    assert "error   reference spaces: no foreign key space_models.space_id → spaces.id\n" in stdout
+    assert "reference spaces" not in stdout.replace("error   reference spaces", "")
+    assert "FAILED: 1 error(s), 0 warning(s)" in stdout
