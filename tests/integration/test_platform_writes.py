@@ -128,6 +128,10 @@ async def test_a_link_column_without_default_is_named_and_insert_fills_it(
         for column in ("linked_at", "linked_by")
     ]
 
+    # What the check refuses, the migration indeed cannot do.
+    with pytest.raises(DBAPIError, match="linked_at"):
+        await run_request(runtime, migration(source, target))
+
     [spaces] = [r for r in data["references"] if r["label"] == "spaces"]
     spaces["insert"] = {"linked_at": "now()", "linked_by": "lifecycle: it's $body$ \\ done"}
     fixed = parse_mapping(data)
@@ -192,11 +196,15 @@ async def test_an_unmapped_model_column_is_named_and_insert_fills_it(
         )
     ]
 
+    # What the check refuses, the catalog sync indeed cannot do.
+    catalog = {"models": [{"provider": "openai", "name": "xp-hosted", "token_limit": 8000}]}
+    with pytest.raises(DBAPIError, match="hosting"):
+        await _sync(platform.runtime, catalog, dry_run=False)
+
     data["models"]["insert"] = {"hosting": HOSTING}
     fixed = parse_mapping(data)
     assert _errors(await _check(platform.database_url, fixed)) == []
     runtime = await _on_mapping(platform.runtime, fixed)
-    catalog = {"models": [{"provider": "openai", "name": "xp-hosted", "token_limit": 8000}]}
     dry = await _sync(runtime, catalog, dry_run=True)
     assert dry["counts"]["created"] == 1
     done = await _sync(runtime, catalog, dry_run=False)
@@ -228,6 +236,30 @@ async def test_a_mapped_column_the_worker_leaves_empty_must_allow_null(
             "map a column that allows NULL, or leave 'litellm_model' out of the mapping",
         )
     ]
+
+
+@every_platform
+async def test_a_model_id_the_host_does_not_assign_is_named(
+    platform: PlatformUnderTest,
+) -> None:
+    table = platform.driver.model_table
+    await _execute(
+        platform.database_url,
+        f"ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY IF EXISTS",
+        f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT",
+    )
+    report = await _check(platform.database_url, parse_mapping(_mapping_data(platform.name)))
+    assert _errors(report) == [
+        (
+            "models.id",
+            f"{table}.id has no default or identity: the worker inserts a model without an "
+            "id (catalog sync would fail)",
+            f"give {table}.id a default or identity on the host",
+        )
+    ]
+    catalog = {"models": [{"provider": "openai", "name": "xp-no-id", "token_limit": 8000}]}
+    with pytest.raises(DBAPIError, match='"id"'):
+        await _sync(platform.runtime, catalog, dry_run=False)
 
 
 async def test_a_timestamp_a_plain_view_leaves_to_the_host_needs_its_default(
