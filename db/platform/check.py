@@ -15,6 +15,12 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.platform.check_writes import (
+    check_constants,
+    check_joined_values,
+    check_link_columns,
+    check_model_writes,
+)
 from db.platform.mapping import (
     RECIPIENT_COLUMNS,
     Joined,
@@ -24,8 +30,6 @@ from db.platform.mapping import (
     ReferenceEntry,
     TeamThrough,
 )
-from db.platform.model_view import ModelView, q
-from db.reference import Constant, constant_sql
 
 Level = Literal["ok", "info", "warning", "error"]
 
@@ -320,149 +324,6 @@ def _check_foreign_key(
         c.add("error", subject, f"no foreign key {table}.{via} → {parent}.{key}")
 
 
-# Model fields the worker may write NULL, and when: their column must allow it.
-_NULLABLE_FIELDS = {
-    "team": "a global model has no team",
-    "litellm_model": "a model with no lookup key",
-    "security_level": "a model with no security level",
-    "state.deprecation_date": "a model with no retirement date",
-    "state.deprecation_source": "a model not deprecated",
-    "state.replacement": "a model with no replacement",
-    "state.migrated_to": "a model not migrated",
-    "state.deleted_at": "a model not deleted",
-}
-_INSERT_HINT = 'a constant, or "now()" for the time of the insert'
-
-
-def _check_model_writes(c: _Checker) -> None:
-    """Every column a new model row needs gets a value: the host's default, a field the
-    worker writes, or a constant from ``[models] insert``."""
-    models = c.mapping.models
-    table = models.table
-    required = c.catalog.required.get(table, set())
-    if models.id in required:
-        c.add(
-            "error",
-            "models.id",
-            f"{table}.{models.id} has no default or identity: the worker inserts a model "
-            "without an id (catalog sync would fail)",
-            f"give {table}.{models.id} a default or identity on the host",
-        )
-    mapped = models.columns()
-    not_null = c.catalog.not_null.get(table, set())
-    for name, why in _NULLABLE_FIELDS.items():
-        if mapped.get(name) in not_null:
-            c.add(
-                "error",
-                f"models.{name}",
-                f"{table}.{mapped[name]} is NOT NULL, and the worker writes NULL there for {why}",
-                f"map a column that allows NULL, or leave {name!r} out of the mapping",
-            )
-    if ModelView(c.mapping, "", c.catalog.schema).is_plain():
-        # No trigger: the insert leaves the timestamps to the host's defaults.
-        for name in ("created_at", "updated_at"):
-            if mapped.get(name) in required:
-                c.add(
-                    "error",
-                    f"models.{name}",
-                    f"{table}.{mapped[name]} is NOT NULL without a default, and an insert "
-                    "through the plain models view gives it no value (catalog sync would fail)",
-                    f"give {table}.{mapped[name]} a default on the host (DEFAULT now())",
-                )
-    for column in sorted(required - set(mapped.values()) - set(models.insert)):
-        c.add(
-            "error",
-            "models",
-            f"{table}.{column} is NOT NULL without a default, and the mapping gives it no "
-            "value: inserting a model (catalog sync) would fail",
-            f"add it to [models]: insert = {{ {column} = … }} ({_INSERT_HINT}), "
-            "or give the column a default on the host",
-        )
-    for column in models.insert:
-        c.column("models.insert", table, column, None)
-
-
-def _unfilled_link_columns(c: _Checker, ref: ReferenceEntry) -> None:
-    """A move inserts ``(key, column)`` rows into a link table: every other column they
-    need comes from the host's default or the reference's ``insert``."""
-    written = {ref.key, ref.column, *ref.insert}
-    for column in sorted(c.catalog.required.get(ref.table, set()) - written):
-        c.add(
-            "error",
-            f"reference {ref.label}",
-            f"{ref.table}.{column} is NOT NULL without a default: a migration inserts "
-            f"({ref.key}, {ref.column}) rows here and every one would fail",
-            f"add to this reference: insert = {{ {column} = … }} ({_INSERT_HINT}), "
-            "or give the column a default on the host",
-        )
-    for column in ref.insert:
-        c.column(f"reference {ref.label}", ref.table, column, None)
-
-
-async def _refusal(conn: AsyncConnection, statement: str) -> str | None:
-    """Why PostgreSQL refuses ``statement`` when preparing it (never run); None: it does."""
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        async with conn.begin_nested():
-            await driver.prepare(statement)
-    except Exception as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None
-
-
-async def _check_constants(
-    c: _Checker, conn: AsyncConnection, subject: str, table: str, values: dict[str, Constant]
-) -> None:
-    """The ``insert`` constants fit their columns: PostgreSQL prepares the INSERT the
-    worker writes them with (a value of the wrong type is refused there)."""
-    if not values or any(f.subject == subject for f in c.report.errors):
-        return
-    columns = ", ".join(q(column) for column in values)
-    literals = ", ".join(constant_sql(value) for value in values.values())
-    target = f"{q(c.catalog.schema)}.{q(table)}"
-    refused = await _refusal(conn, f"INSERT INTO {target} ({columns}) SELECT {literals}")
-    if refused:
-        c.add("error", subject, f"insert: the values do not fit {table}: {refused}")
-
-
-async def _check_joined_values(c: _Checker, conn: AsyncConnection, models: Models) -> None:
-    """A joined value names one row (within the filter): the worker looks the key up by
-    it when it inserts a model, and cannot choose between several rows."""
-    for name, place in models.joined().items():
-        subject = f"models.{name}"
-        if any(f.subject.startswith(subject) for f in c.report.errors):
-            continue
-        where = " AND ".join(f"{q(k)} = {constant_sql(v)}" for k, v in place.filter.items())
-        statement = (
-            f"SELECT CAST({q(place.column)} AS text) AS value, count(*) AS n, "
-            f"count(*) OVER () AS values FROM {q(c.catalog.schema)}.{q(place.table)} "
-            f"WHERE {where or 'true'} GROUP BY {q(place.column)} HAVING count(*) > 1 "
-            "ORDER BY n DESC, value LIMIT 3"
-        )
-        refused = await _refusal(conn, statement)
-        if refused:
-            c.add("error", f"{subject}.filter", f"the filter does not fit {place.table}: {refused}")
-            continue
-        duplicates = (await conn.execute(text(statement))).all()
-        if not duplicates:
-            continue
-        shown = ", ".join(f"{row.value!r}: {row.n} rows" for row in duplicates)
-        more = duplicates[0].values - len(duplicates)
-        shown += f", and {more} more value(s)" if more > 0 else ""
-        filter_hint = ", ".join(f"{k} = …" for k in place.filter) or "column = …"
-        c.add(
-            "error",
-            subject,
-            f"{place.table}.{place.column} names more than one row for a value ({shown}"
-            f"{' within the filter' if place.filter else ''}): a model inserted with it "
-            f"cannot choose its {place.via} (catalog sync would fail)",
-            f"give [models] {name} a filter that leaves one row per value: "
-            f'{name} = {{ via = "{place.via}", table = "{place.table}", '
-            f'column = "{place.column}", filter = {{ {filter_hint} }} }}',
-        )
-
-
 def _check_teams(c: _Checker) -> None:
     teams = c.mapping.teams
     models = c.mapping.models
@@ -525,7 +386,7 @@ async def _check_reference(c: _Checker, conn: AsyncConnection, ref: ReferenceEnt
         _check_json(c, f"{subject} (json_copy)", ref.table, ref.json_copy)
     if ref.link:
         c.column(subject, ref.table, ref.key, set(KEY_TYPES))
-        _unfilled_link_columns(c, ref)
+        check_link_columns(c, ref)
     else:
         c.key(subject, ref.table, ref.key)
     if isinstance(ref.team, str):
@@ -540,7 +401,7 @@ async def _check_reference(c: _Checker, conn: AsyncConnection, ref: ReferenceEnt
         c.column(subject, ref.table, ref.created_at, _TIME, "a timestamp (created at)")
     for column in ref.reset:
         c.column(subject, ref.table, column, {"jsonb"}, "jsonb (reset to {})")
-    await _check_constants(c, conn, subject, ref.table, ref.insert)
+    await check_constants(c, conn, subject, ref.table, ref.insert)
     if len(c.report.errors) == before:
         _describe_reference(c, subject, ref)
 
@@ -663,11 +524,11 @@ async def check_platform(
     checker = _Checker(mapping, catalog, report)
     _check_models(checker)
     if mapping.models.table in catalog.columns:
-        _check_model_writes(checker)
-        await _check_constants(
+        check_model_writes(checker)
+        await check_constants(
             checker, conn, "models.insert", mapping.models.table, mapping.models.insert
         )
-        await _check_joined_values(checker, conn, mapping.models)
+        await check_joined_values(checker, conn, mapping.models)
     _check_teams(checker)
     if not any(f.subject.startswith("models") for f in report.errors):
         checker.add("ok", "models", _describe_models(mapping.models, report))
