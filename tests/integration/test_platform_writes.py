@@ -80,6 +80,14 @@ async def _execute(url: str, *statements: str) -> None:
         await engine.dispose()
 
 
+async def _errors_after(
+    platform: PlatformUnderTest, data: dict[str, Any], *ddl: str
+) -> list[tuple[str, str, str | None]]:
+    """The check's errors for mapping ``data`` once ``ddl`` has changed the host."""
+    await _execute(platform.database_url, *ddl)
+    return _errors(await _check(platform.database_url, parse_mapping(data)))
+
+
 async def _on_mapping(runtime: Runtime, mapping: PlatformMapping) -> Runtime:
     """``runtime`` on ``mapping``, with the ``models`` view rebuilt for it (``db upgrade``)."""
     view = ModelView(mapping, base_settings().worker_schema, mapping.host_schema)
@@ -179,14 +187,13 @@ async def test_an_unmapped_model_column_is_named_and_insert_fills_it(
     platform: PlatformUnderTest,
 ) -> None:
     table = platform.driver.model_table
-    await _execute(
-        platform.database_url,
+    data = _mapping_data(platform.name)
+    assert await _errors_after(
+        platform,
+        data,
         f"ALTER TABLE {table} ADD COLUMN hosting text NOT NULL DEFAULT 'seed'",
         f"ALTER TABLE {table} ALTER COLUMN hosting DROP DEFAULT",
-    )
-    data = _mapping_data(platform.name)
-    report = await _check(platform.database_url, parse_mapping(data))
-    assert _errors(report) == [
+    ) == [
         (
             "models",
             f"{table}.hosting is NOT NULL without a default, and the mapping gives it no "
@@ -223,12 +230,10 @@ async def test_a_mapped_column_the_worker_leaves_empty_must_allow_null(
 ) -> None:
     data = _mapping_data(platform.name)
     table = platform.driver.model_table
-    await _execute(
-        platform.database_url, f"ALTER TABLE {table} ADD COLUMN lookup text NOT NULL DEFAULT ''"
-    )
     data["models"]["litellm_model"] = "lookup"
-    report = await _check(platform.database_url, parse_mapping(data))
-    assert _errors(report) == [
+    assert await _errors_after(
+        platform, data, f"ALTER TABLE {table} ADD COLUMN lookup text NOT NULL DEFAULT ''"
+    ) == [
         (
             "models.litellm_model",
             f"{table}.lookup is NOT NULL, and the worker writes NULL there for a model with "
@@ -243,13 +248,12 @@ async def test_a_model_id_the_host_does_not_assign_is_named(
     platform: PlatformUnderTest,
 ) -> None:
     table = platform.driver.model_table
-    await _execute(
-        platform.database_url,
+    assert await _errors_after(
+        platform,
+        _mapping_data(platform.name),
         f"ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY IF EXISTS",
         f"ALTER TABLE {table} ALTER COLUMN id DROP DEFAULT",
-    )
-    report = await _check(platform.database_url, parse_mapping(_mapping_data(platform.name)))
-    assert _errors(report) == [
+    ) == [
         (
             "models.id",
             f"{table}.id has no default or identity: the worker inserts a model without an "
