@@ -15,10 +15,17 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.platform.check_writes import (
+    check_constants,
+    check_joined_values,
+    check_link_columns,
+    check_model_writes,
+)
 from db.platform.mapping import (
     RECIPIENT_COLUMNS,
     Joined,
     JsonPlace,
+    Models,
     PlatformMapping,
     ReferenceEntry,
     TeamThrough,
@@ -38,8 +45,13 @@ _ON_DELETE = {
     "d": "SET DEFAULT",
 }
 
+# ``required``: a column an INSERT must give a value (NOT NULL, no default, no identity,
+# not generated) of a table (views and their columns are never required).
 _COLUMNS_SQL = """
-SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name
+SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name,
+       a.attnotnull AS not_null,
+       a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+         AND c.relkind IN ('r', 'p', 'f') AS required
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -114,6 +126,8 @@ class Catalog:
 
     schema: str
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    not_null: dict[str, set[str]] = field(default_factory=dict)
+    required: dict[str, set[str]] = field(default_factory=dict)
     foreign_keys: dict[tuple[str, str], ForeignKey] = field(default_factory=dict)
     indexes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     expression_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -174,8 +188,12 @@ class PlatformReport:
 async def read_catalog(conn: AsyncConnection, schema: str) -> Catalog:
     """Columns, single-column foreign keys and index leading columns of ``schema``."""
     catalog = Catalog(schema)
-    for table, column, type_name in await conn.execute(text(_COLUMNS_SQL), {"schema": schema}):
-        catalog.columns.setdefault(table, {})[column] = type_name
+    for row in await conn.execute(text(_COLUMNS_SQL), {"schema": schema}):
+        catalog.columns.setdefault(row.table_name, {})[row.column_name] = row.type_name
+        if row.not_null:
+            catalog.not_null.setdefault(row.table_name, set()).add(row.column_name)
+        if row.required:
+            catalog.required.setdefault(row.table_name, set()).add(row.column_name)
     for row in await conn.execute(text(_FOREIGN_KEYS_SQL), {"schema": schema}):
         catalog.foreign_keys[(row.table_name, row.column_name)] = ForeignKey(
             row.ref_table,
@@ -291,9 +309,26 @@ def _check_joined(
         return
     c.column(subject, place.table, place.key, set(KEY_TYPES))
     c.column(subject, place.table, place.column, kinds)
-    fk = c.catalog.foreign_keys.get((table, place.via))
-    if fk is None or fk.ref_table != place.table:
-        c.add("error", subject, f"no foreign key {table}.{place.via} → {place.table}")
+    for column in place.filter:
+        c.column(f"{subject}.filter", place.table, column, None)
+    _check_foreign_key(c, subject, table, place.via, place.table, place.key)
+
+
+def _check_foreign_key(
+    c: _Checker, subject: str, table: str, via: str, parent: str, key: str
+) -> None:
+    """A join the worker follows (``table.via → parent.key``) is a foreign key: without
+    one, nothing keeps the rows it joins in step."""
+    fk = c.catalog.foreign_keys.get((table, via))
+    if fk is not None and fk.ref_table == parent and fk.ref_column != key:
+        c.add(
+            "error",
+            subject,
+            f"{table}.{via} references {parent}.{fk.ref_column} but the mapping joins "
+            f'{parent} on {key}: set key = "{fk.ref_column}"',
+        )
+    elif fk is None or (fk.ref_table, fk.ref_column) != (parent, key):
+        c.add("error", subject, f"no foreign key {table}.{via} → {parent}.{key}")
 
 
 def _check_teams(c: _Checker) -> None:
@@ -345,7 +380,7 @@ async def _check_recipients(c: _Checker, conn: AsyncConnection) -> None:
     c.add("ok", "recipients", "the query returns team_id, user_id, email")
 
 
-def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
+async def _check_reference(c: _Checker, conn: AsyncConnection, ref: ReferenceEntry) -> None:
     subject = f"reference {ref.label}"
     if not c.table(subject, ref.table):
         return
@@ -358,6 +393,7 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
         _check_json(c, f"{subject} (json_copy)", ref.table, ref.json_copy)
     if ref.link:
         c.column(subject, ref.table, ref.key, set(KEY_TYPES))
+        check_link_columns(c, ref)
     else:
         c.key(subject, ref.table, ref.key)
     if isinstance(ref.team, str):
@@ -375,6 +411,7 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
     if ref.parameters is not None:
         what = "translated" if ref.parameters.mode == "translate" else "reset to {}"
         c.column(subject, ref.table, ref.parameters.column, {"jsonb"}, f"jsonb (parameters {what})")
+    await check_constants(c, conn, subject, ref.table, ref.insert)
     if len(c.report.errors) == before:
         _describe_reference(c, subject, ref)
 
@@ -399,16 +436,7 @@ def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough
     c.same_key(subject, team.table, team.column, "team")
     if team.min_security_level:
         c.column(subject, team.table, team.min_security_level, _INTEGER)
-    fk = c.catalog.foreign_keys.get((table, team.via))
-    if fk is None or fk.ref_table != team.table:
-        c.add("warning", subject, f"no foreign key {table}.{team.via} → {team.table}")
-    elif fk.ref_column != team.key:
-        c.add(
-            "error",
-            subject,
-            f"{table}.{team.via} references {team.table}.{fk.ref_column} but the mapping "
-            f'joins {team.table} on {team.key}: set team.key = "{fk.ref_column}"',
-        )
+    _check_foreign_key(c, subject, table, team.via, team.table, team.key)
 
 
 def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:
@@ -473,6 +501,24 @@ def iter_messages(report: PlatformReport) -> Iterator[str]:
             yield f"{'':<8}  fix: {f.fix}"
 
 
+def _describe_models(models: Models, report: PlatformReport) -> str:
+    """The model table, the joins it is read through, and where lifecycle state is kept."""
+    parts = [f"{models.table} (id {report.key_types.get('model', '?')})"]
+    for name, place in models.joined().items():
+        chosen = " AND ".join(f"{k} = {v!r}" for k, v in place.filter.items())
+        parts.append(
+            f"{name} = {place.table}.{place.column} joined on {models.table}.{place.via} "
+            f"→ {place.table}.{place.key}" + (f" where {chosen}" if chosen else "")
+        )
+    kept = report.kept_by_worker
+    parts.append(
+        f"lifecycle state kept by the worker: {', '.join(kept)}"
+        if kept
+        else "lifecycle state in host columns"
+    )
+    return "; ".join(parts)
+
+
 async def check_platform(
     conn: AsyncConnection, mapping: PlatformMapping, *, source: str, count_rows: bool = False
 ) -> PlatformReport:
@@ -487,25 +533,22 @@ async def check_platform(
         return report
     checker = _Checker(mapping, catalog, report)
     _check_models(checker)
+    if mapping.models.table in catalog.columns:
+        check_model_writes(checker)
+        await check_constants(
+            checker, conn, "models.insert", mapping.models.table, mapping.models.insert
+        )
+        await check_joined_values(checker, conn, mapping.models)
     _check_teams(checker)
     if not any(f.subject.startswith("models") for f in report.errors):
-        checker.add(
-            "ok",
-            "models",
-            f"{mapping.models.table} (id {report.key_types.get('model', '?')}); lifecycle state "
-            + (
-                f"kept by the worker: {', '.join(report.kept_by_worker)}"
-                if report.kept_by_worker
-                else "in host columns"
-            ),
-        )
+        checker.add("ok", "models", _describe_models(mapping.models, report))
     if not any(f.subject.startswith("teams") for f in report.errors):
         checker.add(
             "ok", "teams", f"{mapping.teams.table} (id {report.key_types.get('team', '?')})"
         )
     await _check_recipients(checker, conn)
     for ref in mapping.references:
-        _check_reference(checker, ref)
+        await _check_reference(checker, conn, ref)
     if count_rows:
         await _count_rows(conn, mapping, report)
     return report

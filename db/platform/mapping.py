@@ -18,9 +18,18 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from db.reference import (
+    NOW,
     RESET_LITERALS,
     IdForm,
     JsonPath,
@@ -42,6 +51,14 @@ RECIPIENT_PARAMS = {"team_ids", "permission"}
 RECIPIENT_COLUMNS = ("team_id", "user_id", "email")
 # The JSON form new ids are written in (either form is matched when reading).
 JsonId = Literal["string", "number"]
+# A constant the worker writes (``insert``) or compares with (``filter``); a string is read
+# as the column's type (``"now()"``: the time of the write, in ``insert`` only).
+ConstantValue = (
+    StrictBool
+    | StrictInt
+    | Annotated[str, StringConstraints(max_length=1_000, pattern=r"^[^\x00]*$", strict=True)]
+)
+Constants = dict[Identifier, ConstantValue]
 
 
 class MappingError(ValueError):
@@ -64,6 +81,10 @@ class Joined(_Strict):
     table: Identifier
     column: Identifier
     key: Identifier = "id"
+    filter: Constants = Field(
+        default_factory=dict,
+        description="column = constant, ANDed: which rows of the table a value may name",
+    )
 
 
 Column = Identifier | Joined
@@ -100,6 +121,10 @@ class Models(_Strict):
     created_at: Identifier | None = None
     updated_at: Identifier | None = None
     state: ModelState = ModelState()
+    insert: Constants = Field(
+        default_factory=dict,
+        description="other NOT NULL columns a new model row needs: column = constant",
+    )
 
     def joined(self) -> dict[str, Joined]:
         """Fields read from a table one foreign key away."""
@@ -178,6 +203,10 @@ class ReferenceEntry(_Strict):
     link: bool = False
     reset: dict[Identifier, Literal["empty_object"]] = {}
     parameters: ParameterColumn | None = None
+    insert: Constants = Field(
+        default_factory=dict,
+        description="link: the table's other NOT NULL columns a move fills in a new row",
+    )
     created_at: Identifier | None = Field(
         None, description="history: when the row was produced (recent usage in notifications)"
     )
@@ -292,6 +321,7 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
             else None
         ),
         time_column=entry.created_at,
+        insert_values=tuple(entry.insert.items()),
     )
 
 
@@ -354,9 +384,29 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
         unknown = set(ref.reset.values()) - set(RESET_LITERALS)
         if unknown:
             problems.append(f"{where}: unknown reset value(s) {sorted(unknown)}")
+        if ref.insert and not ref.link:
+            problems.append(f"{where}: 'insert' fills a link table's new rows (link = true)")
+        taken = {ref.key, ref.column or ref.key} & set(ref.insert)
+        if taken:
+            problems.append(f"{where}: insert: {', '.join(sorted(taken))} is written by the move")
+    problems += _model_constant_problems(mapping.models)
     if not mapping.live():
         problems.append("references: at least one 'live' reference is needed")
     problems += _recipient_problems(mapping.recipients.query)
+    return problems
+
+
+def _model_constant_problems(models: Models) -> list[str]:
+    """``[models] insert`` names only unmapped columns; a filter compares constants."""
+    problems = []
+    mapped = {column: name for name, column in models.columns().items()}
+    for column in sorted(set(models.insert) & set(mapped)):
+        problems.append(
+            f"models.insert: {column} is mapped as {mapped[column]!r}; the worker writes it"
+        )
+    for name, place in models.joined().items():
+        if NOW in place.filter.values():
+            problems.append(f"models.{name}.filter: compare with constants, not now()")
     return problems
 
 

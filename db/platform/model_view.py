@@ -28,6 +28,7 @@ import hashlib
 from dataclasses import dataclass
 
 from db.platform.mapping import Joined, PlatformMapping
+from db.reference import constant_sql
 
 VIEW = "models"
 STATE_TABLE = "model_state"
@@ -160,8 +161,18 @@ class ModelView:
         return kept_by_worker(self.mapping)
 
     def is_plain(self) -> bool:
-        """Whether every column is a host column of the model table itself (no trigger)."""
+        """Whether every column is a host column of the model table itself and no other
+        column needs a value on insert (no trigger)."""
+        if self.mapping.models.insert:
+            return False
         return all(isinstance(self._source(c), str) for c, _ in COLUMNS if c != "id")
+
+    def _matching(self, source: Joined, column: str) -> str:
+        """``FROM … WHERE`` of the joined rows whose value is ``NEW.<column>`` (the
+        mapping's ``filter`` narrows them; a write needs exactly one)."""
+        where = [f"j.{q(source.column)} = NEW.{column}"]
+        where += [f"j.{q(name)} = {constant_sql(v)}" for name, v in source.filter.items()]
+        return f"FROM {q(self.host_schema)}.{q(source.table)} j WHERE {' AND '.join(where)}"
 
     def _read(self, column: str, sql_type: str | None) -> str:
         if column == "id":
@@ -207,10 +218,7 @@ class ModelView:
             source = self._source(column)
             value = f"NEW.{column}"
             if isinstance(source, Joined):
-                lookup = (
-                    f"(SELECT j.{q(source.key)} FROM {q(self.host_schema)}.{q(source.table)} j "
-                    f"WHERE j.{q(source.column)} = NEW.{column})"
-                )
+                lookup = f"(SELECT j.{q(source.key)} {self._matching(source, column)})"
                 host, on_insert, on_update = source.via, lookup, lookup
             elif not isinstance(source, str):
                 continue
@@ -228,17 +236,26 @@ class ModelView:
         return writes
 
     def _joined_checks(self) -> str:
+        """Refuse a joined value that names no row, or several, when it is looked up (an
+        insert, or an update that changes it), naming the table and the mapping's fix."""
         checks = []
         for column in FIELDS:
             source = self._source(column)
             if isinstance(source, Joined):
-                table = f"{q(self.host_schema)}.{q(source.table)}"
+                rows = self._matching(source, column)
+                where = f"{source.column} = %" + (" within its filter" if source.filter else "")
+                field = FIELDS[column]
                 checks.append(
-                    f"    IF NEW.{column} IS NOT NULL AND NOT EXISTS (\n"
-                    f"        SELECT 1 FROM {table} j WHERE j.{q(source.column)} = NEW.{column}\n"
-                    f"    ) THEN\n"
-                    f"        RAISE EXCEPTION 'no row of {source.table} has {source.column} = %', "
+                    f"    IF NEW.{column} IS NOT NULL AND (CASE WHEN TG_OP = 'INSERT' THEN true\n"
+                    f"            ELSE NEW.{column} IS DISTINCT FROM OLD.{column} END) THEN\n"
+                    f"        IF NOT EXISTS (SELECT 1 {rows}) THEN\n"
+                    f"            RAISE EXCEPTION 'no row of {source.table} has {where}', "
                     f"NEW.{column} USING ERRCODE = 'foreign_key_violation';\n"
+                    f"        ELSIF (SELECT count(*) {rows}) > 1 THEN\n"
+                    f"            RAISE EXCEPTION 'more than one row of {source.table} has "
+                    f"{where}: give [models] {field} a filter that leaves one', "
+                    f"NEW.{column} USING ERRCODE = 'cardinality_violation';\n"
+                    f"        END IF;\n"
                     f"    END IF;\n"
                 )
         return "".join(checks)
@@ -247,8 +264,11 @@ class ModelView:
         """The ``INSTEAD OF`` trigger function (only for a view that is not plain)."""
         model_id = q(self.mapping.models.id)
         writes = self._host_writes()
-        insert_columns = ", ".join(q(c) for c, _, _ in writes)
-        insert_values = ", ".join(v for _, v, _ in writes)
+        constants = self.mapping.models.insert.items()
+        insert_columns = ", ".join([*(q(c) for c, _, _ in writes), *(q(c) for c, _ in constants)])
+        insert_values = ", ".join(
+            [*(v for _, v, _ in writes), *(constant_sql(v) for _, v in constants)]
+        )
         updates = ",\n            ".join(f"{q(c)} = {u}" for c, _, u in writes)
         kept = self.kept_by_worker()
         state = ""

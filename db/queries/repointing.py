@@ -36,7 +36,7 @@ from db.queries.reference_sql import (
     team_sql,
 )
 from db.queries.references import exists_statement
-from db.reference import RESET_LITERALS, Reference, Shape, check_identifiers
+from db.reference import RESET_LITERALS, Reference, Shape, check_identifiers, constant_sql
 
 # Records the rows a batch changed, per team, in the statement that changes them.
 _COUNT_MOVED = """
@@ -166,13 +166,16 @@ def _link_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     # index range scan starting at the cursor. No FOR UPDATE: the DELETE locks the rows
     # itself and re-checks the match on rows a concurrent writer changed.
     key = ref.key_column
+    # The table's other NOT NULL columns, from the mapping's ``insert`` constants.
+    columns = "".join(f", {column}" for column, _ in ref.insert_values)
+    values = "".join(f", {constant_sql(value)}" for _, value in ref.insert_values)
     added = (
         ""
         if clear
         else f"""
 added AS (
-    INSERT INTO {ref.table} ({key}, {ref.column})
-    SELECT {key}, :target FROM batch
+    INSERT INTO {ref.table} ({key}, {ref.column}{columns})
+    SELECT {key}, :target{values} FROM batch
     ON CONFLICT DO NOTHING
 ),"""
     )

@@ -117,5 +117,5 @@ async def test_check_refuses_a_team_key_the_foreign_key_does_not_reference(
 
     assert [f"{f.subject}: {f.message}" for f in report.errors] == [
         "reference flow_steps: flow_steps.flow_uid references flows.uid but the mapping "
-        'joins flows on id: set team.key = "uid"'
+        'joins flows on id: set key = "uid"'
     ]

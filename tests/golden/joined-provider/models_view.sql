@@ -35,10 +35,13 @@ BEGIN
         WHERE replacement_model_id = OLD.id;
         RETURN OLD;
     END IF;
-    IF NEW.provider IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider
-    ) THEN
-        RAISE EXCEPTION 'no row of ai_providers has kind = %', NEW.provider USING ERRCODE = 'foreign_key_violation';
+    IF NEW.provider IS NOT NULL AND (CASE WHEN TG_OP = 'INSERT' THEN true
+            ELSE NEW.provider IS DISTINCT FROM OLD.provider END) THEN
+        IF NOT EXISTS (SELECT 1 FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider) THEN
+            RAISE EXCEPTION 'no row of ai_providers has kind = %', NEW.provider USING ERRCODE = 'foreign_key_violation';
+        ELSIF (SELECT count(*) FROM "public"."ai_providers" j WHERE j."kind" = NEW.provider) > 1 THEN
+            RAISE EXCEPTION 'more than one row of ai_providers has kind = %: give [models] provider a filter that leaves one', NEW.provider USING ERRCODE = 'cardinality_violation';
+        END IF;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO "public"."ai_models" ("provider_id", "model_name", "org_id", "context_tokens")
@@ -68,4 +71,4 @@ $body$;
 
 CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view b7c835959c271395';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view a7f0980336e4b56c';
