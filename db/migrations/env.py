@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from db.engine import connect_options
 from db.migrate import VERSION_TABLE, migration_layout, migration_mapping
 from db.models import Base
 from db.platform.model_view import STATE_TABLE, ModelView
@@ -77,7 +78,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+    target, tls = connect_options(url)
+    engine = create_async_engine(target, poolclass=NullPool, connect_args=tls)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)
