@@ -70,6 +70,11 @@ async def run_platform_grants(settings: Settings, role: str) -> str:
     async with _connect(settings, mapping) as conn:
         needed = await required_privileges(conn, mapping, settings.worker_schema)
         database = await conn.scalar(text("SELECT current_database()"))
+    if needed.worker_owner is None:
+        raise GrantsUnavailable(
+            f"schema {settings.worker_schema} does not exist: run `lifecycle db upgrade` "
+            "(as the role that will own it) first; the grants name its tables"
+        )
     if needed.recipients_error:
         raise GrantsUnavailable(
             f"the recipients query's relations cannot be resolved: {needed.recipients_error} "

@@ -123,3 +123,19 @@ def test_semantic_mapping_errors_are_listed_together(
     assert "references: label 'evaluators' is used more than once" in done.stderr
     assert "recipients.query: must take the teams as ':team_ids'" in done.stderr
     assert "recipients.query: unknown parameter(s) :teams" in done.stderr
+
+
+async def test_grants_refuse_a_bad_role_and_a_database_without_the_workers_schema(
+    e2e_settings: Settings, host_database: HostDatabase
+) -> None:
+    url = await host_database(OPEN_CHAT_STUDIO)
+    env = {"LIFECYCLE_DATABASE_URL": url, "LIFECYCLE_PLATFORM_FILE": str(OPEN_CHAT_STUDIO.mapping)}
+
+    bad = run_cli(e2e_settings, "platform", "grants", "--role", 'w"; DROP TABLE x; --', **env)
+    assert bad.returncode == 2
+    assert "invalid role name" in bad.stderr
+
+    early = run_cli(e2e_settings, "platform", "grants", **env)
+    assert early.returncode == 1
+    assert early.stdout == ""
+    assert "schema lifecycle does not exist: run `lifecycle db upgrade`" in early.stderr

@@ -190,3 +190,8 @@ async def test_platform_check_names_a_grant_taken_away(
     )
     assert fix in check.stdout
     assert f'lacks SELECT ("{models.name}") on TABLE "{schema}"."{models.table}"' in check.stdout
+
+    # A worker holds the same check at start and refuses, naming what is missing.
+    worker = run_cli(worker_role.settings, "worker", "--burst")
+    assert worker.returncode == 1
+    assert "the worker cannot start" in worker.stderr and lacks in worker.stderr, worker.stderr

@@ -31,8 +31,10 @@ def register(
         description="Hold the platform mapping against the live database: tables, columns, "
         "key types, foreign keys (ON DELETE rule, deferrability), indexes on reference "
         "columns (with the CREATE INDEX to run), the recipients query's columns (prepared, "
-        "never run) and rows per reference. Exit 0 when clean or with warnings only, 1 on "
-        "an error, 2 when the mapping file itself is invalid (every problem listed).",
+        "never run), the privileges the connected role lacks of those `platform grants` "
+        "prints (each with the GRANT to run) and rows per reference. Exit 0 when clean or "
+        "with warnings only, 1 on an error, 2 when the mapping file itself is invalid "
+        "(every problem listed).",
     )
     check.set_defaults(handler=cmd_check)
     grants = p_sub.add_parser(
