@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from db.migrate import MIGRATIONS_DIR, upgrade
 from db.platform.mapping import load_mapping
@@ -28,6 +29,11 @@ TEMPLATE_LOCK = 7_294_002
 
 def base_settings() -> Settings:
     return load_settings()
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` connecting as ``role`` (no password: the test servers trust 127.0.0.1)."""
+    return make_url(url).set(username=role, password=None).render_as_string(False)
 
 
 def admin_url(settings: Settings) -> str:

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from db.platform.mapping import platform_mapping
@@ -38,6 +37,7 @@ from tests.platforms.lifecycle import (
     notified,
     tally,
 )
+from tests.services import as_role
 from worker.app import build_runtime
 from worker.health import asyncpg_dsn
 from worker.settings import Settings
@@ -56,10 +56,6 @@ class WorkerRole:
     grants: str
     settings: Settings
     runtime: Runtime
-
-
-def as_role(url: str, role: str) -> str:
-    return make_url(url).set(username=role, password=None).render_as_string(False)
 
 
 async def _admin(platform: PlatformUnderTest) -> asyncpg.Connection:
