@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -37,7 +36,7 @@ from tests.platforms.lifecycle import (
     notified,
     tally,
 )
-from tests.services import as_role
+from tests.services import as_role, granted_role
 from worker.app import build_runtime
 from worker.health import asyncpg_dsn
 from worker.settings import Settings
@@ -64,23 +63,21 @@ async def _admin(platform: PlatformUnderTest) -> asyncpg.Connection:
 
 @pytest.fixture
 async def worker_role(platform: PlatformUnderTest, redis_ready: None) -> AsyncIterator[WorkerRole]:
-    name = f"lifecycle_r_{uuid.uuid4().hex[:10]}"
-    admin = await _admin(platform)
-    await admin.execute(f'CREATE ROLE "{name}" LOGIN')
-    try:
-        printed = run_cli(platform.settings(), "platform", "grants", "--role", name)
-        assert printed.returncode == 0, printed.stderr
-        await admin.execute(printed.stdout)
+    printed: list[str] = []
+
+    async def printed_grants(role: str) -> str:
+        done = run_cli(platform.settings(), "platform", "grants", "--role", role)
+        assert done.returncode == 0, done.stderr
+        printed.append(done.stdout)
+        return done.stdout
+
+    async with granted_role(platform.database_url, printed_grants) as name:
         settings = platform.settings(database_url=as_role(platform.database_url, name))
         runtime = build_runtime(settings)
         try:
-            yield WorkerRole(name, printed.stdout, settings, runtime)
+            yield WorkerRole(name, printed[0], settings, runtime)
         finally:
             await runtime.engine.dispose()
-    finally:
-        await admin.execute(f'DROP OWNED BY "{name}"')
-        await admin.execute(f'DROP ROLE "{name}"')
-        await admin.close()
 
 
 _WHO = (

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,16 +16,18 @@ from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import LlmModel, ModelState
 from db.platform.mapping import load_mapping
+from db.schema_layout import Layout
 from tests.platforms import JOINED_PROVIDER
-from tests.services import base_settings
-from worker.platform import layout_from_report, run_platform_check
-from worker.settings import load_settings
+from tests.services import as_role, base_settings, granted_role
+from worker.platform import layout_from_report, run_platform_check, run_platform_grants
+from worker.settings import Settings, load_settings
 
 HostDatabase = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def joined_engine(host_database: HostDatabase) -> AsyncIterator[AsyncEngine]:
+async def joined_host(host_database: HostDatabase) -> tuple[Settings, Layout]:
+    """A joined-provider host with the worker's schema built for it."""
     url = await host_database(JOINED_PROVIDER, seed=False)
     settings = load_settings(
         {},
@@ -36,9 +39,43 @@ async def joined_engine(host_database: HostDatabase) -> AsyncIterator[AsyncEngin
     assert report.ok, [f"{f.subject}: {f.message}" for f in report.errors]
     layout = layout_from_report(settings, report)
     await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(JOINED_PROVIDER.mapping))
-    engine = make_engine(url, pool_size=1, layout=layout)
+    return settings, layout
+
+
+@pytest.fixture
+async def joined_engine(joined_host: tuple[Settings, Layout]) -> AsyncIterator[AsyncEngine]:
+    settings, layout = joined_host
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1, layout=layout)
     yield engine
     await engine.dispose()
+
+
+async def test_a_role_holding_only_the_grants_writes_through_the_joined_view(
+    joined_host: tuple[Settings, Layout],
+) -> None:
+    settings, layout = joined_host
+    url = settings.database_url.get_secret_value()
+    async with granted_role(url, partial(run_platform_grants, settings)) as role:
+        engine = make_engine(as_role(url, role), pool_size=1, layout=layout)
+        try:
+            async with engine.begin() as conn:
+                model_id = await conn.scalar(
+                    insert(LlmModel)
+                    .values(provider="anthropic", name="claude-r", token_limit=1000)
+                    .returning(LlmModel.id)
+                )
+                await conn.execute(
+                    update(LlmModel)
+                    .where(LlmModel.id == model_id)
+                    .values(provider="openai", deleted_at=func.now())
+                )
+                row = (await conn.execute(select(LlmModel).where(LlmModel.id == model_id))).one()
+                await conn.execute(delete(LlmModel).where(LlmModel.id == model_id))
+                gone = await conn.scalar(select(func.count()).where(LlmModel.id == model_id))
+        finally:
+            await engine.dispose()
+    assert (row.provider, row.name, row.deleted_at is not None) == ("openai", "claude-r", True)
+    assert gone == 0
 
 
 async def test_a_model_written_through_the_view_lands_in_the_host_and_worker_tables(
