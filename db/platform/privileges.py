@@ -231,7 +231,11 @@ async def recipient_relations(conn: AsyncConnection, query: str) -> dict[tuple[s
             for p in statement.get_parameters()
         ]
         typed = bind_recipients(query, f"CAST(NULL AS {types[0]})", f"CAST(NULL AS {types[-1]})")
-        await driver.execute(f"CREATE TEMPORARY VIEW {_PROBE_VIEW} AS {typed.rstrip(' ;')}")
+        # Prepared, so that the text is one statement whatever it holds.
+        probe = await driver.prepare(
+            f"CREATE TEMPORARY VIEW {_PROBE_VIEW} AS {typed.strip().rstrip(';')}"
+        )
+        await probe.fetch()
         rows = await driver.fetch(_DEPENDENCIES_SQL.format(view=_PROBE_VIEW))
     finally:
         await savepoint.rollback()
