@@ -300,4 +300,4 @@ def _describe(exc: ValueError) -> str:
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (safe to print or log)."""
     url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"([?&](?:ssl)?password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

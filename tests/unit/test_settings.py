@@ -88,6 +88,11 @@ def test_secrets_never_appear_in_repr_or_redacted_urls() -> None:
     assert "hunter2" not in str(s.model_dump())
     assert redact_url("postgresql://u:hunter2@db/app") == "postgresql://u:***@db/app"
     assert redact_url("redis://:hunter3@cache:6379/0") == "redis://:***@cache:6379/0"
+    # A client key's passphrase in a TLS URL is a secret too.
+    tls = "postgresql://u@db/app?sslmode=verify-full&sslkey=/k.pem&sslpassword=hunter4"
+    assert redact_url(tls) == (
+        "postgresql://u@db/app?sslmode=verify-full&sslkey=/k.pem&sslpassword=***"
+    )
 
 
 def test_worker_schema_is_set_by_lifecycle_schema() -> None:
