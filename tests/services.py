@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.migrate import MIGRATIONS_DIR, upgrade
@@ -31,6 +33,27 @@ TEMPLATE_LOCK = 7_294_002
 
 def base_settings() -> Settings:
     return load_settings()
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` connecting as ``role`` (no password: the test servers trust 127.0.0.1)."""
+    return make_url(url).set(username=role, password=None).render_as_string(False)
+
+
+@asynccontextmanager
+async def granted_role(url: str, grants_for: Callable[[str], Awaitable[str]]) -> AsyncIterator[str]:
+    """A new login role on ``url``'s database holding only ``grants_for(role)`` (SQL run
+    by the administrator); its name. Dropped afterwards, with everything granted to it."""
+    name = f"lifecycle_r_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        await admin.execute(await grants_for(name))
+        yield name
+    finally:
+        await admin.execute(f'DROP OWNED BY "{name}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+        await admin.close()
 
 
 def admin_url(settings: Settings) -> str:

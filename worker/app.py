@@ -57,6 +57,9 @@ def redis_settings(settings: Settings, *, ride_out_outages: bool = False) -> Red
     the worker; callers such as the client fail fast instead.
     """
     rs = RedisSettings.from_dsn(settings.redis_url.get_secret_value())
+    # ARQ reads only the scheme of a rediss:// URL: its CA and certificates come from here.
+    for option, value in settings.redis_tls.items():
+        setattr(rs, option, value)
     rs.conn_timeout = 2
     rs.conn_retries = 3
     rs.conn_retry_delay = 1

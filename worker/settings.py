@@ -8,6 +8,7 @@ from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -19,6 +20,17 @@ from jobs.config import JobConfig
 ENV_PREFIX = "LIFECYCLE_"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# libpq's sslmode values (asyncpg takes the same).
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# What a rediss:// URL's query may set (redis-py's names; the worker's ARQ pool sets them too).
+REDIS_TLS_OPTIONS = (
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+)
 
 _PERMISSION = re.compile(r"^[a-z][a-z0-9_.:-]{0,62}$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -103,13 +115,15 @@ class Settings(BaseSettings):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
-        return SecretStr(url)
+        return SecretStr(check_postgres_tls(url))
 
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+        url = value.get_secret_value()
+        if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        redis_tls_options(url)
         return value
 
     @field_validator(
@@ -181,9 +195,62 @@ class Settings(BaseSettings):
         )
 
     @cached_property
+    def redis_tls(self) -> dict[str, str | bool]:
+        """The ``rediss://`` URL's TLS options (``ssl_ca_certs`` …), as redis-py reads them."""
+        return redis_tls_options(self.redis_url.get_secret_value())
+
+    @cached_property
     def zone(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
+
+
+def _query(url: str) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+
+
+def _readable(option: str, path: str) -> None:
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{option}: cannot read {path!r}")
+
+
+def check_postgres_tls(url: str) -> str:
+    """``url`` with its TLS parameters checked; asyncpg's ``ssl=`` is written ``sslmode=``
+    (libpq's name, which every connection path here reads)."""
+    pairs = _query(url)
+    names = [k for k, _ in pairs]
+    if "ssl" in names and "sslmode" in names:
+        raise ValueError("give sslmode or ssl, not both")
+    pairs = [("sslmode" if k == "ssl" else k, v) for k, v in pairs]
+    for name, value in pairs:
+        if name == "sslmode" and value not in SSLMODES:
+            raise ValueError(f"sslmode {value!r} is not one of {', '.join(SSLMODES)}")
+        if name in ("sslrootcert", "sslcert", "sslkey", "sslcrl"):
+            _readable(name, value)
+    if "ssl" not in names:
+        return url
+    return urlunsplit(urlsplit(url)._replace(query=urlencode(pairs, safe="/:")))
+
+
+def redis_tls_options(url: str) -> dict[str, str | bool]:
+    """The TLS options of a ``rediss://`` URL's query, checked (files readable)."""
+    options: dict[str, str | bool] = {}
+    for name, value in _query(url):
+        if not name.startswith("ssl_"):
+            continue
+        if name not in REDIS_TLS_OPTIONS:
+            raise ValueError(f"unknown TLS option {name!r} ({', '.join(REDIS_TLS_OPTIONS)})")
+        if not url.startswith("rediss://"):
+            raise ValueError(f"{name} needs a rediss:// URL (TLS)")
+        if name == "ssl_cert_reqs" and value not in ("none", "optional", "required"):
+            raise ValueError(f"ssl_cert_reqs {value!r} is not one of none, optional, required")
+        if name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            _readable(name, value)
+        if name == "ssl_check_hostname":
+            options[name] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            options[name] = value
+    return options
 
 
 def parse_reminder_days(value: str) -> tuple[int, ...]:
@@ -233,4 +300,4 @@ def _describe(exc: ValueError) -> str:
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (safe to print or log)."""
     url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"([?&](?:ssl)?password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

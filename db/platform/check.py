@@ -7,7 +7,6 @@ finding names the mapping entry and the table or column it concerns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,7 +28,9 @@ from db.platform.mapping import (
     PlatformMapping,
     ReferenceEntry,
     TeamThrough,
+    bind_recipients,
 )
+from db.platform.privileges import missing_privileges, required_privileges
 
 Level = Literal["ok", "info", "warning", "error"]
 
@@ -94,7 +95,6 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 WHERE n.nspname = :schema AND i.indkey[0] = 0
 """
-_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 
 
 @dataclass(frozen=True)
@@ -348,7 +348,7 @@ def _check_teams(c: _Checker) -> None:
 async def _check_recipients(c: _Checker, conn: AsyncConnection) -> None:
     """Prepare (never run) the recipients query and read its result columns."""
     query = c.mapping.recipients.query
-    numbered = _BIND.sub(lambda m: "$1" if m.group(1) == "team_ids" else "$2", query)
+    numbered = bind_recipients(query, "$1", "$2")
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
@@ -519,10 +519,35 @@ def _describe_models(models: Models, report: PlatformReport) -> str:
     return "; ".join(parts)
 
 
+async def _check_privileges(c: _Checker, conn: AsyncConnection, worker_schema: str) -> None:
+    """Whether the connected role holds every privilege ``platform grants`` prints."""
+    needed = await required_privileges(conn, c.mapping, worker_schema)
+    if needed.recipients_error and not any(f.subject == "recipients" for f in c.report.errors):
+        c.add(
+            "warning",
+            "privileges",
+            "the recipients query's relations could not be resolved "
+            f"({needed.recipients_error}): its privileges are not checked",
+        )
+    missing = await missing_privileges(conn, needed)
+    for gap in missing:
+        c.add("error", "privileges", gap.what, gap.grant)
+    if not missing:
+        role = await conn.scalar(text("SELECT current_user"))
+        held = len(needed.tests())
+        c.add("ok", "privileges", f"role {role} holds all {held} privileges the worker needs")
+
+
 async def check_platform(
-    conn: AsyncConnection, mapping: PlatformMapping, *, source: str, count_rows: bool = False
+    conn: AsyncConnection,
+    mapping: PlatformMapping,
+    *,
+    source: str,
+    count_rows: bool = False,
+    privileges_in: str | None = None,
 ) -> PlatformReport:
-    """Every finding of ``mapping`` against the database behind ``conn``."""
+    """Every finding of ``mapping`` against the database behind ``conn``; with
+    ``privileges_in`` (the worker's schema), also the privileges the connected role lacks."""
     report = PlatformReport(mapping.name, source, mapping.host_schema)
     report.kept_by_worker = mapping.models.state.kept_by_worker()
     catalog = await read_catalog(conn, mapping.host_schema)
@@ -549,6 +574,8 @@ async def check_platform(
     await _check_recipients(checker, conn)
     for ref in mapping.references:
         await _check_reference(checker, conn, ref)
-    if count_rows:
+    if privileges_in is not None:
+        await _check_privileges(checker, conn, privileges_in)
+    if count_rows and not any(f.subject == "privileges" for f in report.errors):
         await _count_rows(conn, mapping, report)
     return report

@@ -49,6 +49,7 @@ _PATH_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\[\*\])?$")
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 RECIPIENT_PARAMS = {"team_ids", "permission"}
 RECIPIENT_COLUMNS = ("team_id", "user_id", "email")
+_RECIPIENT_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 # The JSON form new ids are written in (either form is matched when reading).
 JsonId = Literal["string", "number"]
 # A constant the worker writes (``insert``) or compares with (``filter``); a string is read
@@ -424,6 +425,13 @@ def _recipient_problems(query: str) -> list[str]:
     if ";" in query.strip().rstrip(";"):
         problems.append("recipients.query: one statement only (no ';' inside)")
     return problems
+
+
+def bind_recipients(query: str, team_ids: str, permission: str) -> str:
+    """The recipients query with ``:team_ids`` and ``:permission`` written as given."""
+    return _RECIPIENT_BIND.sub(
+        lambda m: team_ids if m.group(1) == "team_ids" else permission, query
+    )
 
 
 def _describe(errors: list[Any]) -> list[str]:

@@ -18,6 +18,10 @@ sends each write where it belongs: host columns to the host's row, the rest to
 only the columns its statement changed (never a stale read of the others). Locking a row of the
 view (``FOR UPDATE`` / ``FOR SHARE``) locks the host's model row.
 
+The view checks the privileges of the role that uses it (``security_invoker``,
+PostgreSQL 15+), never its owner's: a worker's role reads and writes the host's model
+table only as far as its own grants allow (``lifecycle platform grants``).
+
 Identifiers come from the validated mapping (plain lower-case names) and the checked
 schema names; they are quoted all the same.
 """
@@ -203,7 +207,8 @@ class ModelView:
     def view_sql(self) -> str:
         select = ",\n    ".join(f"{self._read(c, t)} AS {c}" for c, t in COLUMNS)
         return (
-            f"CREATE OR REPLACE VIEW {self.view} AS\nSELECT\n    {select}\nFROM {self.host_table} m"
+            f"CREATE OR REPLACE VIEW {self.view} WITH (security_invoker = true) AS\n"
+            f"SELECT\n    {select}\nFROM {self.host_table} m"
         )
 
     def _host_writes(self) -> list[tuple[str, str, str]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from datetime import date
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,7 +23,8 @@ from jobs.deprecation import EnrichPayload, enrich_deprecations
 from tests.conftest import PlatformUnderTest
 from tests.platforms import every_platform
 from tests.platforms.lifecycle import model_state
-from tests.services import wait_until_blocked_on_a_lock
+from tests.services import as_role, granted_role, wait_until_blocked_on_a_lock
+from worker.platform import run_platform_grants
 from worker.settings import Settings
 
 DEPRECATION = date(2026, 3, 1)  # passed: enrichment flags the model deprecated
@@ -92,6 +94,34 @@ async def joined_engine(joined_provider: Settings) -> AsyncIterator[AsyncEngine]
     engine = make_engine(joined_provider.database_url.get_secret_value(), pool_size=2)
     yield engine
     await engine.dispose()
+
+
+async def test_a_role_holding_only_the_grants_writes_through_the_joined_view(
+    joined_provider: Settings,
+) -> None:
+    settings = joined_provider
+    url = settings.database_url.get_secret_value()
+    async with granted_role(url, partial(run_platform_grants, settings)) as role:
+        engine = make_engine(as_role(url, role), pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                model_id = await conn.scalar(
+                    insert(LlmModel)
+                    .values(provider="anthropic", name="claude-r", token_limit=1000)
+                    .returning(LlmModel.id)
+                )
+                await conn.execute(
+                    update(LlmModel)
+                    .where(LlmModel.id == model_id)
+                    .values(provider="openai", deleted_at=func.now())
+                )
+                row = (await conn.execute(select(LlmModel).where(LlmModel.id == model_id))).one()
+                await conn.execute(delete(LlmModel).where(LlmModel.id == model_id))
+                gone = await conn.scalar(select(func.count()).where(LlmModel.id == model_id))
+        finally:
+            await engine.dispose()
+    assert (row.provider, row.name, row.deleted_at is not None) == ("openai", "claude-r", True)
+    assert gone == 0
 
 
 async def test_a_model_written_through_the_view_lands_in_the_host_and_worker_tables(

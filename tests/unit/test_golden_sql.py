@@ -22,6 +22,7 @@ from sqlalchemy import TextClause, text
 from db.platform.host import Platform, reference_host
 from db.platform.mapping import load_mapping
 from db.platform.model_view import ModelView
+from db.platform.privileges import Privileges, host_privileges, render_grants
 from db.queries.cleanup import holders_statement, repoint_not_live_statement
 from db.queries.deprecation import usage_of_models_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
@@ -70,11 +71,20 @@ def _rendered() -> dict[str, str]:
         out[f"{platform.name}/holders.sql"] = _sql(holders_statement(platform.references))
         view = ModelView(platform.mapping, "lifecycle", platform.mapping.host_schema)
         out[f"{platform.name}/models_view.sql"] = _sql(text(view.script()))
+        out[f"{platform.name}/host_grants.sql"] = _host_grants(platform)
         for ref in platform.references:
             for shape, statement in _shapes(ref):
                 if statement is not None:
                     out[f"{platform.name}/{ref.label}/{shape}.sql"] = _sql(statement)
     return out
+
+
+def _host_grants(platform: Platform) -> str:
+    """What ``platform grants`` prints for the host's tables the mapping names (the
+    worker's schema and the recipients query's relations are read from a database)."""
+    privileges = Privileges("lifecycle", worker_owner="lifecycle_owner")
+    host_privileges(platform.mapping, privileges)
+    return render_grants(privileges, "lifecycle_worker", header=f"platform {platform.name}")
 
 
 def _sql(statement: TextClause) -> str:

@@ -1,4 +1,4 @@
-CREATE OR REPLACE VIEW "lifecycle".models AS
+CREATE OR REPLACE VIEW "lifecycle".models WITH (security_invoker = true) AS
 SELECT
     m."id" AS id,
     CAST((SELECT j."kind" FROM "public"."ai_providers" j WHERE j."id" = m."provider_id") AS text) AS provider,
@@ -71,4 +71,4 @@ $body$;
 
 CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view a7f0980336e4b56c';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 1e8745382a1a414b';

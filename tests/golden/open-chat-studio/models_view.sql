@@ -1,4 +1,4 @@
-CREATE OR REPLACE VIEW "lifecycle".models AS
+CREATE OR REPLACE VIEW "lifecycle".models WITH (security_invoker = true) AS
 SELECT
     m."id" AS id,
     CAST(m."type" AS text) AS provider,
@@ -65,4 +65,4 @@ $body$;
 
 CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 69342c6a9c1b60f4';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 2bee8d6baa82ac5c';
