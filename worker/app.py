@@ -242,6 +242,11 @@ def worker_kwargs(
         async with runtime.engine.connect() as conn:
             await ensure_platform_ready(conn, settings)
         ctx[_RUNTIME_KEY] = runtime
+        if settings.resolved_cleanup_mode == "report":
+            log.info(
+                "LIFECYCLE_CLEANUP_MODE is report: scheduled cleanup runs record what they "
+                "would remove and delete nothing (set it to delete to let them hard-delete)"
+            )
         for hook in startup_hooks():
             await hook(runtime)
         if on_startup_extra is not None:

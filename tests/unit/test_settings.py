@@ -28,6 +28,7 @@ def test_misspelled_setting_is_refused_not_ignored() -> None:
         ({"LIFECYCLE_HEALTH_CHECK_INTERVAL_SECONDS": "3600"}, "HEALTH_CHECK_INTERVAL"),
         ({"LIFECYCLE_SCHEMA": 'x"; drop schema public; --'}, "LIFECYCLE_SCHEMA: .*invalid schema"),
         ({"LIFECYCLE_SCHEMA": "pg_catalog"}, "LIFECYCLE_SCHEMA"),
+        ({"LIFECYCLE_CLEANUP_MODE": "dry"}, "LIFECYCLE_CLEANUP_MODE: .*'delete' or 'report'"),
     ],
 )
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -59,3 +60,18 @@ def test_worker_schema_is_set_by_lifecycle_schema() -> None:
     assert load_settings({"LIFECYCLE_SCHEMA": "llm_lifecycle"}).layout.search_path() == (
         '"llm_lifecycle", "public"'
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "delete"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml"}, "report"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml", "LIFECYCLE_CLEANUP_MODE": "delete"}, "delete"),
+        ({"LIFECYCLE_CLEANUP_MODE": "report"}, "report"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml", "LIFECYCLE_CLEANUP_MODE": ""}, "report"),
+    ],
+    ids=["reference", "mapped", "mapped-chose-delete", "reference-chose-report", "empty-is-unset"],
+)
+def test_cleanup_mode_defaults_to_report_on_a_mapped_host(env: dict[str, str], mode: str) -> None:
+    assert load_settings(env).job_config.cleanup_mode == mode
