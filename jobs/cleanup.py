@@ -49,6 +49,7 @@ from db.queries.cleanup import (
     select_retired_models,
     set_lock_timeout,
 )
+from db.queries.history import request_ids_of_model
 from db.reference import Reference
 from jobs.config import CleanupMode, JobConfig
 from jobs.faults import is_transient
@@ -200,6 +201,8 @@ async def remove_model(
             repointed = await repoint_not_live(
                 s, locked.id, locked.migrated_to_model_id, references
             )
+            # Read before the delete clears the requests' link to the row (reference platform).
+            requests = await request_ids_of_model(s, locked.id)
             await delete_model_row(s, locked.id)
             await record_audit(
                 s,
@@ -209,6 +212,7 @@ async def remove_model(
                 details=to_json_types(
                     {
                         **locked.snapshot(),
+                        **requests,
                         "repointed": repointed,
                         "run_id": run_id,
                         "trigger": trigger,

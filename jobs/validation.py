@@ -14,6 +14,7 @@ from db.queries.references import Impact, impact_by_team, impact_totals, usage_b
 from db.queries.repointing import spaces_above_level
 from db.queries.requests import active_request_for
 from db.reference import Reference
+from jobs.model_ref import model_label
 
 BLOCKERS = (
     "same_model",
@@ -50,8 +51,7 @@ def describe(model: LlmModel | None) -> str:
     """``provider:name`` (and the owning team for custom models)."""
     if model is None:
         return "?"
-    suffix = f" (team {model.team_id})" if model.team_id else ""
-    return f"{model.provider}:{model.name}{suffix}"
+    return model_label(model.provider, model.name, model.team_id)
 
 
 def snapshot(model: LlmModel | None) -> dict[str, Any] | None:
