@@ -232,10 +232,9 @@ async def test_sync_waits_for_its_deletions_and_a_refused_one_exits_1(
 
 async def test_a_catalog_of_ten_thousand_models_through_the_worker_is_read_back(
     e2e_settings: Settings,
-    runtime: Runtime,
     factory: Factory,
-    tmp_path: Path,
     worker_process: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
 ) -> None:
     """The sync's report outgrows the 1 MB read cap; its result stays small and the CLI
     prints the whole report, read from the run in ``lifecycle_runs``."""

@@ -83,6 +83,15 @@ async def test_history_names_one_model_and_shows_a_custom_models_team(
         "openai:xp-gpt was replaced by openai:xp-next",
     ]
 
+    for named, title in (
+        ("openai:xp-gpt", "openai:xp-gpt was replaced by openai:xp-next"),
+        (str(custom), f"{custom_label} was replaced by openai:xp-next"),
+    ):
+        listing = await asyncio.to_thread(
+            run_cli, platform.settings(), "notifications", "--model", named, "--json", **NO_REDIS
+        )
+        assert {n["title"] for n in json.loads(listing.stdout)["notifications"]} == {title}
+
     # The custom model still exists: only its own request, shown with its team.
     [own] = await history(platform, str(custom))
     assert (own["request_key"], own["from"], own["from_team_id"]) == (
