@@ -20,6 +20,8 @@ LIST_KEEP = 20
 FULL_REPORT = "lifecycle_runs"
 # Beyond this, even the shortened result keeps only its plain values.
 _SCALAR_TEXT = 500
+# A failed job's result is its error: the message keeps this many characters.
+ERROR_MESSAGE_CHARS = 16_000
 
 
 def result_size(result: Any) -> int:
@@ -42,6 +44,17 @@ def bounded_result(result: dict[str, Any], max_bytes: int = RESULT_MAX_BYTES) ->
     if result_size(short) > max_bytes:  # only plain values, yet too many of them
         short = {"truncated": {"result": result_size(result)}, "run_id": result.get("run_id")}
     return short
+
+
+def error_result(exc: BaseException) -> dict[str, str]:
+    """A failed job's result: the error's type and message, the message cut to
+    ``ERROR_MESSAGE_CHARS`` (a catalog refused for 10,000 errors lists them all in its
+    run's report)."""
+    message = str(exc)
+    if len(message) > ERROR_MESSAGE_CHARS:
+        rest = len(message) - ERROR_MESSAGE_CHARS
+        message = f"{message[:ERROR_MESSAGE_CHARS]}… ({rest} more characters)"
+    return {"error": type(exc).__name__, "message": message}
 
 
 def _shorten(value: Any, path: str, cut: dict[str, int]) -> Any:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from db.json_values import dumps
+from worker.job_results import error_result
 
 MAX_JOB_BYTES = 1_000_000
 # ARQ stores a copy of the job's arguments with its result; a larger copy (a catalog of
@@ -27,9 +28,13 @@ class JobPayloadError(ValueError):
 
 
 def serialize(obj: dict[str, Any]) -> bytes:
-    """Serialize a job or a result to UTF-8 JSON (a result without large arguments)."""
-    if _is_result(obj) and len(dumps([obj.get("a"), obj.get("k")])) > MAX_ARGS_IN_RESULT_BYTES:
-        obj = {**obj, "a": [], "k": {}}
+    """Serialize a job or a result to UTF-8 JSON (a result without large arguments, and a
+    failed job's error with its message bounded)."""
+    if _is_result(obj):
+        if isinstance(obj["r"], BaseException):
+            obj = {**obj, "r": error_result(obj["r"])}
+        if len(dumps([obj.get("a"), obj.get("k")])) > MAX_ARGS_IN_RESULT_BYTES:
+            obj = {**obj, "a": [], "k": {}}
     return dumps(obj).encode()
 
 

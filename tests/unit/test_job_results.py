@@ -104,3 +104,15 @@ def test_a_result_keeps_small_arguments_and_leaves_large_ones_out() -> None:
     assert len(serialize({k: v for k, v in large.items() if k != "r"})) > MAX_JOB_BYTES // 2
     stored = serialize(large)
     assert len(stored) < 1_000 and deserialize(stored)["a"] == []
+
+
+def test_a_failed_jobs_error_is_bounded_and_keeps_its_type() -> None:
+    errors = "; ".join(f"models: duplicate entry openai:bulk-{i:05}" for i in range(40_000))
+    failed = {"t": 1, "f": "sync_catalog", "a": [], "k": {}, "s": False}
+    stored = serialize({**failed, "r": ValueError(errors)})
+    result = deserialize(stored)["r"]
+    assert len(stored) < RESULT_MAX_BYTES and result["error"] == "ValueError"
+    assert result["message"].startswith("models: duplicate entry openai:bulk-00000; ")
+    assert result["message"].endswith(" more characters)")
+    short = deserialize(serialize({**failed, "r": ValueError("boom")}))["r"]
+    assert short == {"error": "ValueError", "message": "boom"}
