@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
+
+# What the scheduled (cron and catch-up) cleanup runs do: hard-delete, or only report.
+CleanupMode = Literal["delete", "report"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class JobConfig:
     retiring_window_days: int
     enrich_cron_time: time
     cleanup_max_models: int
+    cleanup_mode: CleanupMode
     max_tries: int
     job_lease_seconds: int
     # Delivery channels (unset: the channel is off) and retirement reminders.

@@ -15,6 +15,7 @@ import uuid
 from typing import Any, TypeVar
 
 from db.keys import HostId, parse_host_id
+from db.queries.models import get_model
 from db.queries.notifications import (
     TeamMessage,
     get_event,
@@ -86,18 +87,6 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
     if event.fanned_out_at is not None:
         return {**result, "status": "already_fanned_out", "notifications": 0}
 
-    facts = EventFacts(
-        event_id=event.id,
-        slug=event.slug,
-        model_id=event.model_id,
-        model_provider=event.model_provider,
-        model_name=event.model_name,
-        replacement_provider=event.replacement_provider,
-        replacement_model_name=event.replacement_model_name,
-        deprecation_date=event.deprecation_date,
-        suggested_provider=event.suggested_provider,
-        suggested_model_name=event.suggested_model_name,
-    )
     try:
         level = level_for(event.slug)
     except UnknownSlug as exc:
@@ -112,6 +101,20 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             else {}
         )
         names = await team_names(session, runtime.platform, [team_id for team_id, _ in teams])
+        model = await get_model(session, event.model_id) if event.model_id is not None else None
+    facts = EventFacts(
+        event_id=event.id,
+        slug=event.slug,
+        model_id=event.model_id,
+        model_provider=event.model_provider,
+        model_name=event.model_name,
+        replacement_provider=event.replacement_provider,
+        replacement_model_name=event.replacement_model_name,
+        deprecation_date=event.deprecation_date,
+        suggested_provider=event.suggested_provider,
+        suggested_model_name=event.suggested_model_name,
+        model_team_id=model.team_id if model is not None else None,
+    )
     label_order = runtime.platform.label_order()
     rendered: list[tuple[TeamInfo, Message]] = []
     for team_id, counts in teams:

@@ -30,6 +30,7 @@ from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, job_id_for
 from worker.faults import backoff_seconds
+from worker.job_results import bounded_result
 from worker.platform import configured_mapping, ensure_platform_ready
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
@@ -138,7 +139,8 @@ async def _renew_lease(redis: ArqRedis, job_id: str, lease_s: int) -> None:
 async def run_job(
     spec: JobSpec, runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Validate the payload, run the job, turn transient faults into a delayed retry.
+    """Validate the payload, run the job, turn transient faults into a delayed retry; the
+    result is bounded so that it can always be read back (``worker.job_results``).
 
     A job with a ``give_up`` step gets one try more than its limit from ARQ: that try
     closes what the spent tries left open, then fails the job.
@@ -152,7 +154,7 @@ async def run_job(
             "fault); what they left running is closed as failed"
         )
     try:
-        return await spec.run(runtime, payload)
+        return bounded_result(await spec.run(runtime, payload))
     except PermanentJobError:
         raise
     except Exception as exc:
@@ -245,6 +247,11 @@ def worker_kwargs(
         async with runtime.engine.connect() as conn:
             await ensure_platform_ready(conn, settings)
         ctx[_RUNTIME_KEY] = runtime
+        if settings.resolved_cleanup_mode == "report":
+            log.info(
+                "LIFECYCLE_CLEANUP_MODE is report: scheduled cleanup runs record what they "
+                "would remove and delete nothing (set it to delete to let them hard-delete)"
+            )
         for hook in startup_hooks():
             await hook(runtime)
         if on_startup_extra is not None:

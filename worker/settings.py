@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
-from jobs.config import JobConfig
+from jobs.config import CleanupMode, JobConfig
 
 ENV_PREFIX = "LIFECYCLE_"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     retiring_window_days: int = Field(default=30, ge=0, le=3650)
     enrich_cron_time: time = time(3, 0)
     cleanup_max_models: int = Field(default=1000, ge=1, le=1_000_000)
+    # LIFECYCLE_CLEANUP_MODE (unset: see ``resolved_cleanup_mode``).
+    cleanup_mode: CleanupMode | None = None
     job_timeout_seconds: Seconds = 600
     job_lease_seconds: Seconds = 30
     keep_result_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
@@ -127,7 +129,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "webhook_url", "webhook_secret", "slack_webhook_url", "smtp_url", mode="before"
+        "webhook_url",
+        "webhook_secret",
+        "slack_webhook_url",
+        "smtp_url",
+        "cleanup_mode",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -164,6 +171,15 @@ class Settings(BaseSettings):
         """``LIFECYCLE_REMINDER_DAYS`` as whole days before the date, largest first."""
         return parse_reminder_days(self.reminder_days)
 
+    @property
+    def resolved_cleanup_mode(self) -> CleanupMode:
+        """What scheduled cleanup runs do: ``LIFECYCLE_CLEANUP_MODE``, else ``delete`` on the
+        reference platform and ``report`` on a mapped host, so a worker started on a
+        host's database never hard-deletes a host row before an operator chose to."""
+        if self.cleanup_mode is not None:
+            return self.cleanup_mode
+        return "delete" if self.platform_file is None else "report"
+
     @cached_property
     def layout(self) -> Layout:
         """Where the worker's tables live (the host's key types come from its mapping)."""
@@ -182,6 +198,7 @@ class Settings(BaseSettings):
             retiring_window_days=self.retiring_window_days,
             enrich_cron_time=self.enrich_cron_time,
             cleanup_max_models=self.cleanup_max_models,
+            cleanup_mode=self.resolved_cleanup_mode,
             max_tries=self.max_tries,
             job_lease_seconds=self.job_lease_seconds,
             webhook_url=self.webhook_url,

@@ -280,11 +280,13 @@ async def delete_model_row(session: AsyncSession, model_id: HostId) -> None:
 
 
 async def last_cleanup_finished_at(db: Executor) -> datetime | None:
-    """When the last successful real (not dry) cleanup run finished."""
+    """When the last successful cleanup run that counts as the week's finished: a real
+    run, or a scheduled run in report mode (an operator's dry run does not count)."""
     value: datetime | None = await db.scalar(
         text(
             "SELECT max(finished_at) FROM lifecycle_runs "
-            "WHERE job = :job AND status = 'succeeded' AND NOT dry_run"
+            "WHERE job = :job AND status = 'succeeded' "
+            "AND (NOT dry_run OR summary ->> 'mode' = 'report')"
         ),
         {"job": CLEANUP_JOB},
     )

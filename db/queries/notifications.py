@@ -225,8 +225,9 @@ async def recent_notifications(
     limit: int = 50,
 ) -> list[NotificationRow]:
     """Newest first. A model matches on the event's model id, the id recorded in the
-    notification's data, or the event's provider/name snapshot (so hard-deleted models
-    still match)."""
+    notification's data, or (``provider:name``, the global model) the event's
+    provider/name snapshot of a model with no team (so hard-deleted models still match,
+    and a team's custom model of that name does not)."""
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
     if team_id is not None:
@@ -237,7 +238,10 @@ async def recent_notifications(
         params["model_id"] = model_id
         params["model_id_text"] = str(model_id)
     if provider is not None and name is not None:
-        where.append("e.model_provider = :provider AND e.model_name = :name")
+        where.append(
+            "e.model_provider = :provider AND e.model_name = :name "
+            "AND COALESCE(n.data #>> '{model,team_id}', '') = ''"
+        )
         params["provider"] = provider
         params["name"] = name
     rows = await session.execute(

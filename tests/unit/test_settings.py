@@ -51,6 +51,7 @@ def test_misspelled_setting_is_refused_not_ignored() -> None:
             {"LIFECYCLE_REDIS_URL": "rediss://cache:6379/0?ssl_ca_certs=/no/ca"},
             "LIFECYCLE_REDIS_URL: .*ssl_ca_certs: cannot read '/no/ca'",
         ),
+        ({"LIFECYCLE_CLEANUP_MODE": "dry"}, "LIFECYCLE_CLEANUP_MODE: .*'delete' or 'report'"),
     ],
 )
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -101,3 +102,18 @@ def test_worker_schema_is_set_by_lifecycle_schema() -> None:
     assert load_settings({"LIFECYCLE_SCHEMA": "llm_lifecycle"}).layout.search_path() == (
         '"llm_lifecycle", "public"'
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "delete"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml"}, "report"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml", "LIFECYCLE_CLEANUP_MODE": "delete"}, "delete"),
+        ({"LIFECYCLE_CLEANUP_MODE": "report"}, "report"),
+        ({"LIFECYCLE_PLATFORM_FILE": "host.toml", "LIFECYCLE_CLEANUP_MODE": ""}, "report"),
+    ],
+    ids=["reference", "mapped", "mapped-chose-delete", "reference-chose-report", "empty-is-unset"],
+)
+def test_cleanup_mode_defaults_to_report_on_a_mapped_host(env: dict[str, str], mode: str) -> None:
+    assert load_settings(env).job_config.cleanup_mode == mode

@@ -24,7 +24,15 @@ from worker.cli import (
     platform,
     run_worker,
 )
-from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
+from worker.cli.output import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+    error,
+    escaped_output,
+    print_json,
+)
 from worker.services_env import with_checkout_services
 from worker.settings import SettingsError, load_settings
 
@@ -101,6 +109,12 @@ def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its text output shows control characters escaped."""
+    with escaped_output():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parse_arguments(parser, argv)
     environ, services_file = with_checkout_services(os.environ, Path.cwd())

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from db.models import ModelMigration
 from jobs.model_ref import ModelRef
+from jobs.model_ref import model_label as named_model
 from jobs.request_admission import Request, preview_request
 from jobs.runtime import Runtime
 from worker.cli.common import (
@@ -189,11 +190,12 @@ def render_request(report: dict[str, Any]) -> str:
 
 
 def model_label(model: dict[str, Any] | None) -> str:
-    """``provider:name`` of a model in a report, or its id when only that is known."""
+    """``provider:name`` of a model in a report (with its team for a team's custom model),
+    or its id when only that is known."""
     if not model:
         return "?"
     if model.get("provider") and model.get("name"):
-        return f"{model['provider']}:{model['name']}"
+        return named_model(model["provider"], model["name"], model.get("team_id"))
     return str(model.get("id") or "?")
 
 
