@@ -23,6 +23,7 @@ from db.platform.mapping import load_mapping
 from db.platform.model_view import ModelView
 from db.queries.cleanup import holders_statement, repoint_not_live_statement
 from db.queries.deprecation import usage_of_models_statement
+from db.queries.overview import recent_use_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
 from db.queries.repointing import (
     above_level_statement,
@@ -43,6 +44,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
         yield "count_with_not_live", count_statement(ref, include_not_live=True)
     if ref.time_column:
         yield "recent", recent_statement(ref)
+        yield "recent_use", recent_use_statement(ref)
     if ref.role is not Role.LIVE:
         return
     yield "usage_of_models", usage_of_models_statement(ref)
