@@ -7,23 +7,10 @@ from datetime import date
 from typing import Any
 
 from db.keys import HostId
-from db.queries.overview import ModelRow, find_team, models_with_use
+from db.queries.overview import STATES, ModelRow, find_team, models_with_use
 from jobs.runtime import Runtime
 
-STATES = ("soft-deleted", "migrated", "deprecated", "retiring", "active")
-
-
-def state_of(row: ModelRow) -> str:
-    """The first of ``STATES`` that applies to ``row``."""
-    if row.deleted_at is not None:
-        return "soft-deleted"
-    if row.migrated_to is not None:
-        return "migrated"
-    if row.deprecated:
-        return "deprecated"
-    if row.deprecation_date is not None:
-        return "retiring"
-    return "active"
+__all__ = ["STATES", "TeamFilter", "model_overview", "resolve_team"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +29,7 @@ def _entry(row: ModelRow, today: date, team: TeamFilter | None) -> dict[str, Any
         "model": f"{row.provider}:{row.name}",
         "team_id": row.team_id,
         "team": row.team_slug or (None if row.team_id is None else str(row.team_id)),
-        "state": state_of(row),
+        "state": row.state,
         "deprecation_date": when,
         "days_left": None if when is None else (when - today).days,
         "replacement": row.migrated_to or row.replacement,

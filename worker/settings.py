@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     reminder_days: str = "90,30,7,1"
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     delivery_max_attempts: int = Field(default=12, ge=1, le=100)
+    # `lifecycle worker --http PORT`: /metrics and /healthz (0: any free port; unset: off).
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
 
     @field_validator("timezone")
     @classmethod

@@ -8,7 +8,7 @@ the pieces in :mod:`db.queries.reference_sql`; model ids are bound parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -25,6 +25,20 @@ Executor = AsyncSession | AsyncConnection
 RECENT_DAYS = 30
 
 
+# Lifecycle states, in the order they are tested: a model is in the first that applies.
+STATES = ("soft-deleted", "migrated", "deprecated", "retiring", "active")
+
+
+def state_sql(alias: str) -> str:
+    """The state (one of ``STATES``) of the model row ``alias`` of the ``models`` view."""
+    return (
+        f"CASE WHEN {alias}.deleted_at IS NOT NULL THEN 'soft-deleted' "
+        f"WHEN {alias}.migrated_to_model_id IS NOT NULL THEN 'migrated' "
+        f"WHEN {alias}.deprecated THEN 'deprecated' "
+        f"WHEN {alias}.deprecation_date IS NOT NULL THEN 'retiring' ELSE 'active' END"
+    )
+
+
 @dataclass
 class ModelRow:
     """One model as the overview shows it, before its use is counted."""
@@ -34,9 +48,8 @@ class ModelRow:
     name: str
     team_id: HostId | None
     team_slug: str | None
-    deprecated: bool
+    state: str
     deprecation_date: date | None
-    deleted_at: datetime | None
     migrated_to: str | None
     replacement: str | None
     live: dict[str, int] = field(default_factory=dict)
@@ -46,8 +59,8 @@ class ModelRow:
 
 def _models_sql(platform: Platform) -> str:
     return (
-        "SELECT m.id, m.provider, m.name, m.team_id, t.slug AS team_slug, m.deprecated, "
-        "m.deprecation_date, m.deleted_at, "
+        "SELECT m.id, m.provider, m.name, m.team_id, t.slug AS team_slug, "
+        f"{state_sql('m')} AS state, m.deprecation_date, "
         "mt.provider || ':' || mt.name AS migrated_to, "
         "r.provider || ':' || r.name AS replacement "
         "FROM models m "

@@ -28,10 +28,25 @@ def register(
         ),
     )
     p.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    p.add_argument(
+        "--http",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus /metrics and a /healthz probe on PORT (LIFECYCLE_HTTP_PORT; "
+        "bound to LIFECYCLE_HTTP_HOST, default 127.0.0.1; 0 picks a free port, logged)",
+    )
     p.set_defaults(handler=cmd_worker)
 
 
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
+    return int(value)
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.http is not None:
+        settings = settings.model_copy(update={"http_port": args.http})
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
