@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import time
@@ -206,7 +207,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     known = {ENV_PREFIX + env_name(name) for name in Settings.model_fields}
     unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
-        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        raise SettingsError(f"unknown setting(s): {', '.join(_hinted(k, known) for k in unknown)}")
     values: dict[str, object] = {
         k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in known
     }
@@ -215,6 +216,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         return Settings.model_validate(values)
     except ValueError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def _hinted(name: str, known: set[str]) -> str:
+    """``LIFECYCLE_BATCH_SIZ (did you mean LIFECYCLE_BATCH_SIZE?)``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 def env_name(field: str) -> str:
