@@ -21,7 +21,11 @@ from sqlalchemy import TextClause, text
 from db.platform.host import Platform, reference_host
 from db.platform.mapping import load_mapping
 from db.platform.model_view import ModelView
-from db.queries.cleanup import holders_statement, repoint_not_live_statement
+from db.queries.cleanup import (
+    count_not_live_statement,
+    holders_statement,
+    repoint_not_live_statement,
+)
 from db.queries.deprecation import usage_of_models_statement
 from db.queries.overview import recent_use_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
@@ -59,6 +63,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
     yield "above_level", above_level_statement(ref)
     if ref.not_live:
         yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
+        yield "cleanup_count", count_not_live_statement(ref, clear=False)
         if ref.clearable:
             yield "cleanup_clear", repoint_not_live_statement(ref, clear=True)
 
