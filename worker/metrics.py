@@ -52,7 +52,7 @@ log = logging.getLogger("lifecycle.metrics")
 SCRAPE_TIMEOUT_S = 5.0
 # The checks /healthz answers 200 on.
 PROBE_CHECKS = ("redis", "worker", "postgres", "schema")
-JOB_OUTCOMES = ("succeeded", "failed", "retried")
+JOB_OUTCOMES = ("succeeded", "failed", "retried", "cancelled")
 DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -236,6 +236,9 @@ class WorkerMetrics(Observer):
             outcome = "succeeded"
         except Retry:
             outcome = "retried"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"  # the worker stopped; ARQ runs the job again
             raise
         finally:
             self.jobs.labels(job, outcome).inc()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from db.keys import HostId, id_text
 from db.platform.host import Platform
 from db.queries.deprecation import usage_of_models_statement
-from db.queries.reference_sql import all_of, json_id_text_sql
+from db.queries.reference_sql import all_of, ids_in_sql
 from db.reference import Reference, check_identifiers
 
 Executor = AsyncSession | AsyncConnection
@@ -74,14 +74,8 @@ def _models_sql(platform: Platform) -> str:
 def recent_use_statement(ref: Reference) -> TextClause:
     """History rows of ``ref`` from the last ``:days`` days per model (its id's canonical
     text) for the ids in ``:ids`` (their canonical texts in ``:id_texts``)."""
-    if ref.json is not None:
-        elements, model = json_id_text_sql(ref.json)
-        source = f"{ref.table} t{elements}"
-        where = f"{model} = ANY(CAST(:id_texts AS text[]))"
-    else:
-        model = f"CAST(t.{ref.column} AS text)"
-        source = f"{ref.table} t"
-        where = f"t.{ref.column} = ANY(:ids)"
+    elements, model, where = ids_in_sql(ref)
+    source = f"{ref.table} t{elements}"
     recent = f"t.{ref.time_column} >= now() - make_interval(days => :days)"
     return text(
         f"SELECT {model} AS model_id, count(*) FROM {source} "
