@@ -33,6 +33,7 @@ def _entry(row: ModelRow, today: date, team: TeamFilter | None) -> dict[str, Any
         "deprecation_date": when,
         "days_left": None if when is None else (when - today).days,
         "replacement": row.migrated_to or row.replacement,
+        "suggested": row.suggested,
         "live": dict(sorted(live.items())),
         "live_total": sum(live.values()),
         "live_teams": len(row.live_by_team) if team is None else int(bool(live)),

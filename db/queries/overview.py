@@ -52,6 +52,7 @@ class ModelRow:
     deprecation_date: date | None
     migrated_to: str | None
     replacement: str | None
+    suggested: str | None
     live: dict[str, int] = field(default_factory=dict)
     live_by_team: dict[str, dict[str, int]] = field(default_factory=dict)
     recent_use: int = 0
@@ -62,11 +63,16 @@ def _models_sql(platform: Platform) -> str:
         "SELECT m.id, m.provider, m.name, m.team_id, t.slug AS team_slug, "
         f"{state_sql('m')} AS state, m.deprecation_date, "
         "mt.provider || ':' || mt.name AS migrated_to, "
-        "r.provider || ':' || r.name AS replacement "
+        "r.provider || ':' || r.name AS replacement, s.suggested "
         "FROM models m "
         f"LEFT JOIN ({platform.teams_sql()}) t ON t.id = m.team_id "
         "LEFT JOIN models mt ON mt.id = m.migrated_to_model_id "
         "LEFT JOIN models r ON r.id = m.replacement_model_id "
+        # The successor litellm's cost map suggested last (shown, never acted on).
+        "LEFT JOIN (SELECT DISTINCT ON (e.model_id) e.model_id, "
+        "e.suggested_provider || ':' || e.suggested_model_name AS suggested "
+        "FROM lifecycle_events e WHERE e.suggested_model_name IS NOT NULL "
+        "ORDER BY e.model_id, e.created_at DESC) s ON s.model_id = m.id "
         "ORDER BY m.provider, m.name, CAST(m.id AS text)"
     )
 

@@ -42,6 +42,17 @@ async def test_models_lists_state_dates_and_live_use(
     if driver.has_history:
         await driver.history_reference(team, passed)
 
+    # Enrichment suggested a successor for the idle model (an event records it).
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO lifecycle_events (slug, model_id, model_provider, model_name, "
+                "dedup_key, suggested_provider, suggested_model_name) VALUES ('llm-model-"
+                "retiring', :m, 'openai', 'ov-idle', :k, 'openai', 'ov-successor')"
+            ),
+            {"m": idle, "k": f"overview-{idle}"},
+        )
+
     done = run_cli(e2e_settings, "models", "--json")
     assert done.returncode == 0, done.stderr
     by_id = {str(e["id"]): e for e in json.loads(done.stdout)}
@@ -53,6 +64,8 @@ async def test_models_lists_state_dates_and_live_use(
     assert by_id[str(passed)]["live_total"] == len(passed_labels)
     assert by_id[str(passed)]["recent_use"] == int(driver.has_history)
     assert by_id[str(idle)]["live_total"] == 0
+    assert by_id[str(idle)]["replacement"] is None
+    assert by_id[str(idle)]["suggested"] == "openai:ov-successor"
     assert str(by_id[str(custom)]["team_id"]) == str(other)
     assert by_id[str(custom)]["state"] == "active"
 

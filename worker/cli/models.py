@@ -24,8 +24,9 @@ def register(
             "Every model of the platform (soft-deleted included) with its id, provider:name, "
             "team (custom models), state (the first that applies of "
             f"{', '.join(STATES)}), deprecation date, replacement (or the model it migrated "
-            "to), live references in total and the teams holding them, and history rows of "
-            "the last 30 days. Read-only."
+            "to, or else the successor litellm's cost map suggests), live references in "
+            "total and the teams holding them, and history rows of the last 30 days. "
+            "Read-only."
         ),
     )
     p.add_argument(
@@ -81,7 +82,7 @@ def render_models(entries: list[dict[str, Any]]) -> str:
                 e["team"],
                 e["state"],
                 _date(e),
-                e["replacement"],
+                e["replacement"] or (e["suggested"] and f"{e['suggested']} (suggested)"),
                 e["live_total"],
                 e["live_teams"],
                 e["recent_use"],
