@@ -312,9 +312,15 @@ class LifecycleWorker(Worker):
         self._pool = None
 
 
-def make_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
+def make_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    metrics: WorkerMetrics | None = None,
+    **overrides: Any,
+) -> Worker:
     """A ready-to-run ARQ ``Worker`` (tests pass ``poll_delay=0`` and the like)."""
-    kwargs = worker_kwargs(settings, burst=burst)
+    kwargs = worker_kwargs(settings, burst=burst, metrics=metrics)
     kwargs.update(overrides)
     worker = LifecycleWorker(**kwargs)
     # ARQ claims a job with an in-progress key that lasts the longest job timeout; a worker

@@ -57,6 +57,10 @@ DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+class HttpUnavailable(RuntimeError):
+    """The configured address cannot be served (taken, or not this host's)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What one scrape read from PostgreSQL."""
@@ -217,6 +221,7 @@ class WorkerMetrics(Observer):
         self._runtime: Runtime | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: WSGIServer | None = None
+        self._serving: threading.Thread | None = None
 
     # Observer hooks: called by the jobs on the worker's loop.
     def batch_done(self, reference: str, rows: int, seconds: float) -> None:
@@ -294,30 +299,43 @@ class WorkerMetrics(Observer):
         body = {"healthy": healthy, "checks": probed}
         return ("200 OK" if healthy else "503 Service Unavailable"), body
 
+    def bind(self) -> None:
+        """Take the configured address now (``HttpUnavailable`` if it cannot be had), so a
+        worker refuses before it starts; nothing is answered until ``start``."""
+        if self.settings.http_port is None or self._server is not None:
+            return
+        host, port = self.settings.http_host, self.settings.http_port
+        try:
+            self._server = make_server(
+                host, port, self.app(), server_class=_ThreadingServer, handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise HttpUnavailable(
+                f"cannot serve /metrics and /healthz on {host}:{port} (--http / "
+                f"LIFECYCLE_HTTP_PORT, LIFECYCLE_HTTP_HOST): {exc.strerror or exc}"
+            ) from exc
+
     async def start(self, runtime: Runtime) -> None:
         """Attach the worker's runtime and loop; serve HTTP when a port is configured."""
         self._runtime, self._loop = runtime, asyncio.get_running_loop()
-        if self.settings.http_port is None:
+        self.bind()
+        if self._server is None:
             return
-        self._server = make_server(
-            self.settings.http_host,
-            self.settings.http_port,
-            self.app(),
-            server_class=_ThreadingServer,
-            handler_class=_QuietHandler,
-        )
-        threading.Thread(
+        self._serving = threading.Thread(
             target=self._server.serve_forever, name="lifecycle-http", daemon=True
-        ).start()
-        host, port = self._server.server_address[:2]
-        log.info("serving /metrics and /healthz on http://%s:%s", host, port)
+        )
+        self._serving.start()
+        bound_host, bound_port = self._server.server_address[:2]
+        log.info("serving /metrics and /healthz on http://%s:%s", bound_host, bound_port)
 
     async def stop(self) -> None:
         """Stop serving (a scrape in flight gets ``lifecycle_database_up 0``)."""
         self._runtime = None
-        if self._server is not None:
-            server, self._server = self._server, None
-            await asyncio.to_thread(server.shutdown)
+        server, serving = self._server, self._serving
+        self._server = self._serving = None
+        if serving is not None and server is not None:
+            await asyncio.to_thread(server.shutdown)  # waits for serve_forever to return
+        if server is not None:
             server.server_close()
 
 

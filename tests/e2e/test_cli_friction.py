@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 from tests.e2e.conftest import run_cli
@@ -77,3 +78,20 @@ def test_help_speaks_of_the_platform_mapping_not_the_reference_tables(
     assert "live reference of the platform mapping" in " ".join(migrate.split())
     assert "reference registry" not in worker
     assert "does not match the platform mapping" in " ".join(worker.split())
+
+
+def test_a_taken_metrics_port_is_refused_before_the_worker_starts(
+    e2e_settings: Settings,
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        done = run_cli(e2e_settings, "worker", "--http", str(port))
+    assert done.returncode == 1
+    assert (
+        f"lifecycle: error: cannot serve /metrics and /healthz on 127.0.0.1:{port} "
+        "(--http / LIFECYCLE_HTTP_PORT, LIFECYCLE_HTTP_HOST): Address already in use" in done.stderr
+    )
+    assert "Starting worker" not in done.stderr
+    assert "PostgreSQL" not in done.stderr

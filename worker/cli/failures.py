@@ -8,6 +8,7 @@ that chooses it.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import asyncpg
@@ -59,7 +60,8 @@ def explain_unreachable(exc: BaseException, settings: Settings) -> str | None:
             cause, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
         ):
             return f"{postgres} refused the login: {cause}"
-        if isinstance(cause, OSError):
+        # Connection failures only: an address already in use is not PostgreSQL's.
+        if isinstance(cause, ConnectionError | socket.gaierror | TimeoutError):
             if isinstance(cause, ConnectionRefusedError):
                 reason = "connection refused"
             else:

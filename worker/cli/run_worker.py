@@ -8,6 +8,7 @@ import logging
 
 from worker.app import make_worker
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CommandFailed, print_json
+from worker.metrics import HttpUnavailable, WorkerMetrics
 from worker.platform import PlatformNotReady, check_platform_ready
 from worker.settings import Settings
 
@@ -52,15 +53,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"http_port": args.http})
     # Refuse before the worker announces itself: a worker that cannot run on this
     # database says why and never logs "Starting worker".
+    metrics = WorkerMetrics(settings)
     try:
         asyncio.run(check_platform_ready(settings))
-    except PlatformNotReady as exc:
+        metrics.bind()
+    except (PlatformNotReady, HttpUnavailable) as exc:
         raise CommandFailed(str(exc)) from exc
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.set_event_loop(asyncio.new_event_loop())
-    worker = make_worker(settings, burst=args.burst)
+    worker = make_worker(settings, burst=args.burst, metrics=metrics)
     worker.run()
     summary = {
         "complete": worker.jobs_complete,
