@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from db.models.lifecycle import DELIVERY_CHANNELS
 from db.queries import metrics as q
 from db.queries.overview import STATES
+from jobs.deliveries import REPORTED_STATUS
 from jobs.observer import Observer
 from jobs.registry import all_jobs
 from jobs.runtime import Runtime
@@ -53,7 +54,7 @@ SCRAPE_TIMEOUT_S = 5.0
 # The checks /healthz answers 200 on.
 PROBE_CHECKS = ("redis", "worker", "postgres", "schema")
 JOB_OUTCOMES = ("succeeded", "failed", "retried", "cancelled")
-DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
+DELIVERY_OUTCOMES = tuple(REPORTED_STATUS.values())
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -255,9 +256,11 @@ class WorkerMetrics(Observer):
         runtime, loop = self._runtime, self._loop
         if runtime is None or loop is None or loop.is_closed():
             return None
+        future = asyncio.run_coroutine_threadsafe(read(runtime), loop)
         try:
-            return asyncio.run_coroutine_threadsafe(read(runtime), loop).result(timeout_s)
+            return future.result(timeout_s)
         except Exception as exc:
+            future.cancel()  # a read that outlived the scrape is not left running
             log.warning("metrics: could not read the database: %s: %s", type(exc).__name__, exc)
             return None
 
