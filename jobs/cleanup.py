@@ -261,7 +261,8 @@ async def _resolve(
 
 
 def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attempt:
-    """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
+    """A dry-run attempt: the real checks, no lock, no write; planned removals count as
+    gone, and the not-live rows the real run would re-point are counted."""
     planned: set[HostId] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
@@ -269,7 +270,10 @@ def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attemp
         if blocked is not None:
             return Outcome(model, *blocked)
         planned.add(model.id)
-        return Outcome(model)
+        repointed = await repoint_not_live(
+            conn, model.id, model.migrated_to_model_id, references, dry_run=True
+        )
+        return Outcome(model, detail={"repointed": repointed})
 
     return attempt
 

@@ -234,6 +234,10 @@ class Sender:
         return Outcome(d.id, d.attempts, "failed", error)
 
 
+# A delivery's row status as results and metrics name it (a pending row is retried).
+REPORTED_STATUS = {"delivered": "delivered", "pending": "retrying", "failed": "failed"}
+
+
 def claim_seconds(runtime: Runtime) -> float:
     """How long a claim holds a row: every send of a batch is bounded by the timeout."""
     return 2 * runtime.settings.delivery_timeout_seconds + 5
@@ -274,6 +278,8 @@ async def send_deliveries(
             async with runtime.sessions() as session, session.begin():
                 await record_outcomes(session, outcomes)
             tally.update(o.status for o in outcomes)
+            for d, o in zip(claimed, outcomes, strict=True):
+                runtime.observer.delivery_done(d.channel, REPORTED_STATUS[o.status])
     if tally:
         log.info(
             "deliveries: %d delivered, %d to retry, %d failed",

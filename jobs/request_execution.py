@@ -7,6 +7,7 @@ retires the source and writes audit and outbox rows. Re-running a request resume
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -116,6 +117,7 @@ async def _move_all(
         async def step(
             after: HostId | None, ref: Reference = ref, rules: list[dict[str, Any]] | None = rules
         ) -> q.BatchOutcome:
+            started = time.perf_counter()
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -137,6 +139,7 @@ async def _move_all(
                     await rq.record_batch_progress(
                         session, row.id, ref.label, batch.moved, batch.last_key
                     )
+            runtime.observer.batch_done(ref.label, batch.moved, time.perf_counter() - started)
             if batch.moved and after_batch is not None:
                 await after_batch(ref.label, batch.moved)
             return batch

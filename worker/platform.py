@@ -136,3 +136,15 @@ async def ensure_platform_ready(conn: AsyncConnection, settings: Settings) -> Pl
             + " (run `lifecycle platform check` for the full report)"
         )
     return report
+
+
+async def check_platform_ready(settings: Settings) -> None:
+    """``ensure_platform_ready`` on a connection of its own (before a worker starts)."""
+    engine = make_engine(
+        settings.database_url.get_secret_value(), pool_size=1, layout=settings.layout
+    )
+    try:
+        async with engine.connect() as conn:
+            await ensure_platform_ready(conn, settings)
+    finally:
+        await engine.dispose()

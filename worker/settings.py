@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import time
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     reminder_days: str = "90,30,7,1"
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     delivery_max_attempts: int = Field(default=12, ge=1, le=100)
+    # `lifecycle worker --http PORT`: /metrics and /healthz (0: any free port; unset: off).
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
 
     @field_validator("timezone")
     @classmethod
@@ -287,7 +291,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     known = {ENV_PREFIX + env_name(name) for name in Settings.model_fields}
     unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
-        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        raise SettingsError(f"unknown setting(s): {', '.join(_hinted(k, known) for k in unknown)}")
     values: dict[str, object] = {
         k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in known
     }
@@ -296,6 +300,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         return Settings.model_validate(values)
     except ValueError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def _hinted(name: str, known: set[str]) -> str:
+    """``LIFECYCLE_BATCH_SIZ (did you mean LIFECYCLE_BATCH_SIZE?)``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 def env_name(field: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,7 +43,8 @@ from db.reference import (
 
 REFERENCE_PLATFORM_FILE = Path(__file__).with_name("reference.toml")
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$", strict=True)]
+_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER, strict=True)]
 # A JSON path inside a jsonb column: keys joined by dots, ``[*]`` after a key for arrays.
 _PATH_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\[\*\])?$")
 # The recipients query's parameters: ``:team_ids`` (required) and ``:permission``.
@@ -351,8 +353,8 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
     labels = [r.label for r in mapping.references]
     for label in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"references: label {label!r} is used more than once")
-    for i, ref in enumerate(mapping.references):
-        where = f"references[{i}] ({ref.label})"
+    for ref in mapping.references:
+        where = f'references["{ref.label}"]'
         if (ref.column is None) == (ref.json_ is None):
             problems.append(f"{where}: give exactly one of 'column' or 'json'")
         for name, place in (("json", ref.json_), ("json_copy", ref.json_copy)):
@@ -434,12 +436,76 @@ def bind_recipients(query: str, team_ids: str, permission: str) -> str:
     )
 
 
-def _describe(errors: list[Any]) -> list[str]:
-    out = []
+# What a pattern asks for, said in words (pydantic would print the regular expression).
+_PATTERNS = {
+    _IDENTIFIER: (
+        "a plain SQL name: lower-case letters, digits and _, not starting with a digit, "
+        "at most 63 characters"
+    ),
+}
+
+
+def _entry_name(entries: list[Any], index: int, key: str) -> str:
+    """``references["assistants"]``: an entry of a list by its label (1-based otherwise)."""
+    entry = entries[index] if index < len(entries) else None
+    label = entry.get("label") if isinstance(entry, dict) else None
+    return f'{key}["{label}"]' if isinstance(label, str) and label else f"{key} #{index + 1}"
+
+
+@dataclass(frozen=True)
+class _Place:
+    where: str  # as the file's author reads it
+    branch: str | None  # the union member pydantic was trying ("constrained-str", "Joined")
+    union_at: str  # where that union is
+    value: Any  # the file's value there
+
+
+def _place(data: Any, loc: tuple[Any, ...], missing: bool) -> _Place:
+    """Where an error is, and which form of a value that may take several it is about.
+
+    List entries are named by their label; a key of the location that the file does not
+    have is a union member's name, left out (or, for a missing key, the key itself).
+    """
+    parts: list[str] = []
+    node, branch, union_at, value = data, None, "", data
+    for i, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int):
+            parts.append(_entry_name(node, part, parts.pop() if parts else "item"))
+            node = node[part] if part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            parts.append(str(part))
+            node = node[part]
+        elif missing and i == len(loc) - 1:
+            parts.append(str(part))
+        elif branch is None:
+            branch, union_at, value = str(part), ".".join(parts), node
+    return _Place(".".join(parts) or "file", branch, union_at, value if branch else node)
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "string_pattern_mismatch":
+        wanted = _PATTERNS.get(err.get("ctx", {}).get("pattern"))
+        if wanted:
+            return f"{err['input']!r} is not {wanted}"
+    return str(err["msg"])
+
+
+def _describe(errors: list[Any], data: Any) -> list[str]:
+    """One line per problem. Where a value may take several forms (a column name or a
+    joined column), only the complaints about the form the file used are kept."""
+    found: dict[str, list[tuple[bool, str]]] = {}
     for err in errors:
-        loc = ".".join(str(p) for p in err["loc"]) or "file"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(f"{loc}: {msg}")
+        place = _place(data, tuple(err["loc"]), err["type"] == "missing")
+        # A member named like a class (``Joined``) takes a table; the others a plain value.
+        fits = place.branch is None or place.branch[:1].isupper() == isinstance(place.value, dict)
+        group = place.union_at if place.branch else place.where
+        found.setdefault(group, []).append((fits, f"{place.where}: {_message(err)}"))
+    out: list[str] = []
+    for lines in found.values():
+        kept = [line for fits, line in lines if fits] or [line for _, line in lines]
+        out += [line for line in dict.fromkeys(kept) if line not in out]
     return out
 
 
@@ -448,7 +514,7 @@ def parse_mapping(data: dict[str, Any], source: str = "mapping") -> PlatformMapp
     try:
         mapping = PlatformMapping.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(source, _describe(exc.errors())) from None
+        raise MappingError(source, _describe(exc.errors(), data)) from None
     problems = _semantic_problems(mapping)
     if problems:
         raise MappingError(source, problems)

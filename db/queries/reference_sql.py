@@ -240,3 +240,13 @@ def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source")
         rewrite = json_rewrite_sql(ref.json_copy, source=source, new_value=value)
         assignment += f",\n        {ref.json_copy.column} = {rewrite}"
     return assignment
+
+
+def ids_in_sql(ref: Reference, alias: str = "t") -> tuple[str, str, str]:
+    """(FROM-clause addition, the model id's canonical text, a condition): rows of ``ref``
+    naming one of the ids in ``:ids`` (their canonical texts in ``:id_texts``)."""
+    if ref.json is not None:
+        elements, model = json_id_text_sql(ref.json, alias)
+        # Ids are compared in canonical (lower-case) text, however the host wrote them.
+        return elements, model, f"{model} = ANY(CAST(:id_texts AS text[]))"
+    return "", f"CAST({alias}.{ref.column} AS text)", f"{alias}.{ref.column} = ANY(:ids)"

@@ -109,8 +109,8 @@ def test_invalid_mapping_file_exits_2_listing_every_error(
     done = run_cli(e2e_settings, *command, LIFECYCLE_PLATFORM_FILE=str(mapping))
     assert done.returncode == 2
     for expected in (
-        "references.4.colour: unknown key",
-        "references.0.role: Input should be 'live' or 'history'",
+        'references["evaluators"].colour: unknown key',
+        "references[\"pipeline_nodes\"].role: Input should be 'live' or 'history'",
     ):
         assert expected in done.stderr, done.stderr
 

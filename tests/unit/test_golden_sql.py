@@ -23,8 +23,13 @@ from db.platform.host import Platform, reference_host
 from db.platform.mapping import load_mapping
 from db.platform.model_view import ModelView
 from db.platform.privileges import Privileges, host_privileges, render_grants
-from db.queries.cleanup import holders_statement, repoint_not_live_statement
+from db.queries.cleanup import (
+    count_not_live_statement,
+    holders_statement,
+    repoint_not_live_statement,
+)
 from db.queries.deprecation import usage_of_models_statement
+from db.queries.overview import recent_use_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
 from db.queries.repointing import (
     above_level_statement,
@@ -46,6 +51,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
         yield "count_with_not_live", count_statement(ref, include_not_live=True)
     if ref.time_column:
         yield "recent", recent_statement(ref)
+        yield "recent_use", recent_use_statement(ref)
     if ref.role is not Role.LIVE:
         return
     yield "usage_of_models", usage_of_models_statement(ref)
@@ -60,6 +66,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
     yield "above_level", above_level_statement(ref)
     if ref.not_live:
         yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
+        yield "cleanup_count", count_not_live_statement(ref, clear=False)
         if ref.clearable:
             yield "cleanup_clear", repoint_not_live_statement(ref, clear=True)
 

@@ -14,6 +14,7 @@ from jobs.runtime import Runtime
 from jobs.spec import JobSpec
 from worker.app import _job_function
 from worker.job_results import LIST_KEEP, RESULT_MAX_BYTES, bounded_result, result_size
+from worker.metrics import WorkerMetrics
 from worker.serialization import MAX_JOB_BYTES, deserialize, serialize
 from worker.settings import load_settings
 
@@ -86,7 +87,9 @@ async def test_every_jobs_result_is_bounded_by_the_worker(
     """Whatever a job returns goes through the worker's bound on its way to Redis."""
     monkeypatch.setattr("worker.app._parse_payload", lambda *args: None)
     settings = load_settings({})
-    function = _job_function(dataclasses.replace(spec, run=huge_report, give_up=None), settings)
+    function = _job_function(
+        dataclasses.replace(spec, run=huge_report, give_up=None), settings, WorkerMetrics(settings)
+    )
     runtime = Runtime(settings=settings.job_config, engine=None, sessions=None)  # type: ignore[arg-type]
 
     result = await function.coroutine({"lifecycle_runtime": runtime, "job_try": 1})

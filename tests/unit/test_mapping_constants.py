@@ -47,7 +47,7 @@ def test_insert_goes_with_a_link_table_only() -> None:
         data["references"][1]["insert"] = {"created_at": "now()"}
 
     assert _problems(OCS, edit) == [
-        "references[1] (assistants): 'insert' fills a link table's new rows (link = true)"
+        "references[\"assistants\"]: 'insert' fills a link table's new rows (link = true)"
     ]
 
 

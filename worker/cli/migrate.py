@@ -33,10 +33,11 @@ def register(
         parents=[common],
         help="move every live reference from SOURCE to TARGET, then mark SOURCE migrated",
         description=(
-            "Validate, then re-point all live configuration (assistants, apps, services, "
-            "templates, spaces, pipelines) from SOURCE to TARGET in batches. History "
-            "(questions, app runs) keeps SOURCE. Models are named by id (a number or a UUID, "
-            "as the host keys them) or provider:name."
+            "Validate, then re-point every live reference of the platform mapping "
+            "(LIFECYCLE_PLATFORM_FILE, or the built-in reference platform; `lifecycle "
+            "platform check` lists them) from SOURCE to TARGET in batches. History "
+            "references keep SOURCE. Models are named by id (a number or a UUID, as the "
+            "host keys them) or provider:name."
         ),
     )
     mig.add_argument("source", type=model_argument, metavar="SOURCE")
