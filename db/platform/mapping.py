@@ -132,6 +132,10 @@ class Teams(_Strict):
 class Recipients(_Strict):
     query: str = Field(min_length=1, max_length=20_000)
 
+    def sql(self) -> str:
+        """The query as it runs: on its own, without a trailing ``;``."""
+        return self.query.strip().rstrip(";")
+
 
 class TeamThrough(_Strict):
     """The team of a row reached through a parent table (``via → table.key``)."""

@@ -1,0 +1,247 @@
+"""The recipients query's rows are the host's data: no row keeps another team from being
+told, and what ``platform check`` accepts, the fan-out runs. On every host platform, with
+a real webhook receiver and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from db.engine import make_engine
+from db.keys import HostId
+from db.platform.check import PlatformReport, check_platform
+from db.platform.host import Platform
+from db.platform.mapping import Recipients
+from jobs.deliveries import Backoff, send_deliveries
+from jobs.migration import run_request
+from jobs.notifications import FanoutPayload, fanout_event
+from jobs.runtime import Runtime
+from jobs.spec import EmptyPayload
+from tests.conftest import PlatformUnderTest
+from tests.e2e.conftest import run_cli
+from tests.platforms import every_platform
+from tests.platforms.drivers import PLAIN
+from tests.platforms.lifecycle import migration, rows
+from tests.receivers import HttpReceiver, SmtpReceiver
+
+pytestmark = every_platform
+
+MakeRuntime = Callable[..., Awaitable[Runtime]]
+TODAY = date(2026, 11, 21)
+SECRET = "whsec-recipients-0123456789"
+FAST = Backoff(base_seconds=0.01, cap_seconds=0.05)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    r = await HttpReceiver(secret=SECRET).start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver().start()
+    yield server
+    server.stop()
+
+
+def with_query(runtime: Runtime, query: str) -> Runtime:
+    """``runtime`` on the same platform with another recipients query."""
+    mapping = runtime.platform.mapping.model_copy(update={"recipients": Recipients(query=query)})
+    return dataclasses.replace(runtime, platform=Platform(mapping))
+
+
+async def check(platform: PlatformUnderTest, runtime: Runtime) -> PlatformReport:
+    engine = make_engine(platform.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return await check_platform(conn, runtime.platform.mapping, source="test")
+    finally:
+        await engine.dispose()
+
+
+def recipients_findings(report: PlatformReport) -> list[tuple[str, str]]:
+    return [(f.level, f.message) for f in report.findings if f.subject == "recipients"]
+
+
+async def channels_on(
+    platform: PlatformUnderTest, make_runtime: MakeRuntime, rx: HttpReceiver, smtp: SmtpReceiver
+) -> Runtime:
+    return await make_runtime(
+        webhook_url=rx.url(),
+        webhook_secret=SECRET,
+        smtp_url=smtp.url,
+        email_from="lifecycle@example.test",
+    )
+
+
+@dataclasses.dataclass
+class Teams:
+    """Two teams using ``source``, their members told (``{user_id: (team, email)}``),
+    and a team not affected."""
+
+    source: HostId
+    target: HostId
+    first: HostId
+    second: HostId
+    unaffected: HostId
+    members: dict[HostId, tuple[HostId, str]]
+
+    def of(self, team: HostId) -> list[HostId]:
+        return [user for user, (t, _) in self.members.items() if t == team]
+
+
+async def affected_teams(platform: PlatformUnderTest, per_first: int = 2) -> Teams:
+    """Two teams using a model, members allowed to manage models (and one who is not),
+    and a team not affected."""
+    driver = platform.driver
+    source, target = await driver.model("rcpt-source"), await driver.model("rcpt-target")
+    first, second, unaffected = await driver.team(), await driver.team(), await driver.team()
+    members = {}
+    for team, count in ((first, per_first), (second, 1)):
+        for _ in range(count):
+            user, email = await driver.member(team)
+            members[user] = (team, email)
+        await driver.member(team, permitted=False)
+        await driver.live_reference(team, source, PLAIN)
+    await driver.member(unaffected)
+    return Teams(source, target, first, second, unaffected, members)
+
+
+async def migrate_and_fan_out(runtime: Runtime, teams: Teams) -> list[dict[str, Any]]:
+    """Migrate the teams' model and fan out its event: what each fan-out reported."""
+    result = await run_request(runtime, migration(teams.source, teams.target), today=TODAY)
+    assert result["status"] == "succeeded", result
+    events = await rows(runtime, "SELECT id FROM lifecycle_events WHERE fanned_out_at IS NULL")
+    return [await fanout_event(runtime, FanoutPayload(event_id=e.id)) for e in events]
+
+
+async def notified(runtime: Runtime) -> dict[str, Any]:
+    """``{user_id: email in the notification's data}`` of every in-app row."""
+    found = await rows(
+        runtime,
+        "SELECT CAST(user_id AS text) AS user_id, data->>'email' AS email FROM notifications",
+    )
+    return {r.user_id: r.email for r in found}
+
+
+async def email_rows(runtime: Runtime) -> dict[str, tuple[str, str, str | None]]:
+    """``{user_id: (status, target, last_error)}`` of the email deliveries."""
+    found = await rows(
+        runtime,
+        "SELECT CAST(user_id AS text) AS user_id, status, target, last_error "
+        "FROM deliveries WHERE channel = 'email'",
+    )
+    return {r.user_id: (r.status, r.target, r.last_error) for r in found}
+
+
+def webhook_recipients(rx: HttpReceiver) -> dict[str, list[tuple[str, str | None]]]:
+    """``{team_id: [(user_id, email), …]}`` as the webhook bodies list them."""
+    return {
+        b["team"]["id"]: sorted((r["user_id"], r["email"]) for r in b["recipients"])
+        for b in rx.bodies()
+    }
+
+
+def expected_webhook(teams: Teams) -> dict[str, list[tuple[str, str | None]]]:
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for user, (team, email) in teams.members.items():
+        out.setdefault(str(team), []).append((str(user), email))
+    return {team: sorted(people) for team, people in out.items()}
+
+
+def emailed(smtp: SmtpReceiver) -> list[str]:
+    return sorted(rcpt for rcpts, _ in smtp.messages for rcpt in rcpts)
+
+
+# Point 4: no recipient row can block another team ------------------------------------
+
+
+async def test_hostile_recipient_rows_are_skipped_one_by_one_and_the_rest_are_told(
+    platform: PlatformUnderTest,
+    make_runtime: MakeRuntime,
+    receiver: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
+    teams = await affected_teams(platform, per_first=4)
+    no_mail, too_long, two_lines, fine = teams.of(teams.first)
+    [other] = teams.of(teams.second)
+    base = await channels_on(platform, make_runtime, receiver, smtp)
+    original = base.platform.recipients_sql()
+    # Each of the team's members gets an address that is none; each row comes twice,
+    # once with no team, once with no user, once for a team not asked for.
+    runtime = with_query(
+        base,
+        f"""
+WITH base AS ({original}
+), shaped AS (
+    SELECT team_id, user_id,
+           CASE CAST(user_id AS text)
+                WHEN '{no_mail}' THEN NULL
+                WHEN '{too_long}' THEN repeat('x', 100000) || '@example.test'
+                WHEN '{two_lines}' THEN email || chr(13) || chr(10) || 'Bcc: all@example.test'
+                ELSE email END AS email
+    FROM base
+)
+SELECT team_id, user_id, email FROM shaped
+UNION ALL SELECT team_id, user_id, email FROM shaped
+UNION ALL SELECT NULL, user_id, email FROM shaped
+UNION ALL SELECT team_id, NULL, email FROM shaped
+UNION ALL SELECT '{teams.unaffected}', user_id, email FROM shaped
+""",
+    )
+
+    [fanned] = await migrate_and_fan_out(runtime, teams)
+
+    assert fanned["status"] == "fanned_out"
+    # Per member: once told, then skipped as a repeat, with no team, with no user, and
+    # for a team not asked for; three told in-app only.
+    assert (fanned["recipient_rows_skipped"], fanned["emails_not_sent"]) == (20, 3)
+    assert (
+        f"user {no_mail} of team {teams.first}: no email address (NULL); told in-app only"
+        in (fanned["skipped"])
+    )
+    email_of = {str(u): e for u, (_, e) in teams.members.items()}
+    assert await notified(runtime) == {
+        str(no_mail): None,
+        str(too_long): None,
+        str(two_lines): None,
+        str(fine): email_of[str(fine)],
+        str(other): email_of[str(other)],
+    }
+    assert await email_rows(runtime) == {
+        str(no_mail): ("failed", "", "not sent: no email address (NULL)"),
+        str(too_long): (
+            "failed",
+            "",
+            "not sent: the email is 100013 characters long (at most 254)",
+        ),
+        str(two_lines): ("failed", "", "not sent: the email is not one address"),
+        str(fine): ("pending", email_of[str(fine)], None),
+        str(other): ("pending", email_of[str(other)], None),
+    }
+    report = await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
+    assert report == {"delivered": 4, "retrying": 0, "failed": 0}  # two emails, two webhooks
+    assert emailed(smtp) == sorted([email_of[str(fine)], email_of[str(other)]])
+    told = webhook_recipients(receiver)
+    assert told[str(teams.second)] == [(str(other), email_of[str(other)])]
+    assert told[str(teams.first)] == sorted(
+        [(str(u), None) for u in (no_mail, too_long, two_lines)]
+        + [(str(fine), email_of[str(fine)])]
+    )
+
+    listing = run_cli(platform.settings(), "notifications", "--failed", "--json")
+    assert listing.returncode == 0, listing.stderr
+    failed = json.loads(listing.stdout)["deliveries"]
+    assert sorted(d["last_error"] for d in failed) == [
+        "not sent: no email address (NULL)",
+        "not sent: the email is 100013 characters long (at most 254)",
+        "not sent: the email is not one address",
+    ]
+    assert "x" * 300 not in listing.stdout and "Bcc" not in listing.stdout
