@@ -34,6 +34,7 @@ MAX_EMAIL_LENGTH = 254
 # display name or list, an ``@`` with something either side.
 _ADDRESS = re.compile(r"[^\s@<>,;\"\x00-\x1f\x7f-\x9f]+@[^\s@<>,;\"\x00-\x1f\x7f-\x9f]+")
 _ID_RANGES = {"bigint": 2**63, "integer": 2**31}
+READ_ONLY_SQL_TRANSACTION = "25006"
 
 
 class RecipientsQueryError(RuntimeError):
@@ -100,15 +101,20 @@ async def team_recipients(
                 {"team_ids": list(team_ids), "permission": permission},
             )
         except DBAPIError as exc:
-            first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
-            raise RecipientsQueryError(
-                f"the recipients query failed: {first} (see `lifecycle platform check`)"
-            ) from exc
+            raise RecipientsQueryError(_failure(exc)) from exc
         columns = list(result.keys())
         rows = [tuple(r) for r in result]
         # Nothing was written (it could not be); the savepoint only ends read-only mode.
         await savepoint.rollback()
     return sort_rows(columns, rows, team_ids, user_key)
+
+
+def _failure(exc: DBAPIError) -> str:
+    first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+    if getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+        # PostgreSQL names the top statement ("SELECT") for a write inside a CTE.
+        first = f"it writes or locks rows, and it runs read-only ({first})"
+    return f"the recipients query failed: {first}; see `lifecycle platform check`"
 
 
 def sort_rows(

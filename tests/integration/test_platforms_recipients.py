@@ -11,12 +11,14 @@ from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from db.engine import make_engine
 from db.keys import HostId
 from db.platform.check import PlatformReport, check_platform
 from db.platform.host import Platform
 from db.platform.mapping import Recipients
+from db.queries.recipients import RecipientsQueryError
 from jobs.deliveries import Backoff, send_deliveries
 from jobs.migration import run_request
 from jobs.notifications import FanoutPayload, fanout_event
@@ -245,3 +247,128 @@ UNION ALL SELECT '{teams.unaffected}', user_id, email FROM shaped
         "not sent: the email is not one address",
     ]
     assert "x" * 300 not in listing.stdout and "Bcc" not in listing.stdout
+
+
+# Point 5: what the check accepts, the fan-out runs; what it cannot run, the check refuses
+
+
+READ_BY_NAME = "the query returns team_id, user_id, email (read by name)"
+ACCEPTED = {
+    "columns in another order": (
+        "SELECT base.email, base.user_id, base.team_id FROM ({query}\n) AS base",
+        READ_BY_NAME,
+    ),
+    "a fourth column": (
+        "SELECT base.*, 'extra' AS note FROM ({query}\n) AS base",
+        "the query returns team_id, user_id, email (read by name; note ignored)",
+    ),
+    "a comment on its last line": ("{query}\n-- the members who manage models", READ_BY_NAME),
+}
+
+
+@pytest.mark.parametrize("shape", list(ACCEPTED))
+async def test_a_query_the_check_accepts_tells_every_member_on_every_channel(
+    platform: PlatformUnderTest,
+    make_runtime: MakeRuntime,
+    receiver: HttpReceiver,
+    smtp: SmtpReceiver,
+    shape: str,
+) -> None:
+    query, ok = ACCEPTED[shape]
+    teams = await affected_teams(platform)
+    base = await channels_on(platform, make_runtime, receiver, smtp)
+    runtime = with_query(base, query.format(query=base.platform.recipients_sql()))
+
+    assert recipients_findings(await check(platform, runtime)) == [("ok", ok)]
+    [fanned] = await migrate_and_fan_out(runtime, teams)
+    await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
+
+    assert fanned["status"] == "fanned_out" and "skipped" not in fanned
+    assert await notified(runtime) == {str(u): e for u, (_, e) in teams.members.items()}
+    assert webhook_recipients(receiver) == expected_webhook(teams)
+    assert emailed(smtp) == sorted(e for _, e in teams.members.values())
+
+
+REFUSED = {
+    "a data-modifying CTE": (
+        "WITH logged AS (INSERT INTO recipients_log (n) VALUES (1) RETURNING n) "
+        "SELECT base.* FROM ({query}\n) AS base, logged",
+        "the query writes (INSERT into recipients_log): it runs in a read-only transaction "
+        "and may only read",
+        "it writes or locks rows, and it runs read-only "
+        r"\(cannot execute SELECT in a read-only transaction\)",
+    ),
+    "row locks": (
+        "{query}\nFOR UPDATE",
+        "the query locks rows (FOR UPDATE/SHARE): it runs in a read-only transaction, "
+        "which refuses row locks",
+        "it writes or locks rows, and it runs read-only "
+        r"\(cannot execute SELECT FOR UPDATE in a read-only transaction\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(REFUSED))
+async def test_a_query_that_cannot_run_read_only_is_refused_and_writes_nothing(
+    platform: PlatformUnderTest, runtime: Runtime, shape: str
+) -> None:
+    query, refusal, failure = REFUSED[shape]
+    async with platform.driver.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE recipients_log (n integer)"))
+    teams = await affected_teams(platform)
+    writing = with_query(runtime, query.format(query=runtime.platform.recipients_sql()))
+
+    assert recipients_findings(await check(platform, writing)) == [("error", refusal)]
+    with pytest.raises(RecipientsQueryError, match=failure):
+        await migrate_and_fan_out(writing, teams)
+    assert await rows(runtime, "SELECT n FROM recipients_log") == []
+    assert await notified(runtime) == {}
+
+
+# Point 7: one verdict per query; wrong column types are refused and still block no one
+
+WRONG_TYPES = {
+    "user_id as text": (
+        "SELECT base.team_id, CAST(base.user_id AS text) AS user_id, base.email "
+        "FROM ({query}\n) AS base",
+        "user_id is text, expected a key type",
+    ),
+    "email as a number": (
+        "SELECT base.team_id, base.user_id, length(base.email) AS email FROM ({query}\n) AS base",
+        "email is int4, expected text",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(WRONG_TYPES))
+async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
+    platform: PlatformUnderTest,
+    make_runtime: MakeRuntime,
+    receiver: HttpReceiver,
+    smtp: SmtpReceiver,
+    shape: str,
+) -> None:
+    query, error = WRONG_TYPES[shape]
+    teams = await affected_teams(platform)
+    base = await channels_on(platform, make_runtime, receiver, smtp)
+    runtime = with_query(base, query.format(query=base.platform.recipients_sql()))
+
+    assert recipients_findings(await check(platform, runtime)) == [("error", error)]
+    [fanned] = await migrate_and_fan_out(runtime, teams)
+
+    assert fanned["status"] == "fanned_out"
+    members = len(teams.members)
+    if shape == "user_id as text":  # no row names a user: nobody can be told
+        assert (fanned["recipient_rows_skipped"], fanned["emails_not_sent"]) == (members, 0)
+        assert await notified(runtime) == {}
+    else:  # every member told in-app; no email without an address
+        assert (fanned["recipient_rows_skipped"], fanned["emails_not_sent"]) == (0, members)
+        assert await notified(runtime) == {str(u): None for u in teams.members}
+        assert {e[2] for e in (await email_rows(runtime)).values()} == {
+            "not sent: the email is int, not text"
+        }
+    assert len(receiver.calls) == 0  # nothing sent yet; the webhooks wait in the outbox
+    assert {str(t) for t in (teams.first, teams.second)} == {
+        str(r.team_id)
+        for r in await rows(runtime, "SELECT team_id FROM deliveries WHERE channel = 'webhook'")
+    }
