@@ -103,7 +103,7 @@ async def team_recipients(
         except DBAPIError as exc:
             raise RecipientsQueryError(_failure(exc)) from exc
         columns = list(result.keys())
-        rows = [tuple(r) for r in result]
+        rows = result.all()
         # Nothing was written (it could not be); the savepoint only ends read-only mode.
         await savepoint.rollback()
     return sort_rows(columns, rows, team_ids, user_key)
@@ -155,8 +155,8 @@ def sort_rows(
 
 def _host_id(value: object) -> HostId | None:
     """An id as the database returns a key column (``None`` for anything else)."""
-    if isinstance(value, uuid.UUID):
-        return uuid.UUID(int=value.int)  # asyncpg's own UUID subclass: the standard one
+    if isinstance(value, uuid.UUID):  # asyncpg's own subclass hashes and compares alike
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None

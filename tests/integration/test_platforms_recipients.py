@@ -263,6 +263,7 @@ ACCEPTED = {
         "the query returns team_id, user_id, email (read by name; note ignored)",
     ),
     "a comment on its last line": ("{query}\n-- the members who manage models", READ_BY_NAME),
+    "a semicolon, then comments": ("{query};  -- the managers\n-- of each team\n", READ_BY_NAME),
 }
 
 

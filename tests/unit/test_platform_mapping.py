@@ -166,3 +166,23 @@ def test_unreadable_and_malformed_files_are_named(tmp_path: Path) -> None:
     broken.write_text("[models\n")
     with pytest.raises(MappingError, match="not valid TOML"):
         load_mapping(broken)
+
+
+@pytest.mark.parametrize(
+    ("query", "runs"),
+    [
+        ("SELECT 1 WHERE x = ANY(:team_ids);", "SELECT 1 WHERE x = ANY(:team_ids)"),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids); -- the managers\n-- of each team;\n",
+            "SELECT 1 WHERE x = ANY(:team_ids)",
+        ),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+        ),
+    ],
+)
+def test_a_closing_semicolon_and_comments_after_it_are_accepted(query: str, runs: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["recipients"]["query"] = query
+    assert parse_mapping(data).recipients.sql() == runs
