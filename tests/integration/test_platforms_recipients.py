@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -39,18 +39,32 @@ SECRET = "whsec-recipients-0123456789"
 FAST = Backoff(base_seconds=0.01, cap_seconds=0.05)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    r = await HttpReceiver(secret=SECRET).start()
-    yield r
-    await r.stop()
+@dataclasses.dataclass
+class Channels:
+    """A runtime that sends webhooks and emails to real receivers on loopback."""
+
+    runtime: Runtime
+    webhook: HttpReceiver
+    smtp: SmtpReceiver
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver().start()
-    yield server
-    server.stop()
+async def channels(make_runtime: MakeRuntime) -> AsyncIterator[Channels]:
+    webhook, smtp = await HttpReceiver(secret=SECRET).start(), SmtpReceiver().start()
+    try:
+        yield Channels(
+            await make_runtime(
+                webhook_url=webhook.url(),
+                webhook_secret=SECRET,
+                smtp_url=smtp.url,
+                email_from="lifecycle@example.test",
+            ),
+            webhook,
+            smtp,
+        )
+    finally:
+        smtp.stop()
+        await webhook.stop()
 
 
 def with_query(runtime: Runtime, query: str) -> Runtime:
@@ -70,17 +84,6 @@ async def check(platform: PlatformUnderTest, runtime: Runtime) -> PlatformReport
 
 def recipients_findings(report: PlatformReport) -> list[tuple[str, str]]:
     return [(f.level, f.message) for f in report.findings if f.subject == "recipients"]
-
-
-async def channels_on(
-    platform: PlatformUnderTest, make_runtime: MakeRuntime, rx: HttpReceiver, smtp: SmtpReceiver
-) -> Runtime:
-    return await make_runtime(
-        webhook_url=rx.url(),
-        webhook_secret=SECRET,
-        smtp_url=smtp.url,
-        email_from="lifecycle@example.test",
-    )
 
 
 @dataclasses.dataclass
@@ -114,6 +117,16 @@ async def affected_teams(platform: PlatformUnderTest, per_first: int = 2) -> Tea
         await driver.live_reference(team, source, PLAIN)
     await driver.member(unaffected)
     return Teams(source, target, first, second, unaffected, members)
+
+
+async def shaped(
+    platform: PlatformUnderTest, runtime: Runtime, query: str
+) -> tuple[Teams, Runtime, list[tuple[str, str]]]:
+    """Affected teams, ``runtime`` with ``query`` (``{query}`` standing for the
+    platform's own), and what ``platform check`` says of that query."""
+    teams = await affected_teams(platform)
+    edited = with_query(runtime, query.format(query=runtime.platform.recipients_sql()))
+    return teams, edited, recipients_findings(await check(platform, edited))
 
 
 async def migrate_and_fan_out(runtime: Runtime, teams: Teams) -> list[dict[str, Any]]:
@@ -166,20 +179,16 @@ def emailed(smtp: SmtpReceiver) -> list[str]:
 
 
 async def test_hostile_recipient_rows_are_skipped_one_by_one_and_the_rest_are_told(
-    platform: PlatformUnderTest,
-    make_runtime: MakeRuntime,
-    receiver: HttpReceiver,
-    smtp: SmtpReceiver,
+    platform: PlatformUnderTest, channels: Channels
 ) -> None:
     teams = await affected_teams(platform, per_first=4)
     no_mail, too_long, two_lines, fine = teams.of(teams.first)
     [other] = teams.of(teams.second)
-    base = await channels_on(platform, make_runtime, receiver, smtp)
-    original = base.platform.recipients_sql()
-    # Each of the team's members gets an address that is none; each row comes twice,
-    # once with no team, once with no user, once for a team not asked for.
+    original = channels.runtime.platform.recipients_sql()
+    # Three of the first team's members get an address that is none; each row comes
+    # twice, once with no team, once with no user, once for a team not asked for.
     runtime = with_query(
-        base,
+        channels.runtime,
         f"""
 WITH base AS ({original}
 ), shaped AS (
@@ -230,8 +239,8 @@ UNION ALL SELECT '{teams.unaffected}', user_id, email FROM shaped
     }
     report = await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
     assert report == {"delivered": 4, "retrying": 0, "failed": 0}  # two emails, two webhooks
-    assert emailed(smtp) == sorted([email_of[str(fine)], email_of[str(other)]])
-    told = webhook_recipients(receiver)
+    assert emailed(channels.smtp) == sorted([email_of[str(fine)], email_of[str(other)]])
+    told = webhook_recipients(channels.webhook)
     assert told[str(teams.second)] == [(str(other), email_of[str(other)])]
     assert told[str(teams.first)] == sorted(
         [(str(u), None) for u in (no_mail, too_long, two_lines)]
@@ -269,25 +278,19 @@ ACCEPTED = {
 
 @pytest.mark.parametrize("shape", list(ACCEPTED))
 async def test_a_query_the_check_accepts_tells_every_member_on_every_channel(
-    platform: PlatformUnderTest,
-    make_runtime: MakeRuntime,
-    receiver: HttpReceiver,
-    smtp: SmtpReceiver,
-    shape: str,
+    platform: PlatformUnderTest, channels: Channels, shape: str
 ) -> None:
     query, ok = ACCEPTED[shape]
-    teams = await affected_teams(platform)
-    base = await channels_on(platform, make_runtime, receiver, smtp)
-    runtime = with_query(base, query.format(query=base.platform.recipients_sql()))
+    teams, runtime, findings = await shaped(platform, channels.runtime, query)
 
-    assert recipients_findings(await check(platform, runtime)) == [("ok", ok)]
+    assert findings == [("ok", ok)]
     [fanned] = await migrate_and_fan_out(runtime, teams)
     await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
 
     assert fanned["status"] == "fanned_out" and "skipped" not in fanned
     assert await notified(runtime) == {str(u): e for u, (_, e) in teams.members.items()}
-    assert webhook_recipients(receiver) == expected_webhook(teams)
-    assert emailed(smtp) == sorted(e for _, e in teams.members.values())
+    assert webhook_recipients(channels.webhook) == expected_webhook(teams)
+    assert emailed(channels.smtp) == sorted(e for _, e in teams.members.values())
 
 
 REFUSED = {
@@ -316,10 +319,9 @@ async def test_a_query_that_cannot_run_read_only_is_refused_and_writes_nothing(
     query, refusal, failure = REFUSED[shape]
     async with platform.driver.engine.begin() as conn:
         await conn.execute(text("CREATE TABLE recipients_log (n integer)"))
-    teams = await affected_teams(platform)
-    writing = with_query(runtime, query.format(query=runtime.platform.recipients_sql()))
+    teams, writing, findings = await shaped(platform, runtime, query)
 
-    assert recipients_findings(await check(platform, writing)) == [("error", refusal)]
+    assert findings == [("error", refusal)]
     with pytest.raises(RecipientsQueryError, match=failure):
         await migrate_and_fan_out(writing, teams)
     assert await rows(runtime, "SELECT n FROM recipients_log") == []
@@ -343,18 +345,12 @@ WRONG_TYPES = {
 
 @pytest.mark.parametrize("shape", list(WRONG_TYPES))
 async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
-    platform: PlatformUnderTest,
-    make_runtime: MakeRuntime,
-    receiver: HttpReceiver,
-    smtp: SmtpReceiver,
-    shape: str,
+    platform: PlatformUnderTest, channels: Channels, shape: str
 ) -> None:
     query, error = WRONG_TYPES[shape]
-    teams = await affected_teams(platform)
-    base = await channels_on(platform, make_runtime, receiver, smtp)
-    runtime = with_query(base, query.format(query=base.platform.recipients_sql()))
+    teams, runtime, findings = await shaped(platform, channels.runtime, query)
 
-    assert recipients_findings(await check(platform, runtime)) == [("error", error)]
+    assert findings == [("error", error)]
     [fanned] = await migrate_and_fan_out(runtime, teams)
 
     assert fanned["status"] == "fanned_out"
@@ -368,7 +364,7 @@ async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
         assert {e[2] for e in (await email_rows(runtime)).values()} == {
             "not sent: the email is int, not text"
         }
-    assert len(receiver.calls) == 0  # nothing sent yet; the webhooks wait in the outbox
+    assert len(channels.webhook.calls) == 0  # nothing sent yet; the webhooks wait in the outbox
     assert {str(t) for t in (teams.first, teams.second)} == {
         str(r.team_id)
         for r in await rows(runtime, "SELECT team_id FROM deliveries WHERE channel = 'webhook'")
