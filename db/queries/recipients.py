@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.faults import is_transient_database_error
 from db.keys import HostId
 from db.platform.host import Platform
 from db.platform.mapping import RECIPIENT_COLUMNS
@@ -101,6 +102,8 @@ async def team_recipients(
                 {"team_ids": list(team_ids), "permission": permission},
             )
         except DBAPIError as exc:
+            if is_transient_database_error(exc):
+                raise  # a lost connection or a timeout: the job retries
             raise RecipientsQueryError(_failure(exc)) from exc
         columns = list(result.keys())
         rows = result.all()

@@ -20,6 +20,7 @@ from db.platform.host import Platform
 from db.platform.mapping import Recipients
 from db.queries.recipients import RecipientsQueryError
 from jobs.deliveries import Backoff, send_deliveries
+from jobs.faults import is_transient
 from jobs.migration import run_request
 from jobs.notifications import FanoutPayload, fanout_event
 from jobs.runtime import Runtime
@@ -369,3 +370,30 @@ async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
         str(r.team_id)
         for r in await rows(runtime, "SELECT team_id FROM deliveries WHERE channel = 'webhook'")
     }
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "transient"), [("40P01", True), ("57014", True), ("22012", False)]
+)
+async def test_a_transient_fault_in_the_query_is_retried_and_another_names_the_query(
+    platform: PlatformUnderTest, runtime: Runtime, sqlstate: str, transient: bool
+) -> None:
+    async with platform.driver.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION recipients_fault() RETURNS boolean LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{sqlstate}'; END $$"
+            )
+        )
+    teams, faulty, _ = await shaped(
+        platform, runtime, "SELECT base.* FROM ({query}\n) AS base WHERE recipients_fault()"
+    )
+
+    with pytest.raises(Exception) as raised:
+        await migrate_and_fan_out(faulty, teams)
+    assert is_transient(raised.value) is transient
+    if not transient:
+        assert str(raised.value) == (
+            "the recipients query failed: injected; see `lifecycle platform check`"
+        )
+    assert await notified(runtime) == {}
