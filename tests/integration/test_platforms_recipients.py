@@ -8,6 +8,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from db.engine import make_engine
 from db.keys import HostId
 from db.platform.check import PlatformReport, check_platform
 from db.platform.host import Platform
-from db.platform.mapping import Recipients
+from db.platform.mapping import REFERENCE_PLATFORM_FILE, Recipients
 from db.queries.recipients import RecipientsQueryError
 from jobs.deliveries import Backoff, send_deliveries
 from jobs.faults import is_transient
@@ -27,7 +28,7 @@ from jobs.runtime import Runtime
 from jobs.spec import EmptyPayload
 from tests.conftest import PlatformUnderTest
 from tests.e2e.conftest import run_cli
-from tests.platforms import every_platform
+from tests.platforms import every_platform, mapped_platform
 from tests.platforms.drivers import PLAIN
 from tests.platforms.lifecycle import migration, rows
 from tests.receivers import HttpReceiver, SmtpReceiver
@@ -81,6 +82,21 @@ async def check(platform: PlatformUnderTest, runtime: Runtime) -> PlatformReport
             return await check_platform(conn, runtime.platform.mapping, source="test")
     finally:
         await engine.dispose()
+
+
+def cli_check(platform: PlatformUnderTest, runtime: Runtime, folder: Path) -> list[str]:
+    """The recipients lines ``lifecycle platform check`` prints for a mapping file
+    holding ``runtime``'s recipients query (the platform's own mapping otherwise)."""
+    host = mapped_platform(platform.name)
+    source = (REFERENCE_PLATFORM_FILE if host is None else host.mapping).read_text()
+    start = source.index('query = """', source.index("[recipients]"))
+    end = source.index('"""', start + len('query = """')) + len('"""')
+    edited = folder / "platform.toml"
+    query = runtime.platform.mapping.recipients.query
+    edited.write_text(f"{source[:start]}query = '''{query}'''{source[end:]}")
+    out = run_cli(platform.settings(platform_file=edited), "platform", "check")
+    assert out.returncode in (0, 1), out.stderr
+    return [line for line in out.stdout.splitlines() if " recipients: " in line]
 
 
 def recipients_findings(report: PlatformReport) -> list[tuple[str, str]]:
@@ -279,12 +295,13 @@ ACCEPTED = {
 
 @pytest.mark.parametrize("shape", list(ACCEPTED))
 async def test_a_query_the_check_accepts_tells_every_member_on_every_channel(
-    platform: PlatformUnderTest, channels: Channels, shape: str
+    platform: PlatformUnderTest, channels: Channels, shape: str, tmp_path: Path
 ) -> None:
     query, ok = ACCEPTED[shape]
     teams, runtime, findings = await shaped(platform, channels.runtime, query)
 
     assert findings == [("ok", ok)]
+    assert cli_check(platform, runtime, tmp_path) == [f"ok      recipients: {ok}"]
     [fanned] = await migrate_and_fan_out(runtime, teams)
     await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
 
@@ -315,7 +332,7 @@ REFUSED = {
 
 @pytest.mark.parametrize("shape", list(REFUSED))
 async def test_a_query_that_cannot_run_read_only_is_refused_and_writes_nothing(
-    platform: PlatformUnderTest, runtime: Runtime, shape: str
+    platform: PlatformUnderTest, runtime: Runtime, shape: str, tmp_path: Path
 ) -> None:
     query, refusal, failure = REFUSED[shape]
     async with platform.driver.engine.begin() as conn:
@@ -323,6 +340,7 @@ async def test_a_query_that_cannot_run_read_only_is_refused_and_writes_nothing(
     teams, writing, findings = await shaped(platform, runtime, query)
 
     assert findings == [("error", refusal)]
+    assert cli_check(platform, writing, tmp_path) == [f"error   recipients: {refusal}"]
     with pytest.raises(RecipientsQueryError, match=failure):
         await migrate_and_fan_out(writing, teams)
     assert await rows(runtime, "SELECT n FROM recipients_log") == []
@@ -346,12 +364,13 @@ WRONG_TYPES = {
 
 @pytest.mark.parametrize("shape", list(WRONG_TYPES))
 async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
-    platform: PlatformUnderTest, channels: Channels, shape: str
+    platform: PlatformUnderTest, channels: Channels, shape: str, tmp_path: Path
 ) -> None:
     query, error = WRONG_TYPES[shape]
     teams, runtime, findings = await shaped(platform, channels.runtime, query)
 
     assert findings == [("error", error)]
+    assert cli_check(platform, runtime, tmp_path) == [f"error   recipients: {error}"]
     [fanned] = await migrate_and_fan_out(runtime, teams)
 
     assert fanned["status"] == "fanned_out"
