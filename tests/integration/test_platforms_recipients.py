@@ -146,6 +146,22 @@ async def shaped(
     return teams, edited, recipients_findings(await check(platform, edited))
 
 
+async def checked(
+    platform: PlatformUnderTest,
+    runtime: Runtime,
+    query: str,
+    folder: Path,
+    verdict: tuple[str, str],
+) -> tuple[Teams, Runtime]:
+    """:func:`shaped`, asserting the check's one recipients ``(level, message)``, as a
+    finding and as the CLI prints it."""
+    teams, edited, findings = await shaped(platform, runtime, query)
+    assert findings == [verdict]
+    level, message = verdict
+    assert cli_check(platform, edited, folder) == [f"{level:<8}recipients: {message}"]
+    return teams, edited
+
+
 async def migrate_and_fan_out(runtime: Runtime, teams: Teams) -> list[dict[str, Any]]:
     """Migrate the teams' model and fan out its event: what each fan-out reported."""
     result = await run_request(runtime, migration(teams.source, teams.target), today=TODAY)
@@ -298,10 +314,7 @@ async def test_a_query_the_check_accepts_tells_every_member_on_every_channel(
     platform: PlatformUnderTest, channels: Channels, shape: str, tmp_path: Path
 ) -> None:
     query, ok = ACCEPTED[shape]
-    teams, runtime, findings = await shaped(platform, channels.runtime, query)
-
-    assert findings == [("ok", ok)]
-    assert cli_check(platform, runtime, tmp_path) == [f"ok      recipients: {ok}"]
+    teams, runtime = await checked(platform, channels.runtime, query, tmp_path, ("ok", ok))
     [fanned] = await migrate_and_fan_out(runtime, teams)
     await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
 
@@ -337,10 +350,8 @@ async def test_a_query_that_cannot_run_read_only_is_refused_and_writes_nothing(
     query, refusal, failure = REFUSED[shape]
     async with platform.driver.engine.begin() as conn:
         await conn.execute(text("CREATE TABLE recipients_log (n integer)"))
-    teams, writing, findings = await shaped(platform, runtime, query)
+    teams, writing = await checked(platform, runtime, query, tmp_path, ("error", refusal))
 
-    assert findings == [("error", refusal)]
-    assert cli_check(platform, writing, tmp_path) == [f"error   recipients: {refusal}"]
     with pytest.raises(RecipientsQueryError, match=failure):
         await migrate_and_fan_out(writing, teams)
     assert await rows(runtime, "SELECT n FROM recipients_log") == []
@@ -367,10 +378,7 @@ async def test_a_wrongly_typed_column_is_only_an_error_and_blocks_no_team(
     platform: PlatformUnderTest, channels: Channels, shape: str, tmp_path: Path
 ) -> None:
     query, error = WRONG_TYPES[shape]
-    teams, runtime, findings = await shaped(platform, channels.runtime, query)
-
-    assert findings == [("error", error)]
-    assert cli_check(platform, runtime, tmp_path) == [f"error   recipients: {error}"]
+    teams, runtime = await checked(platform, channels.runtime, query, tmp_path, ("error", error))
     [fanned] = await migrate_and_fan_out(runtime, teams)
 
     assert fanned["status"] == "fanned_out"
