@@ -290,6 +290,16 @@ UNION ALL SELECT '{teams.unaffected}', user_id, email FROM shaped
     ]
     assert "x" * 300 not in listing.stdout and "Bcc" not in listing.stdout
 
+    # Queued again, they still have nowhere to go: failed at once, nothing sent.
+    retry = run_cli(platform.settings(), "notifications", "retry")
+    assert "3 failed delivery(ies) queued again" in retry.stdout, retry.stderr
+    report = await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=0)
+    assert report == {"delivered": 0, "retrying": 0, "failed": 3}
+    assert len(channels.smtp.messages) == 2
+    assert {v[2] for k, v in (await email_rows(runtime)).items() if v[0] == "failed"} == {
+        "not sent: the recipient has no email address"
+    }
+
 
 # Point 5: what the check accepts, the fan-out runs; what it cannot run, the check refuses
 
