@@ -22,6 +22,7 @@ KEY_TYPES = {"uuid": "uuid", "int8": "bigint", "int4": "integer"}
 TEXT_TYPES = {"text", "varchar", "bpchar", "citext"}
 _BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 _STATEMENT = "lifecycle_check_recipients"
+_PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name = $1"
 
 
 @dataclass
@@ -53,6 +54,10 @@ async def check_recipients(
     except Exception as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return RecipientsVerdict(errors=[f"the query does not prepare: {message}"])
+    finally:
+        # A prepared statement outlives the transaction, even one that failed.
+        if await driver.fetchval(_PREPARED, _STATEMENT):
+            await driver.execute(f"DEALLOCATE {_STATEMENT}")
     verdict = RecipientsVerdict(errors=_plan_problems(plan))
     _judge_columns(verdict, columns, team_key)
     if not verdict.errors:
@@ -70,14 +75,11 @@ async def _generic_plan(driver: Any, sql: str, parameters: int) -> Any:
     # ``fetch`` sends one statement through the extended protocol: the query cannot
     # smuggle a second one in.
     await driver.fetch(f"PREPARE {_STATEMENT} AS {sql}")
-    try:
-        nulls = ", ".join(["NULL"] * parameters)
-        args = f"({nulls})" if parameters else ""
-        plan = await driver.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {_STATEMENT}{args}")
-        # SQLAlchemy's driver connection decodes json itself; a bare one returns text.
-        return json.loads(plan) if isinstance(plan, str) else plan
-    finally:
-        await driver.execute(f"DEALLOCATE {_STATEMENT}")
+    nulls = ", ".join(["NULL"] * parameters)
+    args = f"({nulls})" if parameters else ""
+    plan = await driver.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {_STATEMENT}{args}")
+    # SQLAlchemy's driver connection decodes json itself; a bare one returns text.
+    return json.loads(plan) if isinstance(plan, str) else plan
 
 
 def _nodes(plan: Any) -> Iterator[dict[str, Any]]:

@@ -434,3 +434,23 @@ async def test_a_transient_fault_in_the_query_is_retried_and_another_names_the_q
             "the recipients query failed: injected; see `lifecycle platform check`"
         )
     assert await notified(runtime) == {}
+
+
+async def test_a_query_that_fails_to_plan_is_an_error_every_time_it_is_checked(
+    platform: PlatformUnderTest, runtime: Runtime
+) -> None:
+    query = runtime.platform.recipients_sql()
+    failing = with_query(runtime, f"SELECT base.* FROM ({query}\n) AS base WHERE 1/0 = 1")
+    engine = make_engine(platform.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:  # one connection: nothing may be left on it
+            reports = [
+                await check_platform(conn, failing.platform.mapping, source="test")
+                for _ in range(2)
+            ]
+    finally:
+        await engine.dispose()
+    for report in reports:
+        assert recipients_findings(report) == [
+            ("error", "the query does not prepare: division by zero")
+        ]
