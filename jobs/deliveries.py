@@ -35,7 +35,7 @@ from db.queries.deliveries import (
     record_outcomes,
     seconds_until_next_due,
 )
-from db.queries.recipients import team_recipients
+from db.queries.recipients import TeamRecipients
 from jobs.channels import (
     EMAIL,
     SLACK,
@@ -105,20 +105,18 @@ async def write_deliveries(
     runtime: Runtime,
     facts: EventFacts,
     chunk: Sequence[tuple[TeamInfo, Message]],
+    recipients: TeamRecipients,
     *,
     event_wide: Sequence[TeamUsage] | None = None,
 ) -> int:
     """The deliveries of one fan-out chunk, in the caller's transaction: a webhook call
-    per team, an email per recipient, and (``event_wide`` given, in the last chunk)
-    one Slack message for the event. Returns the number written."""
+    per team, an email per recipient of ``recipients``, and (``event_wide`` given, in the
+    last chunk) one Slack message for the event. Returns the number written."""
     s = runtime.settings
     written = 0
     if s.webhook_url is not None and chunk:
-        people = await team_recipients(
-            session, runtime.platform, [t.id for t, _ in chunk], s.notification_permission
-        )
         payloads: dict[HostId | None, dict[str, Any]] = {
-            team.id: webhook_body(message, team, people.get(team.id, [])) for team, message in chunk
+            team.id: webhook_body(message, team, recipients.of(team.id)) for team, message in chunk
         }
         written += await insert_team_deliveries(
             session,
@@ -133,8 +131,8 @@ async def write_deliveries(
             session,
             runtime.platform,
             event_id=facts.event_id,
-            permission=s.notification_permission,
             messages=[(team.id, m.title, m.body) for team, m in chunk],
+            recipients=recipients.all(),
         )
     if s.slack_webhook_url is not None and event_wide is not None and chunk:
         title = chunk[0][1].title
@@ -193,6 +191,8 @@ class Sender:
         if d.channel == EMAIL:
             if s.smtp_url is None:
                 return Attempt("failed", "LIFECYCLE_SMTP_URL is not set")
+            if not d.target:  # queued again by `notifications retry`: still nowhere to send
+                return Attempt("failed", "not sent: the recipient has no email address")
             message = email_message(
                 sender=s.email_from,
                 to=d.target,

@@ -21,21 +21,19 @@ from db.platform.check_writes import (
     check_model_writes,
 )
 from db.platform.mapping import (
-    RECIPIENT_COLUMNS,
     Joined,
     JsonPlace,
     Models,
     PlatformMapping,
     ReferenceEntry,
     TeamThrough,
-    bind_recipients,
 )
 from db.platform.privileges import missing_privileges, required_privileges
+from db.platform.recipients_check import KEY_TYPES, TEXT_TYPES, check_recipients
 
 Level = Literal["ok", "info", "warning", "error"]
 
-KEY_TYPES = {"uuid": "uuid", "int8": "bigint", "int4": "integer"}
-_TEXT = {"text", "varchar", "bpchar", "citext"}
+_TEXT = TEXT_TYPES
 _INTEGER = {"int2", "int4", "int8"}
 _TIME = {"timestamptz", "timestamp", "date"}
 _ON_DELETE = {
@@ -346,38 +344,16 @@ def _check_teams(c: _Checker) -> None:
 
 
 async def _check_recipients(c: _Checker, conn: AsyncConnection) -> None:
-    """Prepare (never run) the recipients query and read its result columns."""
-    query = c.mapping.recipients.query
-    numbered = bind_recipients(query, "$1", "$2")
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        async with driver.transaction(readonly=True):
-            statement = await driver.prepare(numbered)
-            attributes = [(a.name, a.type.name) for a in statement.get_attributes()]
-    except Exception as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        c.add("error", "recipients", f"the query does not prepare: {message}")
-        return
-    names = dict(attributes)
-    missing = [col for col in RECIPIENT_COLUMNS if col not in names]
-    if missing:
-        c.add(
-            "error",
-            "recipients",
-            f"the query returns {', '.join(names) or 'no columns'}; "
-            f"missing {', '.join(missing)} (it must return team_id, user_id, email)",
-        )
-        return
-    user = KEY_TYPES.get(names["user_id"])
-    if user is None:
-        c.add("error", "recipients", f"user_id is {names['user_id']}, expected a key type")
-    else:
-        c.report.key_types["user"] = user
-    team = c.report.key_types.get("team")
-    if team and KEY_TYPES.get(names["team_id"]) != team:
-        c.add("error", "recipients", f"team_id is {names['team_id']}, team ids are {team}")
-    c.add("ok", "recipients", "the query returns team_id, user_id, email")
+    """Prepare and plan (never run) the recipients query: one ``ok`` line, or its errors."""
+    verdict = await check_recipients(
+        conn, c.mapping.recipients.sql(), c.report.key_types.get("team")
+    )
+    for error in verdict.errors:
+        c.add("error", "recipients", error)
+    if verdict.user_key is not None:
+        c.report.key_types["user"] = verdict.user_key
+    if verdict.ok is not None:
+        c.add("ok", "recipients", verdict.ok)
 
 
 async def _check_reference(c: _Checker, conn: AsyncConnection, ref: ReferenceEntry) -> None:

@@ -49,6 +49,8 @@ Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER, strict=True)]
 _PATH_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\[\*\])?$")
 # The recipients query's parameters: ``:team_ids`` (required) and ``:permission``.
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# What may follow a query's closing ``;``: more of them, whitespace, ``--`` comments.
+_AFTER_THE_END = re.compile(r"(?:\s|;|--[^\n]*)*")
 RECIPIENT_PARAMS = {"team_ids", "permission"}
 RECIPIENT_COLUMNS = ("team_id", "user_id", "email")
 _RECIPIENT_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
@@ -159,6 +161,20 @@ class Teams(_Strict):
 
 class Recipients(_Strict):
     query: str = Field(min_length=1, max_length=20_000)
+
+    def sql(self) -> str:
+        """The query as it runs: on its own, without a closing ``;`` and what follows it."""
+        return one_statement(self.query)
+
+
+def one_statement(query: str) -> str:
+    """``query`` up to a ``;`` that only whitespace and ``--`` comments follow (the
+    whole query, stripped, when there is none)."""
+    query = query.strip()
+    end = query.find(";")
+    if end >= 0 and _AFTER_THE_END.fullmatch(query, end + 1):
+        return query[:end].rstrip()
+    return query
 
 
 class TeamThrough(_Strict):
@@ -424,7 +440,7 @@ def _recipient_problems(query: str) -> list[str]:
             f"recipients.query: unknown parameter(s) {', '.join(':' + p for p in unknown)} "
             "(only :team_ids and :permission are bound)"
         )
-    if ";" in query.strip().rstrip(";"):
+    if ";" in one_statement(query):
         problems.append("recipients.query: one statement only (no ';' inside)")
     return problems
 

@@ -278,7 +278,7 @@ async def required_privileges(
     await worker_privileges(conn, privileges)
     host_privileges(mapping, privileges)
     try:
-        read = await recipient_relations(conn, mapping.recipients.query)
+        read = await recipient_relations(conn, mapping.recipients.sql())
     except Exception as exc:
         privileges.recipients_error = str(exc).splitlines()[0] if str(exc) else repr(exc)
         return privileges

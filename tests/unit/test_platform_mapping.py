@@ -229,3 +229,23 @@ def test_errors_name_a_reference_by_its_label_and_only_the_form_the_file_used() 
         "references #3.label: Field required",
         "references[\"assistants\"].role: Input should be 'live' or 'history'",
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "runs"),
+    [
+        ("SELECT 1 WHERE x = ANY(:team_ids);", "SELECT 1 WHERE x = ANY(:team_ids)"),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids); -- the managers\n-- of each team;\n",
+            "SELECT 1 WHERE x = ANY(:team_ids)",
+        ),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+        ),
+    ],
+)
+def test_a_closing_semicolon_and_comments_after_it_are_accepted(query: str, runs: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["recipients"]["query"] = query
+    assert parse_mapping(data).recipients.sql() == runs
