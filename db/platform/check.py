@@ -50,7 +50,8 @@ _COLUMNS_SQL = """
 SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name,
        a.attnotnull AS not_null,
        a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
-         AND c.relkind IN ('r', 'p', 'f') AS required
+         AND c.relkind IN ('r', 'p', 'f') AS required,
+       c.relkind IN ('v', 'm') AS is_view
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -127,6 +128,7 @@ class Catalog:
     not_null: dict[str, set[str]] = field(default_factory=dict)
     required: dict[str, set[str]] = field(default_factory=dict)
     foreign_keys: dict[tuple[str, str], ForeignKey] = field(default_factory=dict)
+    views: set[str] = field(default_factory=set)
     indexes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     expression_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -192,6 +194,8 @@ async def read_catalog(conn: AsyncConnection, schema: str) -> Catalog:
             catalog.not_null.setdefault(row.table_name, set()).add(row.column_name)
         if row.required:
             catalog.required.setdefault(row.table_name, set()).add(row.column_name)
+        if row.is_view:
+            catalog.views.add(row.table_name)
     for row in await conn.execute(text(_FOREIGN_KEYS_SQL), {"schema": schema}):
         catalog.foreign_keys[(row.table_name, row.column_name)] = ForeignKey(
             row.ref_table,
@@ -324,6 +328,16 @@ def _check_foreign_key(
             subject,
             f"{table}.{via} references {parent}.{fk.ref_column} but the mapping joins "
             f'{parent} on {key}: set key = "{fk.ref_column}"',
+        )
+    elif parent in c.catalog.views:
+        # A view (a parent two keys away, say) cannot be the target of a foreign key: what
+        # keeps the join in step is the host's own keys under it, which the check cannot see.
+        c.add(
+            "warning",
+            subject,
+            f"{parent} is a view, so no foreign key can hold {table}.{via} → {parent}.{key}: "
+            f"a {via} naming no row of the view leaves its row without a team (moved, never "
+            "notified)",
         )
     elif fk is None or (fk.ref_table, fk.ref_column) != (parent, key):
         c.add("error", subject, f"no foreign key {table}.{via} → {parent}.{key}")

@@ -66,7 +66,9 @@ async def test_a_view_and_a_join_the_planner_drops_are_granted_as_the_query_read
         engine = make_engine(as_role(database_url, role), pool_size=1)
         try:
             async with AsyncSession(engine) as session:
-                found = await team_recipients(session, Platform(mapping), [team], "manage_models")
+                found = await team_recipients(
+                    session, Platform(mapping), [team], "manage_models", user_key="uuid"
+                )
         finally:
             await engine.dispose()
-    assert [r.user_id for r in found[team]] == [member]
+    assert [r.user_id for r in found.of(team)] == [member]
