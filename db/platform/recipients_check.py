@@ -34,6 +34,9 @@ class RecipientsVerdict:
     user_key: str | None = None
 
 
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
 def numbered(query: str) -> str:
     """The query with ``:team_ids`` as ``$1`` and ``:permission`` as ``$2``."""
     return _BIND.sub(lambda m: "$1" if m.group(1) == "team_ids" else "$2", query)
@@ -46,11 +49,20 @@ async def check_recipients(
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     sql = numbered(query)
+    plan: Any = None
     try:
         async with driver.transaction(readonly=True):
             statement = await driver.prepare(sql)
             columns = [(a.name, a.type.name) for a in statement.get_attributes()]
-            plan = await _generic_plan(driver, sql, len(statement.get_parameters()))
+            try:
+                async with driver.transaction():  # a savepoint: a refused plan is not fatal
+                    plan = await _generic_plan(driver, sql, len(statement.get_parameters()))
+            except Exception as exc:
+                # Planning checks the reading role's privileges; preparing does not. A role
+                # that may not read the query's tables (the schema's owner running `db
+                # upgrade`) still learns its columns; the worker's role plans it.
+                if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                    raise
     except Exception as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return RecipientsVerdict(errors=[f"the query does not prepare: {message}"])
@@ -58,7 +70,7 @@ async def check_recipients(
         # A prepared statement outlives the transaction, even one that failed.
         if await driver.fetchval(_PREPARED, _STATEMENT):
             await driver.execute(f"DEALLOCATE {_STATEMENT}")
-    verdict = RecipientsVerdict(errors=_plan_problems(plan))
+    verdict = RecipientsVerdict(errors=_plan_problems(plan) if plan is not None else [])
     _judge_columns(verdict, columns, team_key)
     if not verdict.errors:
         names = [name for name, _ in columns]
@@ -66,6 +78,11 @@ async def check_recipients(
         verdict.ok = "the query returns team_id, user_id, email (read by name" + (
             f"; {', '.join(others)} ignored)" if others else ")"
         )
+        if plan is None:
+            verdict.ok += (
+                "; its plan was not read: this role may not read the query's tables (the "
+                "worker's role, holding `platform grants`, reads it)"
+            )
     return verdict
 
 
