@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import text
 
 from db.migrate import upgrade
-from jobs.channels import encode_body, idempotency_key, webhook_headers
+from jobs.channels.webhook import encode_body, idempotency_key, webhook_headers
 from jobs.deliveries import HTTP_CONCURRENCY, send_deliveries
 from jobs.notifications import FanoutPayload, fanout_event
 from jobs.runtime import Runtime

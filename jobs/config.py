@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,9 @@ class JobConfig:
     cleanup_max_models: int
     max_tries: int
     job_lease_seconds: int
-    # Delivery channels (unset: the channel is off) and retirement reminders.
-    webhook_url: SecretStr | None
-    webhook_secret: SecretStr | None
-    slack_webhook_url: SecretStr | None
-    smtp_url: SecretStr | None
-    email_from: str
+    job_timeout_seconds: int
     reminder_milestones: tuple[int, ...]
+    # Each delivery channel's own settings model, by channel name (``jobs.channels``).
+    channel_settings: Mapping[str, BaseModel]
     delivery_timeout_seconds: float
     delivery_max_attempts: int

@@ -25,7 +25,7 @@ from db.queries.notifications import (
     team_names,
 )
 from db.queries.references import recent_history_by_team
-from jobs.channels import TeamInfo, TeamUsage
+from jobs.channels.base import TeamInfo, TeamUsage
 from jobs.config import JobConfig
 from jobs.deliveries import publish_deliveries, write_deliveries
 from jobs.errors import InvalidPayload

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from jobs.channels import verify_signature
+from jobs.channels.webhook import verify_signature
 
 
 def free_port() -> int:

@@ -8,16 +8,16 @@ import uuid
 
 import pytest
 
-from jobs.channels import (
+from jobs.channels.base import classify_status, public_target, retry_after, scrub
+from jobs.channels.email import SmtpServer
+from jobs.channels.webhook import (
     encode_body,
     idempotency_key,
-    public_target,
     sign,
     verify_signature,
     webhook_headers,
 )
 from jobs.deliveries import Backoff
-from jobs.senders import SmtpServer, classify_status, retry_after, scrub
 from worker.settings import SettingsError, load_settings
 
 
@@ -122,3 +122,25 @@ def test_channel_settings() -> None:
         {"LIFECYCLE_WEBHOOK_URL": "https://h/x", "LIFECYCLE_WEBHOOK_SECRET": "hunter4"}
     )
     assert "hunter4" not in repr(secret) and "hunter4" not in str(secret.model_dump())
+
+
+def test_every_channel_module_is_listed_and_its_settings_are_read() -> None:
+    from pathlib import Path
+
+    import jobs.channels
+    from jobs.channels import CHANNELS, channel_kinds, configured_channels
+    from worker.settings import Settings
+
+    folder = Path(jobs.channels.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "base"}
+    assert modules == set(CHANNELS)
+    for kind in channel_kinds():
+        assert set(kind.settings.model_fields) <= set(Settings.model_fields), kind.name
+    settings = load_settings(
+        {
+            "LIFECYCLE_SLACK_WEBHOOK_URL": "https://hooks.slack.test/services/T0/B0/x",
+            "LIFECYCLE_SMTP_URL": "smtp://mail.test:25",
+        }
+    )
+    assert [c.name for c in configured_channels(settings.job_config)] == ["slack", "email"]
+    assert configured_channels(load_settings({}).job_config) == ()
