@@ -59,7 +59,7 @@ JOB = "send_deliveries"
 BATCH_SIZE = 32
 # Sends in flight at once, those parked behind a slow receiver included (and as many
 # HTTP connections at most).
-IN_FLIGHT = 256
+IN_FLIGHT = 128
 # send_deliveries jobs one worker runs at once: a running sender takes every due row, so
 # more would only hold job slots that migrations and cleanups need.
 SENDER_JOBS = 2

@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from typing import Any
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 from jobs.channels.webhook import verify_signature
+from jobs.runtime import Runtime
 
 # The webhook secret the delivery tests sign with.
 SECRET = "whsec-0123456789abcdef"
@@ -195,3 +198,25 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+async def webhook_rows(runtime: Runtime, count: int, payload: str = '{"n": 1}') -> uuid.UUID:
+    """``count`` pending webhook deliveries of one event, written as a fan-out would."""
+    async with runtime.engine.begin() as conn:
+        event_id = await conn.scalar(
+            text(
+                "INSERT INTO lifecycle_events (slug, dedup_key, model_provider, model_name) "
+                "VALUES ('llm-model-deprecated', :key, 'openai', 'm') RETURNING id"
+            ),
+            {"key": f"test:{uuid.uuid4()}"},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO deliveries (event_id, channel, team_id, target, payload) "
+                "SELECT :event_id, 'webhook', gen_random_uuid(), 'http://receiver', "
+                "CAST(:payload AS jsonb) FROM generate_series(1, :count)"
+            ),
+            {"event_id": event_id, "count": count, "payload": payload},
+        )
+    assert isinstance(event_id, uuid.UUID)
+    return event_id

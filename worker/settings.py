@@ -115,11 +115,13 @@ class Settings(BaseSettings, *channel_settings_models()):  # type: ignore[misc]
 
     @model_validator(mode="after")
     def _send_fits_the_job(self) -> Settings:
-        # A sender keeps claiming only while a whole send still fits in its job's time.
-        if self.job_timeout_seconds < 3 * self.delivery_timeout_seconds:
+        # A sender claims while a whole send (two deadlines and margins) still fits in its
+        # job's time: leave it at least one deadline for that.
+        if self.job_timeout_seconds < 3 * self.delivery_timeout_seconds + 10:
             raise ValueError(
-                "LIFECYCLE_JOB_TIMEOUT_SECONDS must be at least 3 times "
-                "LIFECYCLE_DELIVERY_TIMEOUT_SECONDS (a send must fit in the sender's job)"
+                "LIFECYCLE_JOB_TIMEOUT_SECONDS must be at least 3 x "
+                "LIFECYCLE_DELIVERY_TIMEOUT_SECONDS + 10 (a sender's job must have time "
+                "to claim, send within the deadline, and record)"
             )
         return self
 

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries.deliveries import ClaimedDelivery, insert_team_deliveries
 from jobs.channels.base import (
+    HTTP_PARK_AFTER_SECONDS,
+    HTTP_SLOTS,
     Attempt,
     ChannelKind,
     Chunk,
@@ -87,8 +89,8 @@ def slack_message(
 class SlackChannel:
     url: str
     name: str = NAME
-    slots: int = 8
-    park_after_seconds: float | None = 0.1
+    slots: int = HTTP_SLOTS
+    park_after_seconds: float | None = HTTP_PARK_AFTER_SECONDS
 
     def secrets(self) -> list[str]:
         return url_secrets(self.url)

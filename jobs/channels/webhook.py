@@ -29,6 +29,8 @@ from db.keys import HostId
 from db.queries.deliveries import ClaimedDelivery, insert_team_deliveries
 from db.queries.recipients import Recipient, team_recipients
 from jobs.channels.base import (
+    HTTP_PARK_AFTER_SECONDS,
+    HTTP_SLOTS,
     Attempt,
     ChannelKind,
     Chunk,
@@ -159,8 +161,8 @@ class WebhookChannel:
     secret: str
     permission: str
     name: str = NAME
-    slots: int = 8
-    park_after_seconds: float | None = 0.1
+    slots: int = HTTP_SLOTS
+    park_after_seconds: float | None = HTTP_PARK_AFTER_SECONDS
 
     def secrets(self) -> list[str]:
         return [self.secret, *url_secrets(self.url)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -25,32 +24,10 @@ from jobs.spec import EmptyPayload
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
 from tests.integration.test_deliveries import FAST, announce, deliveries, fleet
-from tests.receivers import SECRET, HttpReceiver, SmtpReceiver
+from tests.receivers import SECRET, HttpReceiver, SmtpReceiver, webhook_rows
 from worker.settings import Settings
 
 MakeRuntime = Callable[..., Awaitable[Runtime]]
-
-
-async def webhook_rows(runtime: Runtime, count: int, payload: str = '{"n": 1}') -> uuid.UUID:
-    """``count`` pending webhook deliveries of one event, written as a fan-out would."""
-    async with runtime.engine.begin() as conn:
-        event_id = await conn.scalar(
-            text(
-                "INSERT INTO lifecycle_events (slug, dedup_key, model_provider, model_name) "
-                "VALUES ('llm-model-deprecated', :key, 'openai', 'm') RETURNING id"
-            ),
-            {"key": f"test:{uuid.uuid4()}"},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO deliveries (event_id, channel, team_id, target, payload) "
-                "SELECT :event_id, 'webhook', gen_random_uuid(), 'http://receiver', "
-                "CAST(:payload AS jsonb) FROM generate_series(1, :count)"
-            ),
-            {"event_id": event_id, "count": count, "payload": payload},
-        )
-    assert isinstance(event_id, uuid.UUID)
-    return event_id
 
 
 async def test_secrets_echoed_by_a_receiver_never_reach_rows_logs_or_the_cli(
