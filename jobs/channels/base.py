@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.queries.deliveries import ClaimedDelivery
+from db.queries.deliveries import ClaimedDelivery, insert_team_deliveries
 from jobs.config import JobConfig
 from jobs.notification_text import EventFacts, Message
 from jobs.runtime import Runtime
@@ -166,6 +166,27 @@ def public_target(url: str) -> str:
     host = parts.hostname or "?"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}"
+
+
+async def write_web_rows(
+    session: AsyncSession,
+    runtime: Runtime,
+    chunk: Chunk,
+    *,
+    channel: str,
+    url: str,
+    payloads: dict[HostId | None, dict[str, Any]],
+) -> int:
+    """A web channel's rows for ``chunk``: one per key of ``payloads`` (a team, or
+    ``None`` for the event), each showing only the ``scheme://host`` of ``url``."""
+    return await insert_team_deliveries(
+        session,
+        runtime.platform,
+        event_id=chunk.facts.event_id,
+        channel=channel,
+        target=public_target(url),
+        payloads=payloads,
+    )
 
 
 def url_secrets(url: str) -> list[str]:

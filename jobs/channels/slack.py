@@ -15,7 +15,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.queries.deliveries import ClaimedDelivery, insert_team_deliveries
+from db.queries.deliveries import ClaimedDelivery
 from jobs.channels.base import (
     HTTP_PARK_AFTER_SECONDS,
     HTTP_SLOTS,
@@ -24,8 +24,8 @@ from jobs.channels.base import (
     Chunk,
     TeamUsage,
     post_json,
-    public_target,
     url_secrets,
+    write_web_rows,
 )
 from jobs.channels.webhook import empty_is_unset, encode_body, http_url
 from jobs.config import JobConfig
@@ -102,13 +102,8 @@ class SlackChannel:
         message = slack_message(
             chunk.facts, title, chunk.event_wide, label_order=runtime.platform.label_order()
         )
-        return await insert_team_deliveries(
-            session,
-            runtime.platform,
-            event_id=chunk.facts.event_id,
-            channel=self.name,
-            target=public_target(self.url),
-            payloads={None: message},
+        return await write_web_rows(
+            session, runtime, chunk, channel=self.name, url=self.url, payloads={None: message}
         )
 
     async def send(self, delivery: ClaimedDelivery, http: httpx.AsyncClient) -> Attempt:

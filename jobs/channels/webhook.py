@@ -26,7 +26,7 @@ from pydantic import BaseModel, SecretStr, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.queries.deliveries import ClaimedDelivery, insert_team_deliveries
+from db.queries.deliveries import ClaimedDelivery
 from db.queries.recipients import Recipient, team_recipients
 from jobs.channels.base import (
     HTTP_PARK_AFTER_SECONDS,
@@ -37,8 +37,8 @@ from jobs.channels.base import (
     TeamInfo,
     clean_header,
     post_json,
-    public_target,
     url_secrets,
+    write_web_rows,
 )
 from jobs.config import JobConfig
 from jobs.notification_text import Message
@@ -176,13 +176,8 @@ class WebhookChannel:
             team.id: webhook_body(message, team, people.get(team.id, []))
             for team, message in chunk.messages
         }
-        return await insert_team_deliveries(
-            session,
-            runtime.platform,
-            event_id=chunk.facts.event_id,
-            channel=self.name,
-            target=public_target(self.url),
-            payloads=payloads,
+        return await write_web_rows(
+            session, runtime, chunk, channel=self.name, url=self.url, payloads=payloads
         )
 
     async def send(self, delivery: ClaimedDelivery, http: httpx.AsyncClient) -> Attempt:

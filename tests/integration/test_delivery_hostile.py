@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 import standardwebhooks
@@ -28,6 +29,13 @@ from tests.receivers import SECRET, HttpReceiver, SmtpReceiver, webhook_rows
 from worker.settings import Settings
 
 MakeRuntime = Callable[..., Awaitable[Runtime]]
+
+
+async def send_one(runtime: Runtime, *, linger_seconds: float) -> Any:
+    """Run a sender, then the one delivery row there is."""
+    await send_deliveries(runtime, EmptyPayload(), backoff=FAST, linger_seconds=linger_seconds)
+    (row,) = await deliveries(runtime)
+    return row
 
 
 async def test_secrets_echoed_by_a_receiver_never_reach_rows_logs_or_the_cli(
@@ -106,9 +114,7 @@ async def test_a_huge_answer_is_read_only_a_few_kib_deep(
     await webhook_rows(rt, 1)
     receiver.rule = lambda key, seen: "huge"  # 503 and 64 MiB of body
 
-    await send_deliveries(rt, EmptyPayload(), backoff=FAST, linger_seconds=0)
-
-    (row,) = await deliveries(rt)
+    row = await send_one(rt, linger_seconds=0)
     assert row.status == "failed" and row.last_error.startswith(
         "gave up after 1 attempts: HTTP 503: xxx"
     )
@@ -125,9 +131,7 @@ async def test_a_permanent_answer_with_an_http_date_fails_at_once(
     receiver.rule = lambda key, seen: 410
     receiver.answer_headers = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 -0000"}
 
-    await send_deliveries(rt, EmptyPayload(), backoff=FAST, linger_seconds=5)
-
-    (row,) = await deliveries(rt)
+    row = await send_one(rt, linger_seconds=5)
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error.startswith("HTTP 410")
 
@@ -146,9 +150,7 @@ async def test_a_delivery_the_worker_cannot_handle_fails_at_once_as_a_bug(
             {"e": event_id},
         )
 
-    await send_deliveries(rt, EmptyPayload(), backoff=FAST, linger_seconds=5)
-
-    (row,) = await deliveries(rt)
+    row = await send_one(rt, linger_seconds=5)
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error.startswith("internal error, not retried (a bug): AttributeError")
     assert smtp.messages == []
@@ -164,9 +166,7 @@ async def test_a_model_name_with_cr_lf_is_mailed_on_one_line(
     rt = await make_runtime(smtp_url=smtp.url)
     await announce(rt, {"model": model, "teams": [team]})
 
-    await send_deliveries(rt, EmptyPayload(), backoff=FAST, linger_seconds=5)
-
-    (row,) = await deliveries(rt)
+    row = await send_one(rt, linger_seconds=5)
     assert (row.status, row.attempts) == ("delivered", 1)
     ((rcpts, msg),) = smtp.messages
     assert rcpts == ["boss@team.test"] and msg["Bcc"] is None
