@@ -84,11 +84,6 @@ class Backoff:
         return full / 2 + rng.uniform(0, full / 2)
 
 
-def channels_of(runtime: Runtime) -> list[str]:
-    """The channels configured, besides the always-on table."""
-    return [channel.name for channel in configured_channels(runtime.settings)]
-
-
 async def write_deliveries(
     session: AsyncSession,
     runtime: Runtime,
