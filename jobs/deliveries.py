@@ -48,7 +48,16 @@ from db.queries.deliveries import (
     seconds_until_next_due,
 )
 from jobs.channels import configured_channels
-from jobs.channels.base import Attempt, Channel, Chunk, TeamInfo, TeamUsage, describe, scrub
+from jobs.channels.base import (
+    HTTP_SLOTS,
+    Attempt,
+    Channel,
+    Chunk,
+    TeamInfo,
+    TeamUsage,
+    describe,
+    scrub,
+)
 from jobs.notification_text import EventFacts, Message
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, EmptyPayload, JobSpec
@@ -63,6 +72,12 @@ IN_FLIGHT = 128
 # send_deliveries jobs one worker runs at once: a running sender takes every due row, so
 # more would only hold job slots that migrations and cleanups need.
 SENDER_JOBS = 2
+# A web send steps aside once it takes this many times the channel's typical send (and
+# at least the channel's park_after_seconds); each answered send weighs this much in it.
+SLOW_FACTOR = 4.0
+TYPICAL_WEIGHT = 0.1
+# How often a sender whose queue ran dry looks again while its sends are in flight.
+RECHECK_SECONDS = 1.0
 # Keep going while the next retry is this close; the every-minute cron takes the rest.
 LINGER_SECONDS = 30.0
 # What a claim holds beyond two deadlines, and the time kept free at the end of a job.
@@ -154,6 +169,7 @@ class Dispatcher:
         self.finished: list[Outcome] = []
         self.released: list[ClaimedDelivery] = []
         self.tally: Counter[str] = Counter()
+        self.typical: dict[str, float] = {}  # channel name: seconds of a typical send
 
     def spawn(self, claimed: list[ClaimedDelivery]) -> None:
         latest_start = time.monotonic() + self.deadline
@@ -211,9 +227,10 @@ class Dispatcher:
             self.released.append(d)
             return
         parked = None
-        if channel.park_after_seconds is not None:
-            loop = asyncio.get_running_loop()
-            parked = loop.call_later(channel.park_after_seconds, slot.give_back)
+        slow_after = self.slow_after(channel)
+        if slow_after is not None:
+            parked = asyncio.get_running_loop().call_later(slow_after, slot.give_back)
+        began = time.monotonic()
         try:
             result = await self.exchange(channel, d)
         finally:
@@ -221,7 +238,25 @@ class Dispatcher:
                 parked.cancel()
             slot.give_back()
             self.in_flight.release()
+        self.learn(channel, time.monotonic() - began)
         self.finished.append(self.outcome(d, result))
+
+    def slow_after(self, channel: Channel) -> float | None:
+        """When a send of ``channel`` steps aside: after its ``park_after_seconds``, or
+        ``SLOW_FACTOR`` times its recent typical send if longer. Tracking the typical send
+        keeps a loaded machine, where every answer is slower, from parking them all (more
+        requests in flight on one HTTP client only make each slower)."""
+        if channel.park_after_seconds is None:
+            return None
+        typical = self.typical.get(channel.name, 0.0)
+        return max(channel.park_after_seconds, SLOW_FACTOR * typical)
+
+    def learn(self, channel: Channel, seconds: float) -> None:
+        """Fold a send that ended before the deadline into ``channel``'s typical send (an
+        exponential moving average)."""
+        if seconds < self.deadline:
+            before = self.typical.get(channel.name, seconds)
+            self.typical[channel.name] = before + (seconds - before) * TYPICAL_WEIGHT
 
     async def exchange(self, channel: Channel, d: ClaimedDelivery) -> Attempt:
         """One send, bounded by the deadline as a whole (a per-read timeout would let a
@@ -287,28 +322,36 @@ class Dispatcher:
             log.warning("sender stopped: sends in flight finished, the rest released")
             raise
 
+    async def claim(self) -> list[ClaimedDelivery]:
+        async with self.runtime.sessions() as session, session.begin():
+            return await claim_due_deliveries(
+                session, limit=self.batch_size, claim_seconds=claim_seconds(self.runtime)
+            )
+
     async def _loop(self, linger_seconds: float, stop_claiming_at: float) -> None:
+        # After a short claim (the queue is drained) the next one waits RECHECK_SECONDS
+        # while sends are in flight, rather than running after every send's end.
+        recheck_at = 0.0
         while time.monotonic() < stop_claiming_at:
-            while self.waiting >= self.batch_size:
-                await self.changes(self.deadline)
-            async with self.runtime.sessions() as session, session.begin():
-                claimed = await claim_due_deliveries(
-                    session, limit=self.batch_size, claim_seconds=claim_seconds(self.runtime)
-                )
-            if claimed:
+            if self.waiting < self.batch_size and time.monotonic() >= recheck_at:
+                claimed = await self.claim()
                 self.spawn(claimed)
-                if len(self.finished) >= self.batch_size:
-                    await self.record()
-                continue
-            await self.record()
+                if len(claimed) < self.batch_size:
+                    recheck_at = time.monotonic() + RECHECK_SECONDS
+            if len(self.finished) >= self.batch_size or not self.waiting:
+                await self.record()
             if self.tasks:
-                await self.changes(0.05)
+                until_recheck = recheck_at - time.monotonic()
+                await self.changes(until_recheck if until_recheck > 0 else self.deadline)
                 continue
+            if time.monotonic() >= recheck_at:
+                continue  # the last claim was a full batch: there may be more
             async with self.runtime.sessions() as session:
                 wait = await seconds_until_next_due(session)
             if wait is None or wait > linger_seconds:
                 return
             await asyncio.sleep(max(wait, 0.02))
+            recheck_at = 0.0
 
 
 def sender_jobs(runtime: Runtime) -> asyncio.Semaphore:
@@ -340,7 +383,7 @@ async def send_deliveries(
         - claim_seconds(runtime)
         - CLAIM_MARGIN_SECONDS
     )
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=BATCH_SIZE)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=HTTP_SLOTS)
     timeout = httpx.Timeout(runtime.settings.delivery_timeout_seconds)
     async with slots, httpx.AsyncClient(timeout=timeout, limits=limits) as http:
         dispatcher = Dispatcher(
