@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import uuid
@@ -49,7 +50,6 @@ from db.queries.deliveries import (
 )
 from jobs.channels import configured_channels
 from jobs.channels.base import (
-    HTTP_SLOTS,
     Attempt,
     Channel,
     Chunk,
@@ -76,8 +76,10 @@ SENDER_JOBS = 2
 # at least the channel's park_after_seconds); each answered send weighs this much in it.
 SLOW_FACTOR = 4.0
 TYPICAL_WEIGHT = 0.1
-# How often a sender whose queue ran dry looks again while its sends are in flight.
+# How often a sender whose queue ran dry looks again while its sends are in flight, and
+# how long an outcome may wait to be stored with others.
 RECHECK_SECONDS = 1.0
+RECORD_AFTER_SECONDS = 0.25
 # Keep going while the next retry is this close; the every-minute cron takes the rest.
 LINGER_SECONDS = 30.0
 # What a claim holds beyond two deadlines, and the time kept free at the end of a job.
@@ -170,6 +172,7 @@ class Dispatcher:
         self.released: list[ClaimedDelivery] = []
         self.tally: Counter[str] = Counter()
         self.typical: dict[str, float] = {}  # channel name: seconds of a typical send
+        self.first_finished_at = math.inf  # when the oldest outcome not yet stored came
 
     def spawn(self, claimed: list[ClaimedDelivery]) -> None:
         latest_start = time.monotonic() + self.deadline
@@ -220,11 +223,12 @@ class Dispatcher:
         if channel is None:
             self.waiting -= 1
             reason = f"channel {d.channel!r} is not configured in this worker"
-            self.finished.append(self.outcome(d, Attempt("failed", reason)))
+            self.done(self.outcome(d, Attempt("failed", reason)))
             return
         slot = await self._start(self.lanes[channel.name], latest_start)
         if slot is None:
             self.released.append(d)
+            self.first_finished_at = min(self.first_finished_at, time.monotonic())
             return
         parked = None
         slow_after = self.slow_after(channel)
@@ -239,7 +243,11 @@ class Dispatcher:
             slot.give_back()
             self.in_flight.release()
         self.learn(channel, time.monotonic() - began)
-        self.finished.append(self.outcome(d, result))
+        self.done(self.outcome(d, result))
+
+    def done(self, outcome: Outcome) -> None:
+        self.finished.append(outcome)
+        self.first_finished_at = min(self.first_finished_at, time.monotonic())
 
     def slow_after(self, channel: Channel) -> float | None:
         """When a send of ``channel`` steps aside: after its ``park_after_seconds``, or
@@ -293,8 +301,18 @@ class Dispatcher:
         log.error("delivery %s (%s) failed: %s", d.id, d.channel, error)
         return Outcome(d.id, d.attempts, "failed", error)
 
+    def record_due(self) -> bool:
+        """Whether to store the outcomes now: a batch of them, the oldest waiting
+        ``RECORD_AFTER_SECONDS``, or no send left in flight."""
+        if not self.finished and not self.released:
+            return False
+        waited = time.monotonic() - self.first_finished_at
+        full = len(self.finished) >= self.batch_size
+        return full or waited >= RECORD_AFTER_SECONDS or not self.tasks
+
     async def record(self) -> None:
         """Store the outcomes so far and give back the rows released unsent."""
+        self.first_finished_at = math.inf
         finished, self.finished = self.finished, []
         released, self.released = self.released, []
         if not finished and not released:
@@ -338,11 +356,13 @@ class Dispatcher:
                 self.spawn(claimed)
                 if len(claimed) < self.batch_size:
                     recheck_at = time.monotonic() + RECHECK_SECONDS
-            if len(self.finished) >= self.batch_size or not self.waiting:
+            if self.record_due():
                 await self.record()
             if self.tasks:
-                until_recheck = recheck_at - time.monotonic()
-                await self.changes(until_recheck if until_recheck > 0 else self.deadline)
+                now = time.monotonic()
+                until_recheck = recheck_at - now if recheck_at > now else self.deadline
+                until_record = self.first_finished_at + RECORD_AFTER_SECONDS - now
+                await self.changes(max(0.01, min(until_recheck, until_record)))
                 continue
             if time.monotonic() >= recheck_at:
                 continue  # the last claim was a full batch: there may be more
@@ -383,7 +403,7 @@ async def send_deliveries(
         - claim_seconds(runtime)
         - CLAIM_MARGIN_SECONDS
     )
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=HTTP_SLOTS)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=BATCH_SIZE)
     timeout = httpx.Timeout(runtime.settings.delivery_timeout_seconds)
     async with slots, httpx.AsyncClient(timeout=timeout, limits=limits) as http:
         dispatcher = Dispatcher(

@@ -40,7 +40,7 @@ EXCERPT_CHARS = 200
 # slower, not faster, with many requests contending on one client: on loopback 8 in
 # flight beat 32 by 3x), and how long a slow one holds its slot before it steps aside.
 HTTP_SLOTS = 8
-HTTP_PARK_AFTER_SECONDS = 0.1
+HTTP_PARK_AFTER_SECONDS = 0.05
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
