@@ -29,7 +29,9 @@ from db.queries.notifications import (
 )
 from db.queries.recipients import TeamRecipients, team_recipients
 from db.queries.references import recent_history_by_team
-from jobs.channels import TeamInfo, TeamUsage
+from jobs.channels import configured_channels
+from jobs.channels.base import TeamInfo, TeamUsage
+from jobs.channels.email import NAME as EMAIL
 from jobs.config import JobConfig
 from jobs.deliveries import publish_deliveries, write_deliveries
 from jobs.errors import InvalidPayload
@@ -140,7 +142,8 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
 
     chunks = team_chunks(rendered, runtime.settings.fanout_team_chunk) or [[]]
     inserted = deliveries = 0
-    skips = SkipReport(email=runtime.settings.smtp_url is not None)
+    emailing = any(c.name == EMAIL for c in configured_channels(runtime.settings))
+    skips = SkipReport(email=emailing)
     for number, chunk in enumerate(chunks, start=1):
         async with runtime.sessions() as session, session.begin():
             exists, done = await lock_event(session, event_id)

@@ -37,9 +37,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from db.models.lifecycle import DELIVERY_CHANNELS
 from db.queries import metrics as q
 from db.queries.overview import STATES
+from jobs.channels import CHANNELS
 from jobs.deliveries import REPORTED_STATUS
 from jobs.observer import Observer
 from jobs.registry import all_jobs
@@ -111,7 +111,7 @@ def _gauges(snap: Snapshot) -> Iterator[Metric]:
         "Age of the oldest delivery waiting to be sent, by channel (0: none waiting)",
         labels=["channel"],
     )
-    for channel in DELIVERY_CHANNELS:
+    for channel in CHANNELS:
         found = pending.get(channel)
         backlog.add_metric([channel], found.pending if found else 0)
         oldest.add_metric([channel], found.oldest_seconds if found else 0.0)
@@ -215,7 +215,7 @@ class WorkerMetrics(Observer):
         for spec in all_jobs():
             for outcome in JOB_OUTCOMES:
                 self.jobs.labels(spec.name, outcome)
-        for channel in DELIVERY_CHANNELS:
+        for channel in CHANNELS:
             for status in DELIVERY_OUTCOMES:
                 self.deliveries.labels(channel, status)
         self.registry.register(_DatabaseGauges(self))

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
+from jobs.channels import channel_kinds, channel_settings_models
 from jobs.config import CleanupMode, JobConfig
 
 ENV_PREFIX = "LIFECYCLE_"
@@ -43,8 +44,13 @@ class SettingsError(ValueError):
     """The environment holds a setting that is unknown or invalid."""
 
 
-class Settings(BaseSettings):
-    """Everything the worker, the CLI and the client read from the environment."""
+class Settings(BaseSettings, *channel_settings_models()):  # type: ignore[misc]
+    """Everything the worker, the CLI and the client read from the environment.
+
+    Each delivery channel's settings (``LIFECYCLE_WEBHOOK_URL``, ``LIFECYCLE_SMTP_URL``…)
+    are declared and checked by its own settings model in ``jobs.channels``, included
+    here as a base class.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="forbid", frozen=True, populate_by_name=True
@@ -73,11 +79,6 @@ class Settings(BaseSettings):
     max_tries: int = Field(default=5, ge=1, le=100)
     health_check_interval_seconds: int = Field(default=10, ge=1, le=60)
     db_pool_size: int = Field(default=5, ge=1, le=100)
-    webhook_url: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
-    slack_webhook_url: SecretStr | None = None
-    smtp_url: SecretStr | None = None
-    email_from: str = "lifecycle@localhost"
     reminder_days: str = "90,30,7,1"
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     delivery_max_attempts: int = Field(default=12, ge=1, le=100)
@@ -132,37 +133,22 @@ class Settings(BaseSettings):
         redis_tls_options(url)
         return value
 
-    @field_validator(
-        "webhook_url",
-        "webhook_secret",
-        "slack_webhook_url",
-        "smtp_url",
-        "cleanup_mode",
-        mode="before",
-    )
+    @field_validator("cleanup_mode", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @model_validator(mode="after")
-    def _webhook_needs_secret(self) -> Settings:
-        if self.webhook_url is not None and self.webhook_secret is None:
-            raise ValueError("LIFECYCLE_WEBHOOK_URL is set but LIFECYCLE_WEBHOOK_SECRET is not")
+    def _send_fits_the_job(self) -> Settings:
+        # A sender claims while a whole send (two deadlines and margins) still fits in its
+        # job's time: leave it at least one deadline for that.
+        if self.job_timeout_seconds < 3 * self.delivery_timeout_seconds + 10:
+            raise ValueError(
+                "LIFECYCLE_JOB_TIMEOUT_SECONDS must be at least 3 x "
+                "LIFECYCLE_DELIVERY_TIMEOUT_SECONDS + 10 (a sender's job must have time "
+                "to claim, send within the deadline, and record)"
+            )
         return self
-
-    @field_validator("webhook_url", "slack_webhook_url")
-    @classmethod
-    def _check_http_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
-            raise ValueError("must be an smtp://[user:password@]host:port (or smtps://) URL")
-        return value
 
     @field_validator("reminder_days")
     @classmethod
@@ -205,12 +191,14 @@ class Settings(BaseSettings):
             cleanup_mode=self.resolved_cleanup_mode,
             max_tries=self.max_tries,
             job_lease_seconds=self.job_lease_seconds,
-            webhook_url=self.webhook_url,
-            webhook_secret=self.webhook_secret,
-            slack_webhook_url=self.slack_webhook_url,
-            smtp_url=self.smtp_url,
-            email_from=self.email_from,
+            job_timeout_seconds=self.job_timeout_seconds,
             reminder_milestones=self.reminder_milestones,
+            channel_settings={
+                kind.name: kind.settings(
+                    **{f: getattr(self, f) for f in kind.settings.model_fields}
+                )
+                for kind in channel_kinds()
+            },
             delivery_timeout_seconds=self.delivery_timeout_seconds,
             delivery_max_attempts=self.delivery_max_attempts,
         )

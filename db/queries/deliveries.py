@@ -221,6 +221,27 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
     return _rowcount(result)
 
 
+_RELEASE = text(
+    """
+    UPDATE deliveries d
+    SET attempts = d.attempts - 1, next_attempt_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])) AS v(id, attempts)
+    WHERE d.id = v.id AND d.status = 'pending' AND d.attempts = v.attempts
+    """
+)
+
+
+async def release_claims(session: AsyncSession, claims: Sequence[tuple[uuid.UUID, int]]) -> int:
+    """Give back ``(id, attempts)`` rows claimed but never sent: due now, their claim's
+    attempt not counted (only while the claim is still the caller's)."""
+    if not claims:
+        return 0
+    result = await session.execute(
+        _RELEASE, {"ids": [c[0] for c in claims], "attempts": [c[1] for c in claims]}
+    )
+    return _rowcount(result)
+
+
 async def seconds_until_next_due(session: AsyncSession) -> float | None:
     """Seconds until the earliest pending delivery falls due (0 if one is due now)."""
     value = await session.scalar(
