@@ -1,4 +1,4 @@
-"""The channel seam (DESIGN section 10): what every delivery channel provides, and the
+"""The channel seam (docs/notifications.md): what every delivery channel provides, and the
 pieces the channels share (the HTTP exchange, secret and header hygiene).
 
 A channel is one module of ``jobs.channels`` defining ``KIND``: its name, the settings it

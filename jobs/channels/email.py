@@ -1,5 +1,5 @@
 """The email channel: one message per recipient through ``LIFECYCLE_SMTP_URL`` from
-``LIFECYCLE_EMAIL_FROM`` (DESIGN section 10), plain text and HTML.
+``LIFECYCLE_EMAIL_FROM`` (docs/notifications.md), plain text and HTML.
 
 A password never crosses the wire in clear: ``smtps://`` speaks TLS from the start,
 ``smtp://`` upgrades with STARTTLS whenever the server offers it, and a server that

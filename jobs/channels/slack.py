@@ -1,5 +1,5 @@
 """The Slack channel: one incoming-webhook message per event to
-``LIFECYCLE_SLACK_WEBHOOK_URL`` (DESIGN section 10).
+``LIFECYCLE_SLACK_WEBHOOK_URL`` (docs/notifications.md).
 
 Every value from outside (model names, team slugs, counts' labels) is escaped for
 Slack's mrkdwn, so tenant text cannot mention ``<!channel>`` or disguise a link.

@@ -1,5 +1,5 @@
 """The webhook channel: one signed ``POST`` per (event, team) to
-``LIFECYCLE_WEBHOOK_URL`` (DESIGN section 10).
+``LIFECYCLE_WEBHOOK_URL`` (docs/notifications.md).
 
 Two signatures over the same bytes, both keyed with ``LIFECYCLE_WEBHOOK_SECRET``:
 ``Lifecycle-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>." + body)>`` (Stripe's scheme:
