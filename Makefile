@@ -35,9 +35,10 @@ demo: services
 	$(WITH_SERVICES) $(BIN)/lifecycle demo
 
 # For a shell outside the checkout: eval "$$(make -s -C /path/to/checkout env)".
-# (`lifecycle` run from the checkout reads $(ENV_FILE) by itself.)
-env: services
-	@cat $(ENV_FILE)
+# (`lifecycle` run from the checkout reads $(ENV_FILE) by itself.) Services that
+# $(ENV_FILE) names and that answer (a running `make run`) are kept, not resolved anew.
+env: install
+	@$(BIN)/python -m worker.devservices env --mode $(SERVICES) --env-file $(ENV_FILE) --data-dir $(dir $(ENV_FILE))
 
 # Benchmarks (docs/benchmarks.md): each builds and drops its own database; full sizes
 # take minutes. One of them: make bench BENCH=migration BENCH_ARGS="--refs 100000".
@@ -59,5 +60,9 @@ pytest: services
 
 test: lint typecheck pytest
 
+# The adopt file needs a database URL and a mapping: validate it with the shipped example.
 compose-check:
 	docker-compose -f docker-compose.yml config --quiet
+	LIFECYCLE_DATABASE_URL=postgresql://lifecycle@host.docker.internal:5432/platform \
+	LIFECYCLE_MAPPING=./examples/open-chat-studio/platform.toml \
+	docker-compose -f docker-compose.adopt.yml config --quiet

@@ -5,11 +5,14 @@ fan-out writes one webhook delivery per team. A receiver runs in its own process
 loopback (aiohttp; it checks every signature and answers 200). For each repetition, in
 turn:
 - *floor*: the same 1,000 signed requests (the stored bodies, the same headers) sent by a
-  bare loop over one httpx client with the same number of requests in flight as the
-  sender (``HTTP_CONCURRENCY``), no database at all;
+  bare loop over one httpx client with as many requests in flight as the sender starts
+  (``HTTP_SLOTS``), no database at all;
 - *job*: every delivery set back to pending, then ``send_deliveries`` as the worker runs
-  it (claim a batch with ``FOR UPDATE SKIP LOCKED``, send it, record the outcomes, repeat).
-The receiver must have accepted every request of both.
+  it (claim batches with ``FOR UPDATE SKIP LOCKED``, send, record the outcomes);
+- *hanging*: the same, with the receiver hanging on every tenth team (it never answers;
+  each of those sends ends at the delivery deadline): the time until the other 90 % are
+  recorded ``delivered`` (the last ``delivered_at``), against the floor.
+The receiver must have accepted every request of the floor and the job.
 
     .venv/bin/python -m benchmarks.deliveries [--teams N] [--repeat N]
 
@@ -23,6 +26,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import statistics
 import subprocess
@@ -36,8 +40,9 @@ import httpx
 from sqlalchemy import text
 
 from db.migrate import upgrade
-from jobs.channels import encode_body, idempotency_key, webhook_headers
-from jobs.deliveries import HTTP_CONCURRENCY, send_deliveries
+from jobs.channels.base import HTTP_SLOTS
+from jobs.channels.webhook import encode_body, idempotency_key, webhook_headers
+from jobs.deliveries import send_deliveries
 from jobs.notifications import FanoutPayload, fanout_event
 from jobs.runtime import Runtime
 from jobs.spec import EmptyPayload
@@ -68,10 +73,12 @@ GENERATE = [
 
 
 def serve(port: int) -> None:
-    """The receiver process: verify each signature, count, answer 200."""
+    """The receiver process: verify each signature, count, answer 200 (in hanging mode,
+    never answer teams whose number ends in 0)."""
     from aiohttp import web
 
     accepted = 0
+    hanging = False
 
     async def handle(request: web.Request) -> web.Response:
         nonlocal accepted
@@ -80,16 +87,24 @@ def serve(port: int) -> None:
         mac = hmac.new(SECRET.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
         if not hmac.compare_digest(mac.hexdigest(), fields["v1"]):
             return web.Response(status=401)
+        if hanging and json.loads(body)["team"]["slug"].endswith("0"):
+            await asyncio.sleep(3600)
         accepted += 1
         return web.Response(status=200)
 
     async def count(request: web.Request) -> web.Response:
         return web.json_response({"accepted": accepted})
 
+    async def mode(request: web.Request) -> web.Response:
+        nonlocal hanging
+        hanging = request.query.get("hang") == "1"
+        return web.json_response({"hanging": hanging})
+
     app = web.Application()
     app.router.add_post("/hook", handle)
     app.router.add_get("/count", count)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    app.router.add_post("/mode", mode)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, shutdown_timeout=1)
 
 
 def free_port() -> int:
@@ -140,15 +155,36 @@ async def floor(runtime: Runtime, url: str, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-async def job(runtime: Runtime) -> tuple[float, dict[str, Any]]:
+async def reset(runtime: Runtime) -> None:
     await execute(
         runtime,
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), "
         "delivered_at = NULL, last_error = NULL",
     )
+
+
+async def job(runtime: Runtime) -> tuple[float, dict[str, Any]]:
+    await reset(runtime)
     started = time.perf_counter()
     report = await send_deliveries(runtime, EmptyPayload(), linger_seconds=0)
     return time.perf_counter() - started, report
+
+
+async def hanging(runtime: Runtime, base: str, healthy: int, hung: int) -> float:
+    """Seconds until ``healthy`` deliveries are recorded while every tenth team's
+    receiver hangs (the job itself goes on until those sends reach their deadline):
+    from the job's start to the last ``delivered_at``, both read on the database's clock
+    (no polling while the job runs)."""
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{base}/mode", params={"hang": "1"})
+    await reset(runtime)
+    started = (await execute(runtime, "SELECT clock_timestamp()")).scalar_one()
+    report = await send_deliveries(runtime, EmptyPayload(), linger_seconds=0)
+    assert report["delivered"] == healthy and report["retrying"] >= hung, report
+    last = (await execute(runtime, "SELECT max(delivered_at) FROM deliveries")).scalar_one()
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{base}/mode", params={"hang": "0"})
+    return float((last - started).total_seconds())
 
 
 async def bench(args: argparse.Namespace, url: str, base: str) -> dict[str, Any]:
@@ -163,23 +199,36 @@ async def bench(args: argparse.Namespace, url: str, base: str) -> dict[str, Any]
         assert fanned["deliveries"] == args.teams, fanned
         warm_s, _ = await job(runtime)
         print(f"{args.teams} deliveries written; warm-up job run {warm_s:.3f}s", flush=True)
-        floors, jobs = [], []
+        floors, jobs, hangs = [], [], []
+        healthy = args.teams - args.teams // 10
         for rep in range(1, args.repeat + 1):
             before = await accepted(base)
-            floor_s = await floor(runtime, f"{base}/hook", HTTP_CONCURRENCY)
+            floor_s = await floor(runtime, f"{base}/hook", HTTP_SLOTS)
             job_s, report = await job(runtime)
             assert report["delivered"] == args.teams, report
             assert await accepted(base) - before == 2 * args.teams
             floors.append(floor_s)
             jobs.append(job_s)
-            print(
-                f"repetition {rep}: floor {floor_s:.3f}s, job {job_s:.3f}s "
-                f"(ratio {job_s / floor_s:.2f})",
-                flush=True,
-            )
+            line = f"repetition {rep}: floor {floor_s:.3f}s, job {job_s:.3f}s "
+            line += f"(ratio {job_s / floor_s:.2f})"
+            if args.hanging:
+                hangs.append(await hanging(runtime, base, healthy, args.teams - healthy))
+                line += f"; 10 % hanging: healthy 90 % in {hangs[-1]:.3f}s "
+                line += f"({hangs[-1] / floor_s:.2f} x floor)"
+            print(line, flush=True)
+        hanging_figures = (
+            {
+                "hanging_healthy_seconds": [round(t, 3) for t in hangs],
+                "hanging_median_seconds": round(statistics.median(hangs), 3),
+                "hanging_ratio": round(statistics.median(hangs) / statistics.median(floors), 2),
+            }
+            if hangs
+            else {}
+        )
         return {
             "teams": args.teams,
-            "concurrency": HTTP_CONCURRENCY,
+            "concurrency": HTTP_SLOTS,
+            **hanging_figures,
             "floor_seconds": [round(t, 3) for t in floors],
             "job_seconds": [round(t, 3) for t in jobs],
             "floor_median_seconds": round(statistics.median(floors), 3),
@@ -198,7 +247,15 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teams", type=int, default=1_000, help="affected teams")
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--no-hanging",
+        dest="hanging",
+        action="store_false",
+        help="skip the run with every tenth receiver hanging",
+    )
     args = parser.parse_args(argv)
+    # One line per hanging delivery's retry would drown the figures.
+    logging.getLogger("lifecycle.deliveries").setLevel(logging.ERROR)
 
     port = free_port()
     receiver = subprocess.Popen(  # noqa: ASYNC220 (started once, before any timing)
@@ -233,6 +290,11 @@ async def main(argv: list[str] | None = None) -> int:
             f"  ratio job/floor:                   {figures['ratio']:.2f} "
             f"(median of per-run ratios {figures['median_of_ratios']:.2f})"
         )
+        if "hanging_ratio" in figures:
+            print(
+                f"  10 % hanging, healthy 90 % (median): {figures['hanging_median_seconds']:.3f}s "
+                f"= {figures['hanging_ratio']:.2f} x floor"
+            )
     return 0
 
 

@@ -87,11 +87,13 @@ EVENT = """
 
 RAW_INSERT = """
     INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
-    SELECT e.id, m.team_id, m.user_id, b.slug, b.level, b.title, b.body, b.data
+    SELECT e.id, m.team_id, m.user_id, b.slug, b.level, b.title, b.body,
+           b.data || jsonb_build_object('email', u.email)
     FROM lifecycle_events AS e
     CROSS JOIN LATERAL jsonb_each(e.payload) AS p(team_key, counts)
     JOIN bench_team_messages AS b ON b.team_id = CAST(p.team_key AS uuid)
     JOIN team_members AS m ON m.team_id = b.team_id
+    JOIN users AS u ON u.id = m.user_id
     WHERE e.id = :event_id AND m.permissions @> ARRAY[CAST(:permission AS text)]
 """
 

@@ -88,20 +88,47 @@ class NotLive:
 
 @dataclass(frozen=True)
 class TeamVia:
-    """The team of a reference reached through a parent table (``link.fk → parent.id``).
+    """The team of a reference reached through a parent table (``row.fk → parent.key``).
 
-    ``level_column`` (on the parent) holds a minimum security level the model must meet.
+    ``parent_key`` is the parent's column ``fk_column`` holds (its id unless the mapping
+    names another); ``level_column`` (on the parent) holds a minimum security level the
+    model must meet.
     """
 
     parent_table: str
     fk_column: str
     team_column: str
     level_column: str | None = None
+    parent_key: str = "id"
 
 
 # Values a row gets when its model changes: (column, SQL literal). Literals come from this
 # module only, never from configuration.
 RESET_LITERALS = {"empty_object": "'{}'::jsonb"}
+
+# A value the mapping supplies for a host column the worker would otherwise leave empty
+# (``insert``) or that chooses a row of a joined table (``filter``): a constant, or
+# ``"now()"`` for the time of the write.
+Constant = str | int | bool
+NOW = "now()"
+
+
+def constant_sql(value: Constant) -> str:
+    """``value`` as a SQL literal (untyped for a string, so PostgreSQL reads it as the
+    column's type, as it does a literal in an INSERT). Quotes and backslashes are escaped
+    and ``$`` and ``:`` are written as hex escapes: the literal reads the same whatever
+    ``standard_conforming_strings`` says, cannot end the dollar-quoted body of the
+    ``models`` view's trigger function, and holds no bind parameter of a ``text()``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if value == NOW:
+        return "now()"
+    if "\x00" in value:
+        raise ValueError("a constant cannot hold a NUL character")
+    escaped = value.replace("\\", "\\\\").replace("'", "''")
+    return "E'" + escaped.replace("$", "\\x24").replace(":", "\\x3a") + "'"
 
 
 @dataclass(frozen=True)
@@ -131,6 +158,8 @@ class Reference:
     parameters: str | None = None
     # When the row was produced (history only): for "N questions in the last 30 days".
     time_column: str | None = None
+    # A link table's other columns a move fills when it inserts a row: (column, value).
+    insert_values: tuple[tuple[str, Constant], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.shape is Shape.JSON) != (self.json is not None):
@@ -149,9 +178,10 @@ class Reference:
         names += [self.json_copy.column] if self.json_copy else []
         names += [column for column, _ in self.reset_on_move]
         names += [self.parameters] if self.parameters else []
+        names += [column for column, _ in self.insert_values]
         if self.team_via:
             via = self.team_via
-            names += [via.parent_table, via.fk_column, via.team_column]
+            names += [via.parent_table, via.fk_column, via.team_column, via.parent_key]
             names += [via.level_column] if via.level_column else []
         return names
 
@@ -177,7 +207,7 @@ class Reference:
         if self.team_via:
             via = self.team_via
             cols[self.table].append(via.fk_column)
-            cols.setdefault(via.parent_table, []).extend(["id", via.team_column])
+            cols.setdefault(via.parent_table, []).extend([via.parent_key, via.team_column])
             if via.level_column:
                 cols[via.parent_table].append(via.level_column)
         return cols

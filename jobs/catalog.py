@@ -27,6 +27,7 @@ from db.queries.catalog import (
     global_models,
     insert_models,
     lock_model_catalog,
+    unresolved_joined_values,
     update_models,
 )
 from db.queries.references import impact_by_team, impact_totals, usage_by_team
@@ -87,8 +88,25 @@ async def prepare_sync(
     snap = take_snapshot(await global_models(session), platform.stored_model_columns)
     catalog = validate_catalog(raw, snap.known, today)
     plan = plan_sync(catalog, snap, today)
+    problems = await unresolved_joined_values(session, platform.mapping, _written(plan))
+    if problems:
+        raise CatalogError(problems)
     await _describe_deletions(session, platform, plan, snap)
     return plan, snap
+
+
+def _written(plan: Plan) -> dict[str, set[Any]]:
+    """``{models view column: values}`` the sync writes: every column of a new model, the
+    changed ones of an existing model."""
+    written: dict[str, set[Any]] = {}
+    for c in plan.changes:
+        if c.current is None:
+            row = {"provider": c.entry.provider, "name": c.entry.name, **c.columns}
+        else:
+            row = {k: v for k, v in c.columns.items() if getattr(c.current, k) != v}
+        for column, value in row.items():
+            written.setdefault(column, set()).add(value)
+    return written
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Weekly cleanup: hard-delete retired models once nothing refers to them (DESIGN section 7).
+"""Weekly cleanup: hard-delete retired models once nothing refers to them (docs/cleanup.md).
 
 A model is removed only when it is soft-deleted or migrated, no history row and no live
 reference (soft-deleted rows excepted) refers to it, and no other model's
@@ -6,11 +6,16 @@ reference (soft-deleted rows excepted) refers to it, and no other model's
 delete, one transaction per model. Chains resolve in one run: removing A re-examines the
 model A had migrated to. A dry run walks the same plan without writing, treating the
 models it would remove as gone.
+
+``LIFECYCLE_CLEANUP_MODE`` governs the scheduled runs (cron and catch-up): in ``report``
+mode they walk the dry plan and record what ``delete`` would remove, deleting nothing. An
+operator's run (``trigger="manual"``) does what it asks whatever the mode.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections import deque
@@ -44,13 +49,18 @@ from db.queries.cleanup import (
     select_retired_models,
     set_lock_timeout,
 )
+from db.queries.history import request_ids_of_model
 from db.reference import Reference
-from jobs.config import JobConfig
+from jobs.config import CleanupMode, JobConfig
 from jobs.faults import is_transient
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, Payload
 
+log = logging.getLogger("lifecycle.cleanup")
+
 Trigger = Literal["cron", "manual", "catch_up"]
+# What one run does: delete, report (a scheduled run in report mode) or an operator's dry run.
+RunMode = Literal["delete", "report", "dry_run"]
 
 HISTORY_REFERENCES = "history_references"
 LIVE_REFERENCES = "live_references"
@@ -87,11 +97,25 @@ class Outcome:
     error: str | None = None
 
 
+def run_mode(payload: CleanupPayload, mode: CleanupMode) -> RunMode:
+    """What this run does: an operator's run does what it asks; the scheduled runs (cron,
+    catch-up) follow ``LIFECYCLE_CLEANUP_MODE``."""
+    if payload.dry_run:
+        return "dry_run"
+    if payload.trigger != "manual" and mode == "report":
+        return "report"
+    return "delete"
+
+
 @dataclass
 class CleanupReport:
-    """A run's report, stored as the ``lifecycle_runs.summary`` and returned by the job."""
+    """A run's report, stored as the ``lifecycle_runs.summary`` and returned by the job.
 
-    dry_run: bool
+    Unless ``mode`` is ``delete``, nothing changed and ``removed`` lists what a deleting
+    run would remove.
+    """
+
+    mode: RunMode
     trigger: str
     removed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
@@ -99,6 +123,11 @@ class CleanupReport:
     candidates: int = 0
     deferred: int = 0
     duration_s: float = 0.0
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether the run changed nothing (an operator's dry run or a report-mode run)."""
+        return self.mode != "delete"
 
     def add(self, outcome: Outcome) -> None:
         m = outcome.model
@@ -115,6 +144,7 @@ class CleanupReport:
         report: dict[str, Any] = to_json_types(
             {
                 "dry_run": self.dry_run,
+                "mode": self.mode,
                 "trigger": self.trigger,
                 "candidates": self.candidates,
                 "removed": self.removed,
@@ -171,6 +201,8 @@ async def remove_model(
             repointed = await repoint_not_live(
                 s, locked.id, locked.migrated_to_model_id, references
             )
+            # Read before the delete clears the requests' link to the row (reference platform).
+            requests = await request_ids_of_model(s, locked.id)
             await delete_model_row(s, locked.id)
             await record_audit(
                 s,
@@ -180,6 +212,7 @@ async def remove_model(
                 details=to_json_types(
                     {
                         **locked.snapshot(),
+                        **requests,
                         "repointed": repointed,
                         "run_id": run_id,
                         "trigger": trigger,
@@ -228,7 +261,8 @@ async def _resolve(
 
 
 def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attempt:
-    """A dry-run attempt: the real checks, no lock, no write; planned removals count as gone."""
+    """A dry-run attempt: the real checks, no lock, no write; planned removals count as
+    gone, and the not-live rows the real run would re-point are counted."""
     planned: set[HostId] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
@@ -236,14 +270,16 @@ def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attemp
         if blocked is not None:
             return Outcome(model, *blocked)
         planned.add(model.id)
-        return Outcome(model)
+        repointed = await repoint_not_live(
+            conn, model.id, model.migrated_to_model_id, references, dry_run=True
+        )
+        return Outcome(model, detail={"repointed": repointed})
 
     return attempt
 
 
 async def _walk(
     runtime: Runtime,
-    payload: CleanupPayload,
     run_id: uuid.UUID,
     candidates: list[RetiredModel],
     report: CleanupReport,
@@ -251,7 +287,7 @@ async def _walk(
 ) -> None:
     """All candidates on one connection (a transaction per model, or one read-only plan)."""
     async with runtime.engine.connect() as conn:
-        if payload.dry_run:
+        if report.dry_run:
             async with conn.begin():
                 await _resolve(
                     candidates,
@@ -263,7 +299,7 @@ async def _walk(
 
         async def attempt(model: RetiredModel) -> Outcome:
             return await remove_model(
-                conn, model, runtime.platform.references, run_id=run_id, trigger=payload.trigger
+                conn, model, runtime.platform.references, run_id=run_id, trigger=report.trigger
             )
 
         async with conn.begin():
@@ -282,30 +318,33 @@ async def cleanup_retired_models(
     *,
     before_candidate: BeforeCandidate | None = None,
 ) -> dict[str, Any]:
-    """Hard-delete eligible retired models (or, dry, report which would go); log the run.
+    """Hard-delete eligible retired models (or, dry or in report mode, report which would
+    go); log the run.
 
     ``before_candidate`` runs before each model's transaction (tests use it to change
     the data between selection and the lock).
     """
-    if runtime.job_id and not payload.dry_run:
+    report = CleanupReport(
+        mode=run_mode(payload, runtime.settings.cleanup_mode), trigger=payload.trigger
+    )
+    if runtime.job_id and report.mode != "dry_run":
         async with runtime.sessions() as s:
             earlier = await finished_run_summary(s, runtime.job_id)
         if earlier is not None:  # the same ARQ job (one cron instant) already ran
             return {**earlier, "already_ran": True}
     started = time.monotonic()
-    report = CleanupReport(dry_run=payload.dry_run, trigger=payload.trigger)
     async with runtime.sessions() as s, s.begin():
         # A run a killed worker left "running" gets its final status here.
         await close_interrupted_runs(s, runtime.job_id, RUN_TIMEOUT_SECONDS)
         run_id = await start_run(
-            s, CLEANUP_JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=payload.dry_run
+            s, CLEANUP_JOB, job_id=runtime.job_id, trigger=payload.trigger, dry_run=report.dry_run
         )
     try:
         async with runtime.sessions() as s:
             candidates = await select_retired_models(s, runtime.settings.cleanup_max_models)
             report.deferred = await count_retired_models(s) - len(candidates)
         report.candidates = len(candidates)
-        await _walk(runtime, payload, run_id, candidates, report, before_candidate)
+        await _walk(runtime, run_id, candidates, report, before_candidate)
     except BaseException:
         report.duration_s = time.monotonic() - started
         with contextlib.suppress(Exception):
@@ -313,6 +352,15 @@ async def cleanup_retired_models(
         raise
     report.duration_s = time.monotonic() - started
     await _finish(runtime, run_id, "succeeded", report)
+    if report.mode == "report" and report.removed:
+        log.warning(
+            "cleanup run %s (%s) deleted nothing, LIFECYCLE_CLEANUP_MODE is report; "
+            "delete would remove %d model(s): %s",
+            run_id,
+            report.trigger,
+            len(report.removed),
+            ", ".join(repr(f"{r['provider']}:{r['name']}") for r in report.removed[:20]),
+        )
     return {"run_id": str(run_id), **report.as_dict()}
 
 
@@ -324,9 +372,10 @@ async def _finish(runtime: Runtime, run_id: uuid.UUID, status: str, report: Clea
 async def catch_up_cleanup(runtime: Runtime) -> None:
     """At worker start: enqueue one cleanup if the weekly run was missed.
 
-    Due when the last successful real run finished more than 7 days ago, or there was
-    none and retired models exist. The key (queue and day) makes workers that start
-    together enqueue it once.
+    Due when the last successful real or report-mode run finished more than 7 days ago,
+    or there was none and retired models exist. The run follows ``LIFECYCLE_CLEANUP_MODE``
+    (on a mapped host, by default, it only reports). The key (queue and day) makes
+    workers that start together enqueue it once.
     """
     async with runtime.sessions() as s:
         now = await database_now(s)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr
+from pydantic import BaseModel
+
+# What the scheduled (cron and catch-up) cleanup runs do: hard-delete, or only report.
+CleanupMode = Literal["delete", "report"]
 
 
 @dataclass(frozen=True)
@@ -27,14 +32,12 @@ class JobConfig:
     retiring_window_days: int
     enrich_cron_time: time
     cleanup_max_models: int
+    cleanup_mode: CleanupMode
     max_tries: int
     job_lease_seconds: int
-    # Delivery channels (unset: the channel is off) and retirement reminders.
-    webhook_url: SecretStr | None
-    webhook_secret: SecretStr | None
-    slack_webhook_url: SecretStr | None
-    smtp_url: SecretStr | None
-    email_from: str
+    job_timeout_seconds: int
     reminder_milestones: tuple[int, ...]
+    # Each delivery channel's own settings model, by channel name (``jobs.channels``).
+    channel_settings: Mapping[str, BaseModel]
     delivery_timeout_seconds: float
     delivery_max_attempts: int

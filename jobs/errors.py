@@ -16,7 +16,7 @@ class InvalidPayload(PermanentJobError):
 
 
 class RequestRefused(PermanentJobError):
-    """A request cannot go on, for a reason that has a code (DESIGN §5 and
+    """A request cannot go on, for a reason that has a code (docs/requests-and-rollouts.md and
     ``request_key_conflict``); the message starts with the code."""
 
     def __init__(self, code: str, message: str) -> None:

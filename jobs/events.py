@@ -18,7 +18,7 @@ FANOUT_JOB = "fanout_event"
 
 
 class Slug(StrEnum):
-    """Notification slugs (DESIGN section 4)."""
+    """Notification slugs (docs/contract.md)."""
 
     DEPRECATED = "llm-model-deprecated"
     RETIRING = "llm-model-retiring"

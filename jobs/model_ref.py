@@ -33,6 +33,13 @@ class ModelRef:
         return str(self.model_id) if self.model_id is not None else f"{self.provider}:{self.name}"
 
 
+def model_label(provider: str | None, name: str | None, team_id: object = None) -> str:
+    """``provider:name``, and ``(team T)`` for a team's custom model: a global model and a
+    team's model of the same name are never shown alike."""
+    label = f"{provider}:{name}"
+    return f"{label} (team {team_id})" if team_id not in (None, "") else label
+
+
 def parse_model_ref(value: str) -> ModelRef:
     """Parse ``value`` as an id or ``provider:name``; raise a message saying which is wanted."""
     value = value.strip()

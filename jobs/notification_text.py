@@ -14,6 +14,7 @@ from typing import Any
 
 from db.keys import HostId
 from jobs.events import Slug
+from jobs.model_ref import model_label
 
 LEVELS: dict[Slug, str] = {
     Slug.DEPRECATED: "warning",
@@ -42,10 +43,12 @@ class EventFacts:
     # litellm's successor, resolved to a model here; shown as a suggestion, never applied.
     suggested_provider: str | None = None
     suggested_model_name: str | None = None
+    # The team whose custom model it is (None: a global model).
+    model_team_id: HostId | None = None
 
     @property
     def model(self) -> str:
-        return f"{self.model_provider}:{self.model_name}"
+        return model_label(self.model_provider, self.model_name, self.model_team_id)
 
     @property
     def replacement(self) -> str | None:
@@ -147,6 +150,7 @@ def render_message(
             "id": str(facts.model_id) if facts.model_id else None,
             "provider": facts.model_provider,
             "name": facts.model_name,
+            "team_id": str(facts.model_team_id) if facts.model_team_id is not None else None,
         },
         "replacement": (
             {"provider": facts.replacement_provider, "name": facts.replacement_model_name}

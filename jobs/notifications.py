@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from db.keys import HostId, parse_host_id
+from db.queries.keys import user_key_type
+from db.queries.models import get_model
 from db.queries.notifications import (
     TeamMessage,
     get_event,
@@ -24,8 +27,11 @@ from db.queries.notifications import (
     take_pending_events,
     team_names,
 )
+from db.queries.recipients import TeamRecipients, team_recipients
 from db.queries.references import recent_history_by_team
-from jobs.channels import TeamInfo, TeamUsage
+from jobs.channels import configured_channels
+from jobs.channels.base import TeamInfo, TeamUsage
+from jobs.channels.email import NAME as EMAIL
 from jobs.config import JobConfig
 from jobs.deliveries import publish_deliveries, write_deliveries
 from jobs.errors import InvalidPayload
@@ -46,6 +52,8 @@ log = logging.getLogger("lifecycle.notifications")
 SWEEP_MIN_AGE_SECONDS = 60.0
 SWEEP_RETRY_AFTER_SECONDS = 3600.0
 SWEEP_LIMIT = 1000
+# Skipped recipient rows named in a fan-out's result and log line (the rest are counted).
+SKIPS_SHOWN = 20
 T = TypeVar("T")
 
 
@@ -86,18 +94,6 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
     if event.fanned_out_at is not None:
         return {**result, "status": "already_fanned_out", "notifications": 0}
 
-    facts = EventFacts(
-        event_id=event.id,
-        slug=event.slug,
-        model_id=event.model_id,
-        model_provider=event.model_provider,
-        model_name=event.model_name,
-        replacement_provider=event.replacement_provider,
-        replacement_model_name=event.replacement_model_name,
-        deprecation_date=event.deprecation_date,
-        suggested_provider=event.suggested_provider,
-        suggested_model_name=event.suggested_model_name,
-    )
     try:
         level = level_for(event.slug)
     except UnknownSlug as exc:
@@ -112,6 +108,20 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
             else {}
         )
         names = await team_names(session, runtime.platform, [team_id for team_id, _ in teams])
+        model = await get_model(session, event.model_id) if event.model_id is not None else None
+    facts = EventFacts(
+        event_id=event.id,
+        slug=event.slug,
+        model_id=event.model_id,
+        model_provider=event.model_provider,
+        model_name=event.model_name,
+        replacement_provider=event.replacement_provider,
+        replacement_model_name=event.replacement_model_name,
+        deprecation_date=event.deprecation_date,
+        suggested_provider=event.suggested_provider,
+        suggested_model_name=event.suggested_model_name,
+        model_team_id=model.team_id if model is not None else None,
+    )
     label_order = runtime.platform.label_order()
     rendered: list[tuple[TeamInfo, Message]] = []
     for team_id, counts in teams:
@@ -132,6 +142,8 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
 
     chunks = team_chunks(rendered, runtime.settings.fanout_team_chunk) or [[]]
     inserted = deliveries = 0
+    emailing = any(c.name == EMAIL for c in configured_channels(runtime.settings))
+    skips = SkipReport(email=emailing)
     for number, chunk in enumerate(chunks, start=1):
         async with runtime.sessions() as session, session.begin():
             exists, done = await lock_event(session, event_id)
@@ -141,20 +153,28 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
                 status = "already_fanned_out" if exists else "event_deleted"
                 return {**result, "status": status, "notifications": inserted}
             last = number == len(chunks)
+            recipients = await team_recipients(
+                session,
+                runtime.platform,
+                [t.id for t, _ in chunk],
+                runtime.settings.notification_permission,
+                user_key=await user_key_type(session),
+            )
             inserted += await insert_team_notifications(
                 session,
                 runtime.platform,
                 event_id=event_id,
                 slug=event.slug,
                 level=level,
-                permission=runtime.settings.notification_permission,
                 messages=[TeamMessage(t.id, m.title, m.body, m.data) for t, m in chunk],
+                recipients=recipients.all(),
             )
             deliveries += await write_deliveries(
-                session, runtime, facts, chunk, event_wide=event_wide if last else None
+                session, runtime, facts, chunk, recipients, event_wide=event_wide if last else None
             )
             if last:
                 await mark_fanned_out(session, event_id)
+        skips.add(recipients)
     if deliveries:
         await publish_deliveries(runtime, event_id)
     log.info(
@@ -165,6 +185,14 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         deliveries,
         len(rendered),
     )
+    if skips.lines:
+        log.warning(
+            "event %s (%s): %s: %s",
+            event_id,
+            event.slug,
+            skips.summary(),
+            "; ".join(skips.lines[:SKIPS_SHOWN]),
+        )
     return {
         **result,
         "status": "fanned_out",
@@ -172,7 +200,48 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         "chunks": len(chunks),
         "notifications": inserted,
         "deliveries": deliveries,
+        **skips.report(),
     }
+
+
+@dataclass
+class SkipReport:
+    """What the recipients query's rows could not do: (with email on) recipients told
+    in-app only for want of an address, and rows that told nobody."""
+
+    email: bool
+    not_emailed: list[str] = field(default_factory=list)
+    rows_skipped: list[str] = field(default_factory=list)
+
+    def add(self, recipients: TeamRecipients) -> None:
+        if self.email:
+            self.not_emailed += [
+                f"user {r.user_id} of team {r.team_id}: {r.no_email}; told in-app only"
+                for r in recipients.all()
+                if r.no_email is not None
+            ]
+        self.rows_skipped += [str(s) for s in recipients.skipped]
+
+    @property
+    def lines(self) -> list[str]:
+        """People first (those not emailed), then rows that named nobody to tell."""
+        return self.not_emailed + self.rows_skipped
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.rows_skipped)} row(s) of the recipients query skipped, "
+            f"{len(self.not_emailed)} recipient(s) not emailed"
+        )
+
+    def report(self) -> dict[str, Any]:
+        """The job result's part: counts and the first reasons (results stay small)."""
+        if not self.lines:
+            return {}
+        return {
+            "recipient_rows_skipped": len(self.rows_skipped),
+            "emails_not_sent": len(self.not_emailed),
+            "skipped": self.lines[:SKIPS_SHOWN],
+        }
 
 
 def sweep_key(event_id: uuid.UUID, age_seconds: float, retry_after_seconds: float) -> str:

@@ -16,10 +16,11 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import HostId
+from db.keys import HostId, id_text
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
+from db.queries.models import model_names
 from db.reference import Reference
 from jobs.cost_map import CostMap
 from jobs.deprecation import read_cost_map
@@ -204,6 +205,17 @@ def shape_result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
         "error": row.error,
         **extra,
     }
+
+
+async def name_teams(session: AsyncSession, result: dict[str, Any]) -> None:
+    """Add ``team_id`` to the result's source and target: a team's custom model is never
+    shown as if it were the global model of its name."""
+    models = [m for m in (result.get("source"), result.get("target")) if m and m.get("id")]
+    found = await model_names(session, [m["id"] for m in models])
+    for model in models:
+        known = found.get(id_text(model["id"]))
+        team = known[2] if known is not None else None
+        model["team_id"] = str(team) if team is not None else None
 
 
 def _id_or_none(value: HostId | None) -> str | None:

@@ -33,7 +33,13 @@ from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.faults import is_transient
 from jobs.parameters import Target, decide, load_translator, rule
-from jobs.request_admission import Request, admit_request, check_same_request, shape_result
+from jobs.request_admission import (
+    Request,
+    admit_request,
+    check_same_request,
+    name_teams,
+    shape_result,
+)
 from jobs.runtime import Runtime
 from jobs.validation import describe, snapshot
 
@@ -157,7 +163,9 @@ async def _move_all(
                     await rq.record_batch_progress(
                         session, row.id, ref.label, batch.moved, batch.last_key
                     )
-            sizer.observe((time.monotonic() - began) * 1000)
+            elapsed = time.monotonic() - began
+            sizer.observe(elapsed * 1000)
+            runtime.observer.batch_done(ref.label, batch.moved, elapsed)
             if batch.moved and after_batch is not None:
                 await after_batch(ref.label, batch.moved)
             return batch
@@ -487,6 +495,15 @@ async def run_request(
     after_batch: AfterBatch | None = None,
 ) -> dict[str, Any]:
     """Admit (or find) the request under its key and carry it out; idempotent."""
+    result = await _admit_and_execute(runtime, request, today=today, after_batch=after_batch)
+    async with runtime.sessions() as session:
+        await name_teams(session, result)
+    return result
+
+
+async def _admit_and_execute(
+    runtime: Runtime, request: Request, *, today: date | None, after_batch: AfterBatch | None
+) -> dict[str, Any]:
     for _ in range(2):
         async with runtime.sessions() as session:
             existing = await rq.get_request(session, request_key=request.request_key)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.platform.host import Platform, reference_host
 from jobs.config import JobConfig
+from jobs.observer import Observer
 
 Enqueue = Callable[[str, dict[str, Any], str], Awaitable[None]]
 
@@ -31,3 +32,5 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     # The host platform the jobs run on (its mapping and references).
     platform: Platform = field(default_factory=reference_host)
+    # Told of each batch and delivery (the worker's metrics); ignores them by default.
+    observer: Observer = field(default_factory=Observer)

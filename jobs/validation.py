@@ -1,4 +1,5 @@
-"""Validation of migration and deletion requests: blockers, warnings, info (DESIGN §5)."""
+"""Validation of migration and deletion requests: blockers, warnings, info
+(docs/requests-and-rollouts.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from db.queries.repointing import spaces_above_level
 from db.queries.requests import active_request_for
 from db.reference import Reference
 from jobs.cost_map import CostMap
+from jobs.model_ref import model_label
 from jobs.parameters import Target, load_translator, tally
 
 BLOCKERS = (
@@ -55,8 +57,7 @@ def describe(model: LlmModel | None) -> str:
     """``provider:name`` (and the owning team for custom models)."""
     if model is None:
         return "?"
-    suffix = f" (team {model.team_id})" if model.team_id else ""
-    return f"{model.provider}:{model.name}{suffix}"
+    return model_label(model.provider, model.name, model.team_id)
 
 
 def snapshot(model: LlmModel | None) -> dict[str, Any] | None:

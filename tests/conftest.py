@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 
 from jobs.runtime import Runtime
-from tests.platforms import REFERENCE, HostPlatform, mapped_platform, seed_sql
+from tests.platforms import JOINED_PROVIDER, REFERENCE, HostPlatform, mapped_platform, seed_sql
 from tests.platforms.drivers import DRIVERS, HostDriver
 from tests.services import (
+    adopt_host,
     base_settings,
     create_test_database,
     drop_database,
@@ -83,6 +84,24 @@ async def host_database(settings: Settings) -> AsyncIterator[Callable[..., Await
     yield make
     for name in made:
         await drop_database(settings, name)
+
+
+@pytest.fixture
+async def joined_provider(
+    settings: Settings, host_database: Callable[..., Awaitable[str]]
+) -> Settings:
+    """Settings on a fresh joined-provider host whose mapping passed ``platform check``
+    and whose worker schema ``db upgrade`` built (the host's tables start empty)."""
+    url = await host_database(JOINED_PROVIDER, seed=False)
+    made = load_settings(
+        {},
+        database_url=url,
+        redis_url=settings.redis_url.get_secret_value(),
+        queue_name=f"lifecycle-test:{uuid.uuid4().hex[:10]}",
+        platform_file=JOINED_PROVIDER.mapping,
+    )
+    await adopt_host(url, JOINED_PROVIDER)
+    return made
 
 
 @pytest.fixture

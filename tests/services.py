@@ -8,14 +8,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.migrate import MIGRATIONS_DIR, upgrade
+from db.platform.check import PlatformReport
 from db.platform.mapping import load_mapping
 from tests.platforms import ROOT, HostPlatform, seed_sql
 from worker.devservices import with_database
@@ -28,6 +33,27 @@ TEMPLATE_LOCK = 7_294_002
 
 def base_settings() -> Settings:
     return load_settings()
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` connecting as ``role`` (no password: the test servers trust 127.0.0.1)."""
+    return make_url(url).set(username=role, password=None).render_as_string(False)
+
+
+@asynccontextmanager
+async def granted_role(url: str, grants_for: Callable[[str], Awaitable[str]]) -> AsyncIterator[str]:
+    """A new login role on ``url``'s database holding only ``grants_for(role)`` (SQL run
+    by the administrator); its name. Dropped afterwards, with everything granted to it."""
+    name = f"lifecycle_r_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        await admin.execute(await grants_for(name))
+        yield name
+    finally:
+        await admin.execute(f'DROP OWNED BY "{name}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+        await admin.close()
 
 
 def admin_url(settings: Settings) -> str:
@@ -152,10 +178,39 @@ async def _build_host(url: str, platform: HostPlatform) -> None:
         await conn.execute(seed_sql(platform).read_text())
     finally:
         await conn.close()
-    settings = load_settings({}, database_url=url, platform_file=platform.mapping)
+    await adopt_host(url, platform)
+
+
+async def adopt_host(url: str, platform: HostPlatform) -> tuple[Settings, PlatformReport]:
+    """What an adopter does on the host database at ``url``: check ``platform``'s mapping
+    (raising on an error), then build the worker's schema for it as ``db upgrade`` does.
+    Returns the settings for that database and the check's report."""
+    settings = load_settings(
+        {},
+        database_url=url,
+        redis_url=base_settings().redis_url.get_secret_value(),
+        platform_file=platform.mapping,
+    )
     report = await run_platform_check(settings)
     if not report.ok:
         problems = "; ".join(f"{f.subject}: {f.message}" for f in report.errors)
         raise RuntimeError(f"{platform.name}: the mapping does not check out: {problems}")
     layout = layout_from_report(settings, report)
     await asyncio.to_thread(upgrade, url, "head", layout, load_mapping(platform.mapping))
+    return settings, report
+
+
+async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
+    """Return once a session of the test's database waits on a lock (another's row)."""
+    async with asyncio.timeout(30):
+        while True:
+            async with engine.connect() as conn:
+                waiting = await conn.scalar(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND wait_event_type = 'Lock')"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)

@@ -26,10 +26,13 @@ from db.engine import make_engine, make_sessionmaker
 from db.platform.host import Platform
 from jobs.errors import InvalidPayload, PermanentJobError
 from jobs.faults import is_transient
+from jobs.observer import Observer
 from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
 from jobs.spec import CronSpec, JobSpec, job_id_for
 from worker.faults import backoff_seconds
+from worker.job_results import bounded_result
+from worker.metrics import WorkerMetrics
 from worker.platform import configured_mapping, ensure_platform_ready
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
@@ -57,6 +60,9 @@ def redis_settings(settings: Settings, *, ride_out_outages: bool = False) -> Red
     the worker; callers such as the client fail fast instead.
     """
     rs = RedisSettings.from_dsn(settings.redis_url.get_secret_value())
+    # ARQ reads only the scheme of a rediss:// URL: its CA and certificates come from here.
+    for option, value in settings.redis_tls.items():
+        setattr(rs, option, value)
     rs.conn_timeout = 2
     rs.conn_retries = 3
     rs.conn_retry_delay = 1
@@ -67,8 +73,11 @@ def redis_settings(settings: Settings, *, ride_out_outages: bool = False) -> Red
     return rs
 
 
-def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
-    """Engine, sessions and an enqueue function that sends follow-up jobs to ``redis``."""
+def build_runtime(
+    settings: Settings, redis: ArqRedis | None = None, observer: Observer | None = None
+) -> Runtime:
+    """Engine, sessions and an enqueue function that sends follow-up jobs to ``redis``;
+    ``observer`` is told of each batch and delivery (the worker's metrics)."""
     engine = make_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
@@ -91,6 +100,7 @@ def build_runtime(settings: Settings, redis: ArqRedis | None = None) -> Runtime:
         sessions=make_sessionmaker(engine),
         enqueue=enqueue,
         platform=Platform(configured_mapping(settings)),
+        observer=observer or Observer(),
     )
 
 
@@ -135,7 +145,8 @@ async def _renew_lease(redis: ArqRedis, job_id: str, lease_s: int) -> None:
 async def run_job(
     spec: JobSpec, runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Validate the payload, run the job, turn transient faults into a delayed retry.
+    """Validate the payload, run the job, turn transient faults into a delayed retry; the
+    result is bounded so that it can always be read back (``worker.job_results``).
 
     A job with a ``give_up`` step gets one try more than its limit from ARQ: that try
     closes what the spent tries left open, then fails the job.
@@ -149,7 +160,7 @@ async def run_job(
             "fault); what they left running is closed as failed"
         )
     try:
-        return await spec.run(runtime, payload)
+        return bounded_result(await spec.run(runtime, payload))
     except PermanentJobError:
         raise
     except Exception as exc:
@@ -184,10 +195,10 @@ async def _leased(ctx: dict[str, Any], runtime: Runtime) -> AsyncIterator[None]:
                 await lease
 
 
-def _job_function(spec: JobSpec, settings: Settings) -> Function:
+def _job_function(spec: JobSpec, settings: Settings, metrics: WorkerMetrics) -> Function:
     async def handler(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         runtime = runtime_of(ctx)
-        async with _leased(ctx, runtime):
+        async with _leased(ctx, runtime), metrics.timing(spec.name):
             return await run_job(spec, runtime, args, kwargs)
 
     handler.__qualname__ = handler.__name__ = spec.name
@@ -203,7 +214,7 @@ def _is_scheduled_run(job_id: str | None, name: str) -> bool:
     return job_id is not None and job_id.startswith(prefix) and job_id[len(prefix) :].isdigit()
 
 
-def _cron_function(c: CronSpec, settings: Settings) -> Any:
+def _cron_function(c: CronSpec, settings: Settings, metrics: WorkerMetrics) -> Any:
     spec = job_spec(c.job)
     name = f"cron:{c.job}"
 
@@ -213,7 +224,7 @@ def _cron_function(c: CronSpec, settings: Settings) -> Any:
             raise InvalidPayload(
                 f"{name} runs only on its schedule; enqueue the job {c.job!r} to run it now"
             )
-        async with _leased(ctx, runtime):
+        async with _leased(ctx, runtime), metrics.timing(spec.name):
             return await run_job(spec, runtime, (dict(c.payload),), {})
 
     cron_handler.__qualname__ = cron_handler.__name__ = name
@@ -233,28 +244,38 @@ def worker_kwargs(
     *,
     burst: bool = False,
     on_startup_extra: Callable[[Runtime], Awaitable[None]] | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``arq.worker.Worker`` built from ``settings``."""
+    """Keyword arguments for ``arq.worker.Worker`` built from ``settings``; ``metrics``
+    counts the jobs and, with ``LIFECYCLE_HTTP_PORT``, serves them over HTTP."""
+    metrics = metrics or WorkerMetrics(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         redis = ctx.get("redis")
-        runtime = build_runtime(settings, redis if isinstance(redis, ArqRedis) else None)
+        runtime = build_runtime(settings, redis if isinstance(redis, ArqRedis) else None, metrics)
         async with runtime.engine.connect() as conn:
             await ensure_platform_ready(conn, settings)
         ctx[_RUNTIME_KEY] = runtime
+        if settings.resolved_cleanup_mode == "report":
+            log.info(
+                "LIFECYCLE_CLEANUP_MODE is report: scheduled cleanup runs record what they "
+                "would remove and delete nothing (set it to delete to let them hard-delete)"
+            )
         for hook in startup_hooks():
             await hook(runtime)
         if on_startup_extra is not None:
             await on_startup_extra(runtime)
+        await metrics.start(runtime)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await metrics.stop()
         runtime = ctx.get(_RUNTIME_KEY)
         if isinstance(runtime, Runtime):
             await runtime.engine.dispose()
 
     return {
-        "functions": [_job_function(s, settings) for s in all_jobs()],
-        "cron_jobs": [_cron_function(c, settings) for c in all_crons()],
+        "functions": [_job_function(s, settings, metrics) for s in all_jobs()],
+        "cron_jobs": [_cron_function(c, settings, metrics) for c in all_crons()],
         "redis_settings": redis_settings(settings, ride_out_outages=True),
         "queue_name": settings.queue_name,
         "burst": burst,
@@ -301,9 +322,15 @@ class LifecycleWorker(Worker):
         self._pool = None
 
 
-def make_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
+def make_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    metrics: WorkerMetrics | None = None,
+    **overrides: Any,
+) -> Worker:
     """A ready-to-run ARQ ``Worker`` (tests pass ``poll_delay=0`` and the like)."""
-    kwargs = worker_kwargs(settings, burst=burst)
+    kwargs = worker_kwargs(settings, burst=burst, metrics=metrics)
     kwargs.update(overrides)
     worker = LifecycleWorker(**kwargs)
     # ARQ claims a job with an in-progress key that lasts the longest job timeout; a worker

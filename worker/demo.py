@@ -46,14 +46,20 @@ async def recreate_database(settings: Settings, name: str) -> str:
 
 
 def demo_settings(settings: Settings, database_url: str) -> Settings:
-    """The configured settings on the demo database and a queue of the demo's own."""
+    """The configured settings on the demo database and a queue of the demo's own. The
+    demo database holds the built-in reference platform, whatever mapping is configured."""
     return settings.model_copy(
         update={
             "database_url": SecretStr(database_url),
             "queue_name": f"lifecycle-demo:{uuid.uuid4().hex[:8]}",
             "health_check_interval_seconds": 5,
+            "platform_file": None,
         }
     )
+
+
+class NotForMappedHost(Exception):
+    """The demo seeds the reference platform; it is not for a mapped host's database."""
 
 
 async def seed(settings: Settings) -> DemoIds | None:
@@ -198,8 +204,13 @@ async def run_demo(
     demo_cfg = demo_settings(settings, url)
     ids = await seed(demo_cfg)
     assert ids is not None
+    if settings.platform_file is not None:
+        write(
+            f"the demo runs the built-in reference platform in its own database; "
+            f"LIFECYCLE_PLATFORM_FILE ({settings.platform_file}) is not used for it"
+        )
     write(
-        f"demo database {DEMO_DATABASE} seeded: {len(ids.teams)} teams, "
+        f"demo database {database} seeded: {len(ids.teams)} teams, "
         f"{len(ids.models)} models; starting a worker on queue {demo_cfg.queue_name}"
     )
     worker = make_worker(demo_cfg, poll_delay=0.05, handle_signals=False)
@@ -207,7 +218,15 @@ async def run_demo(
     try:
         async with LifecycleClient(demo_cfg) as client:
             demo = Demo(client, demo_cfg, write)
-            await _steps(demo, ids, demo_cfg)
+            steps = asyncio.create_task(_steps(demo, ids, demo_cfg))
+            # A worker that stops (it could not start) ends the demo at once, with its
+            # reason, instead of each step waiting for a result that never comes.
+            await asyncio.wait({steps, running}, return_when=asyncio.FIRST_COMPLETED)
+            if not steps.done():
+                steps.cancel()
+                running.result()
+                raise RuntimeError("the demo's worker stopped before the demo finished")
+            steps.result()
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -221,7 +240,14 @@ async def prepare_current_database(settings: Settings) -> int:
     """Seed the demo platform into the configured database and queue some work.
 
     Used by ``make run`` on embedded services only, so a new worker has real jobs to do.
+    Refused (``NotForMappedHost``) when a platform mapping is configured.
     """
+    if settings.platform_file is not None:
+        raise NotForMappedHost(
+            "the demo seeds the built-in reference platform; LIFECYCLE_PLATFORM_FILE "
+            f"({settings.platform_file}) maps another host's database, which the demo never "
+            "writes to: unset it, or run `lifecycle demo` (it makes a database of its own)"
+        )
     ids = await seed(settings)
     if ids is None:
         return 0

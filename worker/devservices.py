@@ -9,7 +9,11 @@ PyPI wheels under ``.data/`` (PostgreSQL from ``pgserver``, Redis from the
 Writes a shell file of ``export LIFECYCLE_…`` lines for the Makefile to source.
 
     python -m worker.devservices up [--mode auto|local|embedded] [--env-file PATH]
+    python -m worker.devservices env [--mode …] [--env-file PATH]   # keep running ones
     python -m worker.devservices down
+
+``env`` prints the file for ``eval``; when the file already names services that answer
+(those of a running ``make run``) it keeps them instead of resolving anew.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from worker.health import asyncpg_dsn
-from worker.services_env import render_env_file
+from worker.services_env import parse_env_file, render_env_file
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact_url
 
 DATA_DIR = Path(".data")
@@ -225,6 +229,29 @@ def resolve(mode: str, environ: dict[str, str], data_dir: Path) -> tuple[dict[st
     return env, embedded_db
 
 
+def running_services(env_file: Path, mode: str, environ: dict[str, str]) -> dict[str, str] | None:
+    """The services ``env_file`` names when they still answer and fit ``mode`` and the
+    environment, so ``make env`` beside ``make run`` keeps them; ``None`` otherwise."""
+    try:
+        found = parse_env_file(env_file.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    database, redis = found.get("LIFECYCLE_DATABASE_URL"), found.get("LIFECYCLE_REDIS_URL")
+    if database is None or redis is None:
+        return None
+    configured = {
+        k: environ[k] for k in ("LIFECYCLE_DATABASE_URL", "LIFECYCLE_REDIS_URL") if k in environ
+    }
+    if any(found.get(k) != v for k, v in configured.items()):
+        return None  # the shell asks for other services: resolve them as `up` does
+    embedded = f"host={(env_file.parent / 'pg').resolve()}" in database
+    if (mode == "embedded" and not embedded) or (mode == "local" and embedded):
+        return None
+    if not (asyncio.run(_pg_ok(database)) and asyncio.run(_redis_ok(redis))):
+        return None
+    return found
+
+
 def stop_embedded(data_dir: Path) -> None:
     """Stop embedded servers started under ``data_dir`` (local services are left alone)."""
     pid_file = data_dir / "redis" / "redis.pid"
@@ -243,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("action", choices=["up", "down", "env"])
     parser.add_argument("--mode", choices=["auto", "local", "embedded"], default="auto")
     parser.add_argument("--env-file", type=Path, default=DATA_DIR / "services.env")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -252,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "down":
         stop_embedded(args.data_dir)
         return 0
+    if args.action == "env":
+        # Beside a running `make run`, keep the services it uses; print the file for eval.
+        kept = running_services(args.env_file, args.mode, dict(os.environ))
+        if kept is not None:
+            _say(f"keeping {args.env_file}: the services already running, which it names:")
+            for key, value in kept.items():
+                _say(f"{key}={redact_url(value)}")
+            sys.stdout.write(args.env_file.read_text(encoding="utf-8"))
+            return 0
     try:
         env, embedded_db = resolve(args.mode, dict(os.environ), args.data_dir)
     except ServiceError as exc:
@@ -260,8 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text(render_env_file(env))
     (args.data_dir / "database.kind").write_text("embedded\n" if embedded_db else "external\n")
+    _say(f"wrote {args.env_file}:")
     for key, value in env.items():
         _say(f"{key}={redact_url(value)}")
+    if args.action == "env":
+        sys.stdout.write(args.env_file.read_text(encoding="utf-8"))
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -9,6 +12,7 @@ from db.engine import make_engine
 from db.platform.check import PlatformReport, check_platform
 from db.platform.mapping import PlatformMapping, platform_mapping
 from db.platform.model_view import ModelView
+from db.platform.privileges import render_grants, required_privileges
 from db.schema_layout import Layout
 from worker.settings import Settings
 
@@ -25,9 +29,25 @@ def mapping_source(settings: Settings) -> str:
     return str(settings.platform_file)
 
 
-async def run_platform_check(settings: Settings, *, count_rows: bool = False) -> PlatformReport:
-    """The configured mapping held against the configured database."""
+async def run_platform_check(
+    settings: Settings, *, count_rows: bool = False, privileges: bool = False
+) -> PlatformReport:
+    """The configured mapping held against the configured database (with ``privileges``:
+    and the privileges the connected role holds)."""
     mapping = configured_mapping(settings)
+    async with _connect(settings, mapping) as conn:
+        return await check_platform(
+            conn,
+            mapping,
+            source=mapping_source(settings),
+            count_rows=count_rows,
+            privileges_in=settings.worker_schema if privileges else None,
+        )
+
+
+@asynccontextmanager
+async def _connect(settings: Settings, mapping: PlatformMapping) -> AsyncIterator[AsyncConnection]:
+    """One connection to the configured database, its engine disposed afterwards."""
     engine = make_engine(
         settings.database_url.get_secret_value(),
         pool_size=1,
@@ -35,11 +55,36 @@ async def run_platform_check(settings: Settings, *, count_rows: bool = False) ->
     )
     try:
         async with engine.connect() as conn:
-            return await check_platform(
-                conn, mapping, source=mapping_source(settings), count_rows=count_rows
-            )
+            yield conn
     finally:
         await engine.dispose()
+
+
+class GrantsUnavailable(RuntimeError):
+    """The grants cannot be worked out; the message says why."""
+
+
+async def run_platform_grants(settings: Settings, role: str) -> str:
+    """The GRANT statements the configured mapping needs, for ``role`` (SQL text)."""
+    mapping = configured_mapping(settings)
+    async with _connect(settings, mapping) as conn:
+        needed = await required_privileges(conn, mapping, settings.worker_schema)
+        database = await conn.scalar(text("SELECT current_database()"))
+    if needed.worker_owner is None:
+        raise GrantsUnavailable(
+            f"schema {settings.worker_schema} does not exist: run `lifecycle db upgrade` "
+            "(as the role that will own it) first; the grants name its tables"
+        )
+    if needed.recipients_error:
+        raise GrantsUnavailable(
+            f"the recipients query's relations cannot be resolved: {needed.recipients_error} "
+            "(run `lifecycle platform check`)"
+        )
+    header = (
+        f"Privileges the worker needs on platform {mapping.name} ({mapping_source(settings)}) "
+        f"in database {database}, and nothing more."
+    )
+    return render_grants(needed, role, header=header)
 
 
 def layout_without_keys(settings: Settings, mapping: PlatformMapping) -> Layout:
@@ -71,7 +116,9 @@ class PlatformNotReady(RuntimeError):
 async def ensure_platform_ready(conn: AsyncConnection, settings: Settings) -> PlatformReport:
     """The check a worker runs at start: refuse on any error, naming each."""
     mapping = configured_mapping(settings)
-    report = await check_platform(conn, mapping, source=mapping_source(settings))
+    report = await check_platform(
+        conn, mapping, source=mapping_source(settings), privileges_in=settings.worker_schema
+    )
     problems = [f"{f.subject}: {f.message}" for f in report.errors]
     view = ModelView(mapping, settings.worker_schema, mapping.host_schema)
     built = await conn.scalar(
@@ -89,3 +136,15 @@ async def ensure_platform_ready(conn: AsyncConnection, settings: Settings) -> Pl
             + " (run `lifecycle platform check` for the full report)"
         )
     return report
+
+
+async def check_platform_ready(settings: Settings) -> None:
+    """``ensure_platform_ready`` on a connection of its own (before a worker starts)."""
+    engine = make_engine(
+        settings.database_url.get_secret_value(), pool_size=1, layout=settings.layout
+    )
+    try:
+        async with engine.connect() as conn:
+            await ensure_platform_ready(conn, settings)
+    finally:
+        await engine.dispose()

@@ -10,8 +10,13 @@ import json
 from typing import Any
 
 from db.json_values import dumps
+from worker.job_results import error_result
 
 MAX_JOB_BYTES = 1_000_000
+# ARQ stores a copy of the job's arguments with its result; a larger copy (a catalog of
+# thousands of models) is left out so the result stays readable. Requests, whose key is
+# checked against the recorded arguments, are far smaller.
+MAX_ARGS_IN_RESULT_BYTES = 64_000
 # The latest instant a ``datetime`` holds (9999-12-31), in ms: ARQ turns ``et`` into one.
 _MAX_EPOCH_MS = 253_402_300_799_999
 # ARQ's envelope keys and the JSON types it assumes for them (jobs and results share them).
@@ -23,8 +28,19 @@ class JobPayloadError(ValueError):
 
 
 def serialize(obj: dict[str, Any]) -> bytes:
-    """Serialize a job or a result to UTF-8 JSON."""
+    """Serialize a job or a result to UTF-8 JSON (a result without large arguments, and a
+    failed job's error with its message bounded)."""
+    if _is_result(obj):
+        if isinstance(obj["r"], BaseException):
+            obj = {**obj, "r": error_result(obj["r"])}
+        if len(dumps([obj.get("a"), obj.get("k")])) > MAX_ARGS_IN_RESULT_BYTES:
+            obj = {**obj, "a": [], "k": {}}
     return dumps(obj).encode()
+
+
+def _is_result(obj: dict[str, Any]) -> bool:
+    """ARQ's result envelope: a job envelope with its outcome (``s``) and result (``r``)."""
+    return "f" in obj and "s" in obj and "r" in obj
 
 
 def deserialize(data: bytes) -> dict[str, Any]:

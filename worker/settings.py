@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.schema_layout import WORKER_SCHEMA, Layout, check_schema_name
-from jobs.config import JobConfig
+from jobs.channels import channel_kinds, channel_settings_models
+from jobs.config import CleanupMode, JobConfig
 
 ENV_PREFIX = "LIFECYCLE_"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/lifecycle"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# libpq's sslmode values (asyncpg takes the same).
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# What a rediss:// URL's query may set (redis-py's names; the worker's ARQ pool sets them too).
+REDIS_TLS_OPTIONS = (
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+)
 
 _PERMISSION = re.compile(r"^[a-z][a-z0-9_.:-]{0,62}$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -30,8 +44,13 @@ class SettingsError(ValueError):
     """The environment holds a setting that is unknown or invalid."""
 
 
-class Settings(BaseSettings):
-    """Everything the worker, the CLI and the client read from the environment."""
+class Settings(BaseSettings, *channel_settings_models()):  # type: ignore[misc]
+    """Everything the worker, the CLI and the client read from the environment.
+
+    Each delivery channel's settings (``LIFECYCLE_WEBHOOK_URL``, ``LIFECYCLE_SMTP_URL``…)
+    are declared and checked by its own settings model in ``jobs.channels``, included
+    here as a base class.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="forbid", frozen=True, populate_by_name=True
@@ -57,20 +76,20 @@ class Settings(BaseSettings):
     retiring_window_days: int = Field(default=30, ge=0, le=3650)
     enrich_cron_time: time = time(3, 0)
     cleanup_max_models: int = Field(default=1000, ge=1, le=1_000_000)
+    # LIFECYCLE_CLEANUP_MODE (unset: see ``resolved_cleanup_mode``).
+    cleanup_mode: CleanupMode | None = None
     job_timeout_seconds: Seconds = 600
     job_lease_seconds: Seconds = 30
     keep_result_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
     max_tries: int = Field(default=5, ge=1, le=100)
     health_check_interval_seconds: int = Field(default=10, ge=1, le=60)
     db_pool_size: int = Field(default=5, ge=1, le=100)
-    webhook_url: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
-    slack_webhook_url: SecretStr | None = None
-    smtp_url: SecretStr | None = None
-    email_from: str = "lifecycle@localhost"
     reminder_days: str = "90,30,7,1"
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     delivery_max_attempts: int = Field(default=12, ge=1, le=100)
+    # `lifecycle worker --http PORT`: /metrics and /healthz (0: any free port; unset: off).
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
 
     @field_validator("timezone")
     @classmethod
@@ -108,41 +127,33 @@ class Settings(BaseSettings):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
-        return SecretStr(url)
+        return SecretStr(check_postgres_tls(url))
 
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+        url = value.get_secret_value()
+        if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        redis_tls_options(url)
         return value
 
-    @field_validator(
-        "webhook_url", "webhook_secret", "slack_webhook_url", "smtp_url", mode="before"
-    )
+    @field_validator("cleanup_mode", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @model_validator(mode="after")
-    def _webhook_needs_secret(self) -> Settings:
-        if self.webhook_url is not None and self.webhook_secret is None:
-            raise ValueError("LIFECYCLE_WEBHOOK_URL is set but LIFECYCLE_WEBHOOK_SECRET is not")
+    def _send_fits_the_job(self) -> Settings:
+        # A sender claims while a whole send (two deadlines and margins) still fits in its
+        # job's time: leave it at least one deadline for that.
+        if self.job_timeout_seconds < 3 * self.delivery_timeout_seconds + 10:
+            raise ValueError(
+                "LIFECYCLE_JOB_TIMEOUT_SECONDS must be at least 3 x "
+                "LIFECYCLE_DELIVERY_TIMEOUT_SECONDS + 10 (a sender's job must have time "
+                "to claim, send within the deadline, and record)"
+            )
         return self
-
-    @field_validator("webhook_url", "slack_webhook_url")
-    @classmethod
-    def _check_http_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
-            raise ValueError("must be an smtp://[user:password@]host:port (or smtps://) URL")
-        return value
 
     @field_validator("reminder_days")
     @classmethod
@@ -154,6 +165,15 @@ class Settings(BaseSettings):
     def reminder_milestones(self) -> tuple[int, ...]:
         """``LIFECYCLE_REMINDER_DAYS`` as whole days before the date, largest first."""
         return parse_reminder_days(self.reminder_days)
+
+    @property
+    def resolved_cleanup_mode(self) -> CleanupMode:
+        """What scheduled cleanup runs do: ``LIFECYCLE_CLEANUP_MODE``, else ``delete`` on the
+        reference platform and ``report`` on a mapped host, so a worker started on a
+        host's database never hard-deletes a host row before an operator chose to."""
+        if self.cleanup_mode is not None:
+            return self.cleanup_mode
+        return "delete" if self.platform_file is None else "report"
 
     @cached_property
     def layout(self) -> Layout:
@@ -176,22 +196,78 @@ class Settings(BaseSettings):
             retiring_window_days=self.retiring_window_days,
             enrich_cron_time=self.enrich_cron_time,
             cleanup_max_models=self.cleanup_max_models,
+            cleanup_mode=self.resolved_cleanup_mode,
             max_tries=self.max_tries,
             job_lease_seconds=self.job_lease_seconds,
-            webhook_url=self.webhook_url,
-            webhook_secret=self.webhook_secret,
-            slack_webhook_url=self.slack_webhook_url,
-            smtp_url=self.smtp_url,
-            email_from=self.email_from,
+            job_timeout_seconds=self.job_timeout_seconds,
             reminder_milestones=self.reminder_milestones,
+            channel_settings={
+                kind.name: kind.settings(
+                    **{f: getattr(self, f) for f in kind.settings.model_fields}
+                )
+                for kind in channel_kinds()
+            },
             delivery_timeout_seconds=self.delivery_timeout_seconds,
             delivery_max_attempts=self.delivery_max_attempts,
         )
 
     @cached_property
+    def redis_tls(self) -> dict[str, str | bool]:
+        """The ``rediss://`` URL's TLS options (``ssl_ca_certs`` …), as redis-py reads them."""
+        return redis_tls_options(self.redis_url.get_secret_value())
+
+    @cached_property
     def zone(self) -> ZoneInfo:
         """The configured timezone as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
+
+
+def _query(url: str) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+
+
+def _readable(option: str, path: str) -> None:
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{option}: cannot read {path!r}")
+
+
+def check_postgres_tls(url: str) -> str:
+    """``url`` with its TLS parameters checked; asyncpg's ``ssl=`` is written ``sslmode=``
+    (libpq's name, which every connection path here reads)."""
+    pairs = _query(url)
+    names = [k for k, _ in pairs]
+    if "ssl" in names and "sslmode" in names:
+        raise ValueError("give sslmode or ssl, not both")
+    pairs = [("sslmode" if k == "ssl" else k, v) for k, v in pairs]
+    for name, value in pairs:
+        if name == "sslmode" and value not in SSLMODES:
+            raise ValueError(f"sslmode {value!r} is not one of {', '.join(SSLMODES)}")
+        if name in ("sslrootcert", "sslcert", "sslkey", "sslcrl"):
+            _readable(name, value)
+    if "ssl" not in names:
+        return url
+    return urlunsplit(urlsplit(url)._replace(query=urlencode(pairs, safe="/:")))
+
+
+def redis_tls_options(url: str) -> dict[str, str | bool]:
+    """The TLS options of a ``rediss://`` URL's query, checked (files readable)."""
+    options: dict[str, str | bool] = {}
+    for name, value in _query(url):
+        if not name.startswith("ssl_"):
+            continue
+        if name not in REDIS_TLS_OPTIONS:
+            raise ValueError(f"unknown TLS option {name!r} ({', '.join(REDIS_TLS_OPTIONS)})")
+        if not url.startswith("rediss://"):
+            raise ValueError(f"{name} needs a rediss:// URL (TLS)")
+        if name == "ssl_cert_reqs" and value not in ("none", "optional", "required"):
+            raise ValueError(f"ssl_cert_reqs {value!r} is not one of none, optional, required")
+        if name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            _readable(name, value)
+        if name == "ssl_check_hostname":
+            options[name] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            options[name] = value
+    return options
 
 
 def parse_reminder_days(value: str) -> tuple[int, ...]:
@@ -211,7 +287,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     known = {ENV_PREFIX + env_name(name) for name in Settings.model_fields}
     unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
-        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        raise SettingsError(f"unknown setting(s): {', '.join(_hinted(k, known) for k in unknown)}")
     values: dict[str, object] = {
         k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in known
     }
@@ -220,6 +296,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         return Settings.model_validate(values)
     except ValueError as exc:
         raise SettingsError(_describe(exc)) from exc
+
+
+def _hinted(name: str, known: set[str]) -> str:
+    """``LIFECYCLE_BATCH_SIZ (did you mean LIFECYCLE_BATCH_SIZE?)``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 def env_name(field: str) -> str:
@@ -241,4 +323,4 @@ def _describe(exc: ValueError) -> str:
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (safe to print or log)."""
     url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"([?&](?:ssl)?password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

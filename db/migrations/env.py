@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from db.engine import connect_options
 from db.migrate import VERSION_TABLE, migration_layout, migration_mapping
 from db.models import Base
 from db.platform.model_view import STATE_TABLE, ModelView
@@ -52,13 +53,23 @@ def _install_model_view(connection: Connection, layout: Layout) -> None:
     connection.commit()
 
 
+def _ensure_schema(connection: Connection, schema: str) -> None:
+    """Create the worker's schema unless it exists: a schema created for the role that
+    runs ``db upgrade`` (its owner) needs no CREATE privilege on the database."""
+    exists = connection.scalar(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+    )
+    if not exists:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
 def _run(connection: Connection) -> None:
     layout = migration_layout()
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     try:
         # Unqualified names in revisions are the reference platform's host tables.
         connection.execute(text(f'SET search_path TO "{layout.host_schema}"'))
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{layout.worker_schema}"'))
+        _ensure_schema(connection, layout.worker_schema)
         _adopt_legacy_version_table(connection, layout.worker_schema, layout.host_schema)
         connection.commit()
         context.configure(
@@ -71,13 +82,17 @@ def _run(connection: Connection) -> None:
         with context.begin_transaction():
             context.run_migrations()
         _install_model_view(connection, layout)
+    except Exception:
+        connection.rollback()  # so that the lock is released and the error itself shown
+        raise
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
         connection.commit()
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+    target, tls = connect_options(url)
+    engine = create_async_engine(target, poolclass=NullPool, connect_args=tls)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of every table in the schema (DESIGN section 2)."""
+"""SQLAlchemy models of every table in the schema (docs/contract.md)."""
 
 from db.models.base import Base
 from db.models.lifecycle import (

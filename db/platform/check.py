@@ -7,7 +7,6 @@ finding names the mapping entry and the table or column it concerns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,19 +14,26 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.platform.check_writes import (
+    check_constants,
+    check_joined_values,
+    check_link_columns,
+    check_model_writes,
+)
 from db.platform.mapping import (
-    RECIPIENT_COLUMNS,
     Joined,
     JsonPlace,
+    Models,
     PlatformMapping,
     ReferenceEntry,
     TeamThrough,
 )
+from db.platform.privileges import missing_privileges, required_privileges
+from db.platform.recipients_check import KEY_TYPES, TEXT_TYPES, check_recipients
 
 Level = Literal["ok", "info", "warning", "error"]
 
-KEY_TYPES = {"uuid": "uuid", "int8": "bigint", "int4": "integer"}
-_TEXT = {"text", "varchar", "bpchar", "citext"}
+_TEXT = TEXT_TYPES
 _INTEGER = {"int2", "int4", "int8"}
 _TIME = {"timestamptz", "timestamp", "date"}
 _ON_DELETE = {
@@ -38,8 +44,14 @@ _ON_DELETE = {
     "d": "SET DEFAULT",
 }
 
+# ``required``: a column an INSERT must give a value (NOT NULL, no default, no identity,
+# not generated) of a table (views and their columns are never required).
 _COLUMNS_SQL = """
-SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name
+SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS type_name,
+       a.attnotnull AS not_null,
+       a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+         AND c.relkind IN ('r', 'p', 'f') AS required,
+       c.relkind IN ('v', 'm') AS is_view
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -82,7 +94,6 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 WHERE n.nspname = :schema AND i.indkey[0] = 0
 """
-_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,10 @@ class Catalog:
 
     schema: str
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    not_null: dict[str, set[str]] = field(default_factory=dict)
+    required: dict[str, set[str]] = field(default_factory=dict)
     foreign_keys: dict[tuple[str, str], ForeignKey] = field(default_factory=dict)
+    views: set[str] = field(default_factory=set)
     indexes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     expression_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -174,8 +188,14 @@ class PlatformReport:
 async def read_catalog(conn: AsyncConnection, schema: str) -> Catalog:
     """Columns, single-column foreign keys and index leading columns of ``schema``."""
     catalog = Catalog(schema)
-    for table, column, type_name in await conn.execute(text(_COLUMNS_SQL), {"schema": schema}):
-        catalog.columns.setdefault(table, {})[column] = type_name
+    for row in await conn.execute(text(_COLUMNS_SQL), {"schema": schema}):
+        catalog.columns.setdefault(row.table_name, {})[row.column_name] = row.type_name
+        if row.not_null:
+            catalog.not_null.setdefault(row.table_name, set()).add(row.column_name)
+        if row.required:
+            catalog.required.setdefault(row.table_name, set()).add(row.column_name)
+        if row.is_view:
+            catalog.views.add(row.table_name)
     for row in await conn.execute(text(_FOREIGN_KEYS_SQL), {"schema": schema}):
         catalog.foreign_keys[(row.table_name, row.column_name)] = ForeignKey(
             row.ref_table,
@@ -291,9 +311,36 @@ def _check_joined(
         return
     c.column(subject, place.table, place.key, set(KEY_TYPES))
     c.column(subject, place.table, place.column, kinds)
-    fk = c.catalog.foreign_keys.get((table, place.via))
-    if fk is None or fk.ref_table != place.table:
-        c.add("error", subject, f"no foreign key {table}.{place.via} → {place.table}")
+    for column in place.filter:
+        c.column(f"{subject}.filter", place.table, column, None)
+    _check_foreign_key(c, subject, table, place.via, place.table, place.key)
+
+
+def _check_foreign_key(
+    c: _Checker, subject: str, table: str, via: str, parent: str, key: str
+) -> None:
+    """A join the worker follows (``table.via → parent.key``) is a foreign key: without
+    one, nothing keeps the rows it joins in step."""
+    fk = c.catalog.foreign_keys.get((table, via))
+    if fk is not None and fk.ref_table == parent and fk.ref_column != key:
+        c.add(
+            "error",
+            subject,
+            f"{table}.{via} references {parent}.{fk.ref_column} but the mapping joins "
+            f'{parent} on {key}: set key = "{fk.ref_column}"',
+        )
+    elif parent in c.catalog.views:
+        # A view (a parent two keys away, say) cannot be the target of a foreign key: what
+        # keeps the join in step is the host's own keys under it, which the check cannot see.
+        c.add(
+            "warning",
+            subject,
+            f"{parent} is a view, so no foreign key can hold {table}.{via} → {parent}.{key}: "
+            f"a {via} naming no row of the view leaves its row without a team (moved, never "
+            "notified)",
+        )
+    elif fk is None or (fk.ref_table, fk.ref_column) != (parent, key):
+        c.add("error", subject, f"no foreign key {table}.{via} → {parent}.{key}")
 
 
 def _check_teams(c: _Checker) -> None:
@@ -311,41 +358,19 @@ def _check_teams(c: _Checker) -> None:
 
 
 async def _check_recipients(c: _Checker, conn: AsyncConnection) -> None:
-    """Prepare (never run) the recipients query and read its result columns."""
-    query = c.mapping.recipients.query
-    numbered = _BIND.sub(lambda m: "$1" if m.group(1) == "team_ids" else "$2", query)
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        async with driver.transaction(readonly=True):
-            statement = await driver.prepare(numbered)
-            attributes = [(a.name, a.type.name) for a in statement.get_attributes()]
-    except Exception as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        c.add("error", "recipients", f"the query does not prepare: {message}")
-        return
-    names = dict(attributes)
-    missing = [col for col in RECIPIENT_COLUMNS if col not in names]
-    if missing:
-        c.add(
-            "error",
-            "recipients",
-            f"the query returns {', '.join(names) or 'no columns'}; "
-            f"missing {', '.join(missing)} (it must return team_id, user_id, email)",
-        )
-        return
-    user = KEY_TYPES.get(names["user_id"])
-    if user is None:
-        c.add("error", "recipients", f"user_id is {names['user_id']}, expected a key type")
-    else:
-        c.report.key_types["user"] = user
-    team = c.report.key_types.get("team")
-    if team and KEY_TYPES.get(names["team_id"]) != team:
-        c.add("error", "recipients", f"team_id is {names['team_id']}, team ids are {team}")
-    c.add("ok", "recipients", "the query returns team_id, user_id, email")
+    """Prepare and plan (never run) the recipients query: one ``ok`` line, or its errors."""
+    verdict = await check_recipients(
+        conn, c.mapping.recipients.sql(), c.report.key_types.get("team")
+    )
+    for error in verdict.errors:
+        c.add("error", "recipients", error)
+    if verdict.user_key is not None:
+        c.report.key_types["user"] = verdict.user_key
+    if verdict.ok is not None:
+        c.add("ok", "recipients", verdict.ok)
 
 
-def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
+async def _check_reference(c: _Checker, conn: AsyncConnection, ref: ReferenceEntry) -> None:
     subject = f"reference {ref.label}"
     if not c.table(subject, ref.table):
         return
@@ -358,6 +383,7 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
         _check_json(c, f"{subject} (json_copy)", ref.table, ref.json_copy)
     if ref.link:
         c.column(subject, ref.table, ref.key, set(KEY_TYPES))
+        check_link_columns(c, ref)
     else:
         c.key(subject, ref.table, ref.key)
     if isinstance(ref.team, str):
@@ -375,6 +401,7 @@ def _check_reference(c: _Checker, ref: ReferenceEntry) -> None:
     if ref.parameters is not None:
         what = "translated" if ref.parameters.mode == "translate" else "reset to {}"
         c.column(subject, ref.table, ref.parameters.column, {"jsonb"}, f"jsonb (parameters {what})")
+    await check_constants(c, conn, subject, ref.table, ref.insert)
     if len(c.report.errors) == before:
         _describe_reference(c, subject, ref)
 
@@ -399,9 +426,7 @@ def _check_team_through(c: _Checker, subject: str, table: str, team: TeamThrough
     c.same_key(subject, team.table, team.column, "team")
     if team.min_security_level:
         c.column(subject, team.table, team.min_security_level, _INTEGER)
-    fk = c.catalog.foreign_keys.get((table, team.via))
-    if fk is None or fk.ref_table != team.table:
-        c.add("warning", subject, f"no foreign key {table}.{team.via} → {team.table}")
+    _check_foreign_key(c, subject, table, team.via, team.table, team.key)
 
 
 def _describe_reference(c: _Checker, subject: str, ref: ReferenceEntry) -> None:
@@ -466,10 +491,53 @@ def iter_messages(report: PlatformReport) -> Iterator[str]:
             yield f"{'':<8}  fix: {f.fix}"
 
 
+def _describe_models(models: Models, report: PlatformReport) -> str:
+    """The model table, the joins it is read through, and where lifecycle state is kept."""
+    parts = [f"{models.table} (id {report.key_types.get('model', '?')})"]
+    for name, place in models.joined().items():
+        chosen = " AND ".join(f"{k} = {v!r}" for k, v in place.filter.items())
+        parts.append(
+            f"{name} = {place.table}.{place.column} joined on {models.table}.{place.via} "
+            f"→ {place.table}.{place.key}" + (f" where {chosen}" if chosen else "")
+        )
+    kept = report.kept_by_worker
+    parts.append(
+        f"lifecycle state kept by the worker: {', '.join(kept)}"
+        if kept
+        else "lifecycle state in host columns"
+    )
+    return "; ".join(parts)
+
+
+async def _check_privileges(c: _Checker, conn: AsyncConnection, worker_schema: str) -> None:
+    """Whether the connected role holds every privilege ``platform grants`` prints."""
+    needed = await required_privileges(conn, c.mapping, worker_schema)
+    if needed.recipients_error and not any(f.subject == "recipients" for f in c.report.errors):
+        c.add(
+            "warning",
+            "privileges",
+            "the recipients query's relations could not be resolved "
+            f"({needed.recipients_error}): its privileges are not checked",
+        )
+    missing = await missing_privileges(conn, needed)
+    for gap in missing:
+        c.add("error", "privileges", gap.what, gap.grant)
+    if not missing:
+        role = await conn.scalar(text("SELECT current_user"))
+        held = len(needed.tests())
+        c.add("ok", "privileges", f"role {role} holds all {held} privileges the worker needs")
+
+
 async def check_platform(
-    conn: AsyncConnection, mapping: PlatformMapping, *, source: str, count_rows: bool = False
+    conn: AsyncConnection,
+    mapping: PlatformMapping,
+    *,
+    source: str,
+    count_rows: bool = False,
+    privileges_in: str | None = None,
 ) -> PlatformReport:
-    """Every finding of ``mapping`` against the database behind ``conn``."""
+    """Every finding of ``mapping`` against the database behind ``conn``; with
+    ``privileges_in`` (the worker's schema), also the privileges the connected role lacks."""
     report = PlatformReport(mapping.name, source, mapping.host_schema)
     report.kept_by_worker = mapping.models.state.kept_by_worker()
     catalog = await read_catalog(conn, mapping.host_schema)
@@ -480,25 +548,24 @@ async def check_platform(
         return report
     checker = _Checker(mapping, catalog, report)
     _check_models(checker)
+    if mapping.models.table in catalog.columns:
+        check_model_writes(checker)
+        await check_constants(
+            checker, conn, "models.insert", mapping.models.table, mapping.models.insert
+        )
+        await check_joined_values(checker, conn, mapping.models)
     _check_teams(checker)
     if not any(f.subject.startswith("models") for f in report.errors):
-        checker.add(
-            "ok",
-            "models",
-            f"{mapping.models.table} (id {report.key_types.get('model', '?')}); lifecycle state "
-            + (
-                f"kept by the worker: {', '.join(report.kept_by_worker)}"
-                if report.kept_by_worker
-                else "in host columns"
-            ),
-        )
+        checker.add("ok", "models", _describe_models(mapping.models, report))
     if not any(f.subject.startswith("teams") for f in report.errors):
         checker.add(
             "ok", "teams", f"{mapping.teams.table} (id {report.key_types.get('team', '?')})"
         )
     await _check_recipients(checker, conn)
     for ref in mapping.references:
-        _check_reference(checker, ref)
-    if count_rows:
+        await _check_reference(checker, conn, ref)
+    if privileges_in is not None:
+        await _check_privileges(checker, conn, privileges_in)
+    if count_rows and not any(f.subject == "privileges" for f in report.errors):
         await _count_rows(conn, mapping, report)
     return report

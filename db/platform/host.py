@@ -44,9 +44,10 @@ class Platform:
 
     def recipients_sql(self) -> str:
         """The operator's recipients query: ``SELECT team_id, user_id, email`` of the
-        members of ``:team_ids`` who are told (``:permission`` bound where it is used);
-        other statements embed it as ``WITH recipients AS (…)``."""
-        return self.mapping.recipients.query.strip().rstrip(";")
+        members of ``:team_ids`` who are told (``:permission`` bound where it is used).
+        It runs on its own (never embedded in another statement), so a comment on its
+        last line ends nothing but itself."""
+        return self.mapping.recipients.sql()
 
     def teams_sql(self) -> str:
         """A sub-query ``(id, slug, name)`` over the host's teams table."""

@@ -14,13 +14,23 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from db.reference import (
+    NOW,
     RESET_LITERALS,
     IdForm,
     JsonPath,
@@ -33,15 +43,27 @@ from db.reference import (
 
 REFERENCE_PLATFORM_FILE = Path(__file__).with_name("reference.toml")
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$", strict=True)]
+_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER, strict=True)]
 # A JSON path inside a jsonb column: keys joined by dots, ``[*]`` after a key for arrays.
 _PATH_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\[\*\])?$")
 # The recipients query's parameters: ``:team_ids`` (required) and ``:permission``.
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# What may follow a query's closing ``;``: more of them, whitespace, ``--`` comments.
+_AFTER_THE_END = re.compile(r"(?:\s|;|--[^\n]*)*")
 RECIPIENT_PARAMS = {"team_ids", "permission"}
 RECIPIENT_COLUMNS = ("team_id", "user_id", "email")
+_RECIPIENT_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 # The JSON form new ids are written in (either form is matched when reading).
 JsonId = Literal["string", "number"]
+# A constant the worker writes (``insert``) or compares with (``filter``); a string is read
+# as the column's type (``"now()"``: the time of the write, in ``insert`` only).
+ConstantValue = (
+    StrictBool
+    | StrictInt
+    | Annotated[str, StringConstraints(max_length=1_000, pattern=r"^[^\x00]*$", strict=True)]
+)
+Constants = dict[Identifier, ConstantValue]
 
 
 class MappingError(ValueError):
@@ -64,6 +86,10 @@ class Joined(_Strict):
     table: Identifier
     column: Identifier
     key: Identifier = "id"
+    filter: Constants = Field(
+        default_factory=dict,
+        description="column = constant, ANDed: which rows of the table a value may name",
+    )
 
 
 Column = Identifier | Joined
@@ -100,6 +126,10 @@ class Models(_Strict):
     created_at: Identifier | None = None
     updated_at: Identifier | None = None
     state: ModelState = ModelState()
+    insert: Constants = Field(
+        default_factory=dict,
+        description="other NOT NULL columns a new model row needs: column = constant",
+    )
 
     def joined(self) -> dict[str, Joined]:
         """Fields read from a table one foreign key away."""
@@ -131,6 +161,20 @@ class Teams(_Strict):
 
 class Recipients(_Strict):
     query: str = Field(min_length=1, max_length=20_000)
+
+    def sql(self) -> str:
+        """The query as it runs: on its own, without a closing ``;`` and what follows it."""
+        return one_statement(self.query)
+
+
+def one_statement(query: str) -> str:
+    """``query`` up to a ``;`` that only whitespace and ``--`` comments follow (the
+    whole query, stripped, when there is none)."""
+    query = query.strip()
+    end = query.find(";")
+    if end >= 0 and _AFTER_THE_END.fullmatch(query, end + 1):
+        return query[:end].rstrip()
+    return query
 
 
 class TeamThrough(_Strict):
@@ -178,6 +222,10 @@ class ReferenceEntry(_Strict):
     link: bool = False
     reset: dict[Identifier, Literal["empty_object"]] = {}
     parameters: ParameterColumn | None = None
+    insert: Constants = Field(
+        default_factory=dict,
+        description="link: the table's other NOT NULL columns a move fills in a new row",
+    )
     created_at: Identifier | None = Field(
         None, description="history: when the row was produced (recent usage in notifications)"
     )
@@ -258,7 +306,13 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
     team = entry.team
     via = None
     if isinstance(team, TeamThrough):
-        via = TeamVia(team.table, team.via, team.column, level_column=team.min_security_level)
+        via = TeamVia(
+            team.table,
+            team.via,
+            team.column,
+            level_column=team.min_security_level,
+            parent_key=team.key,
+        )
     shape = Shape.LINK if entry.link else Shape.COLUMN
     column = entry.column or ""
     path = None
@@ -286,6 +340,7 @@ def _to_reference(entry: ReferenceEntry) -> Reference:
             else None
         ),
         time_column=entry.created_at,
+        insert_values=tuple(entry.insert.items()),
     )
 
 
@@ -303,6 +358,8 @@ def _parameter_problems(ref: ReferenceEntry, parameters: ParameterColumn) -> lis
     id_columns = {ref.column, *(p.column for p in (ref.json_, ref.json_copy) if p)}
     if column in id_columns:
         problems.append(f"'parameters' names {column!r}, which holds the model id")
+    if parameters.mode == "reset" and ref.column is None:
+        problems.append("'parameters' in reset mode goes with a 'column' reference")
     return problems
 
 
@@ -312,8 +369,8 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
     labels = [r.label for r in mapping.references]
     for label in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"references: label {label!r} is used more than once")
-    for i, ref in enumerate(mapping.references):
-        where = f"references[{i}] ({ref.label})"
+    for ref in mapping.references:
+        where = f'references["{ref.label}"]'
         if (ref.column is None) == (ref.json_ is None):
             problems.append(f"{where}: give exactly one of 'column' or 'json'")
         for name, place in (("json", ref.json_), ("json_copy", ref.json_copy)):
@@ -328,6 +385,11 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
                 problems.append(f"{where}: a link table reaches its team through its parent")
             if ref.key == "id":
                 problems.append(f"{where}: a link table's 'key' is its parent's column")
+        if ref.reset and (ref.column is None or ref.link):
+            problems.append(
+                f"{where}: 'reset' goes with a 'column' reference that is not a 'link': "
+                "a JSON id or a link row has no columns of its own to reset"
+            )
         if ref.role == "history" and (ref.clearable or ref.reset or ref.parameters):
             problems.append(
                 f"{where}: history is never moved: no 'clearable', 'reset' or 'parameters'"
@@ -341,9 +403,29 @@ def _semantic_problems(mapping: PlatformMapping) -> list[str]:
         unknown = set(ref.reset.values()) - set(RESET_LITERALS)
         if unknown:
             problems.append(f"{where}: unknown reset value(s) {sorted(unknown)}")
+        if ref.insert and not ref.link:
+            problems.append(f"{where}: 'insert' fills a link table's new rows (link = true)")
+        taken = {ref.key, ref.column or ref.key} & set(ref.insert)
+        if taken:
+            problems.append(f"{where}: insert: {', '.join(sorted(taken))} is written by the move")
+    problems += _model_constant_problems(mapping.models)
     if not mapping.live():
         problems.append("references: at least one 'live' reference is needed")
     problems += _recipient_problems(mapping.recipients.query)
+    return problems
+
+
+def _model_constant_problems(models: Models) -> list[str]:
+    """``[models] insert`` names only unmapped columns; a filter compares constants."""
+    problems = []
+    mapped = {column: name for name, column in models.columns().items()}
+    for column in sorted(set(models.insert) & set(mapped)):
+        problems.append(
+            f"models.insert: {column} is mapped as {mapped[column]!r}; the worker writes it"
+        )
+    for name, place in models.joined().items():
+        if NOW in place.filter.values():
+            problems.append(f"models.{name}.filter: compare with constants, not now()")
     return problems
 
 
@@ -358,17 +440,88 @@ def _recipient_problems(query: str) -> list[str]:
             f"recipients.query: unknown parameter(s) {', '.join(':' + p for p in unknown)} "
             "(only :team_ids and :permission are bound)"
         )
-    if ";" in query.strip().rstrip(";"):
+    if ";" in one_statement(query):
         problems.append("recipients.query: one statement only (no ';' inside)")
     return problems
 
 
-def _describe(errors: list[Any]) -> list[str]:
-    out = []
+def bind_recipients(query: str, team_ids: str, permission: str) -> str:
+    """The recipients query with ``:team_ids`` and ``:permission`` written as given."""
+    return _RECIPIENT_BIND.sub(
+        lambda m: team_ids if m.group(1) == "team_ids" else permission, query
+    )
+
+
+# What a pattern asks for, said in words (pydantic would print the regular expression).
+_PATTERNS = {
+    _IDENTIFIER: (
+        "a plain SQL name: lower-case letters, digits and _, not starting with a digit, "
+        "at most 63 characters"
+    ),
+}
+
+
+def _entry_name(entries: list[Any], index: int, key: str) -> str:
+    """``references["assistants"]``: an entry of a list by its label (1-based otherwise)."""
+    entry = entries[index] if index < len(entries) else None
+    label = entry.get("label") if isinstance(entry, dict) else None
+    return f'{key}["{label}"]' if isinstance(label, str) and label else f"{key} #{index + 1}"
+
+
+@dataclass(frozen=True)
+class _Place:
+    where: str  # as the file's author reads it
+    branch: str | None  # the union member pydantic was trying ("constrained-str", "Joined")
+    union_at: str  # where that union is
+    value: Any  # the file's value there
+
+
+def _place(data: Any, loc: tuple[Any, ...], missing: bool) -> _Place:
+    """Where an error is, and which form of a value that may take several it is about.
+
+    List entries are named by their label; a key of the location that the file does not
+    have is a union member's name, left out (or, for a missing key, the key itself).
+    """
+    parts: list[str] = []
+    node, branch, union_at, value = data, None, "", data
+    for i, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int):
+            parts.append(_entry_name(node, part, parts.pop() if parts else "item"))
+            node = node[part] if part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            parts.append(str(part))
+            node = node[part]
+        elif missing and i == len(loc) - 1:
+            parts.append(str(part))
+        elif branch is None:
+            branch, union_at, value = str(part), ".".join(parts), node
+    return _Place(".".join(parts) or "file", branch, union_at, value if branch else node)
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "string_pattern_mismatch":
+        wanted = _PATTERNS.get(err.get("ctx", {}).get("pattern"))
+        if wanted:
+            return f"{err['input']!r} is not {wanted}"
+    return str(err["msg"])
+
+
+def _describe(errors: list[Any], data: Any) -> list[str]:
+    """One line per problem. Where a value may take several forms (a column name or a
+    joined column), only the complaints about the form the file used are kept."""
+    found: dict[str, list[tuple[bool, str]]] = {}
     for err in errors:
-        loc = ".".join(str(p) for p in err["loc"]) or "file"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(f"{loc}: {msg}")
+        place = _place(data, tuple(err["loc"]), err["type"] == "missing")
+        # A member named like a class (``Joined``) takes a table; the others a plain value.
+        fits = place.branch is None or place.branch[:1].isupper() == isinstance(place.value, dict)
+        group = place.union_at if place.branch else place.where
+        found.setdefault(group, []).append((fits, f"{place.where}: {_message(err)}"))
+    out: list[str] = []
+    for lines in found.values():
+        kept = [line for fits, line in lines if fits] or [line for _, line in lines]
+        out += [line for line in dict.fromkeys(kept) if line not in out]
     return out
 
 
@@ -377,7 +530,7 @@ def parse_mapping(data: dict[str, Any], source: str = "mapping") -> PlatformMapp
     try:
         mapping = PlatformMapping.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(source, _describe(exc.errors())) from None
+        raise MappingError(source, _describe(exc.errors(), data)) from None
     problems = _semantic_problems(mapping)
     if problems:
         raise MappingError(source, problems)

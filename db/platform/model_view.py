@@ -14,8 +14,13 @@ platform mapping by ``lifecycle db upgrade``:
 When the host has every column (the reference platform) the view is a plain projection of
 the host table, which PostgreSQL updates by itself. Otherwise an ``INSTEAD OF`` trigger
 sends each write where it belongs: host columns to the host's row, the rest to
-``model_state``; fields the host has no place for are not written. Locking a row of the
+``model_state``; fields the host has no place for are not written, and an update writes
+only the columns its statement changed (never a stale read of the others). Locking a row of the
 view (``FOR UPDATE`` / ``FOR SHARE``) locks the host's model row.
+
+The view checks the privileges of the role that uses it (``security_invoker``,
+PostgreSQL 15+), never its owner's: a worker's role reads and writes the host's model
+table only as far as its own grants allow (``lifecycle platform grants``).
 
 Identifiers come from the validated mapping (plain lower-case names) and the checked
 schema names; they are quoted all the same.
@@ -27,6 +32,7 @@ import hashlib
 from dataclasses import dataclass
 
 from db.platform.mapping import Joined, PlatformMapping
+from db.reference import constant_sql
 
 VIEW = "models"
 STATE_TABLE = "model_state"
@@ -85,6 +91,17 @@ DEFAULTS = {
     "created_at": "NULL::timestamptz",
     "updated_at": "NULL::timestamptz",
 }
+
+
+def _if_changed(column: str, current: str, value: str, *, also_on_insert: bool = False) -> str:
+    """``value`` where the statement changed view column ``column``, else ``current``: a
+    write never carries a column it did not set back from its (possibly stale) read.
+    ``also_on_insert``: the statement may be an insert (``OLD`` is NULL), which writes all."""
+    guard = "TG_OP = 'UPDATE' AND " if also_on_insert else ""
+    return (
+        f"CASE WHEN {guard}NEW.{column} IS NOT DISTINCT FROM OLD.{column} "
+        f"THEN {current} ELSE {value} END"
+    )
 
 
 def q(name: str) -> str:
@@ -148,8 +165,18 @@ class ModelView:
         return kept_by_worker(self.mapping)
 
     def is_plain(self) -> bool:
-        """Whether every column is a host column of the model table itself (no trigger)."""
+        """Whether every column is a host column of the model table itself and no other
+        column needs a value on insert (no trigger)."""
+        if self.mapping.models.insert:
+            return False
         return all(isinstance(self._source(c), str) for c, _ in COLUMNS if c != "id")
+
+    def _matching(self, source: Joined, column: str) -> str:
+        """``FROM … WHERE`` of the joined rows whose value is ``NEW.<column>`` (the
+        mapping's ``filter`` narrows them; a write needs exactly one)."""
+        where = [f"j.{q(source.column)} = NEW.{column}"]
+        where += [f"j.{q(name)} = {constant_sql(v)}" for name, v in source.filter.items()]
+        return f"FROM {q(self.host_schema)}.{q(source.table)} j WHERE {' AND '.join(where)}"
 
     def _read(self, column: str, sql_type: str | None) -> str:
         if column == "id":
@@ -180,54 +207,60 @@ class ModelView:
     def view_sql(self) -> str:
         select = ",\n    ".join(f"{self._read(c, t)} AS {c}" for c, t in COLUMNS)
         return (
-            f"CREATE OR REPLACE VIEW {self.view} AS\nSELECT\n    {select}\nFROM {self.host_table} m"
+            f"CREATE OR REPLACE VIEW {self.view} WITH (security_invoker = true) AS\n"
+            f"SELECT\n    {select}\nFROM {self.host_table} m"
         )
 
     def _host_writes(self) -> list[tuple[str, str, str]]:
-        """(host column, value on insert, value on update) for every written host column."""
+        """(host column, value on insert, value on update) for every written host column.
+
+        An update writes a host column only where the statement changed its view column
+        (``NEW`` differs from ``OLD``); every other column keeps the row's current value,
+        which is newer than the statement's read when it waited for another writer's lock.
+        """
         writes: list[tuple[str, str, str]] = []
         for column in FIELDS:
             source = self._source(column)
             value = f"NEW.{column}"
             if isinstance(source, Joined):
-                lookup = (
-                    f"(SELECT j.{q(source.key)} FROM {q(self.host_schema)}.{q(source.table)} j "
-                    f"WHERE j.{q(source.column)} = NEW.{column})"
-                )
-                keep = (
-                    f"(SELECT h.{q(source.via)} FROM {self.host_table} h "
-                    f"WHERE h.{q(self.mapping.models.id)} = OLD.id)"
-                )
-                on_update = (
-                    f"CASE WHEN NEW.{column} IS NOT DISTINCT FROM OLD.{column} "
-                    f"THEN {keep} ELSE {lookup} END"
-                )
-                writes.append((source.via, lookup, on_update))
+                lookup = f"(SELECT j.{q(source.key)} {self._matching(source, column)})"
+                host, on_insert, on_update = source.via, lookup, lookup
+            elif not isinstance(source, str):
                 continue
-            if not isinstance(source, str):
-                continue
-            if column in ("created_at", "updated_at"):
-                writes.append((source, f"COALESCE({value}, now())", f"COALESCE({value}, now())"))
+            elif column in ("created_at", "updated_at"):
+                host, on_insert = source, f"COALESCE({value}, now())"
+                on_update = on_insert
             elif column == "deprecated":
-                writes.append((source, f"COALESCE({value}, false)", f"COALESCE({value}, false)"))
+                host, on_insert = source, f"COALESCE({value}, false)"
+                on_update = on_insert
             elif column.startswith("supports_"):
-                writes.append((source, f"COALESCE({value}, false)", value))
+                host, on_insert, on_update = source, f"COALESCE({value}, false)", value
             else:
-                writes.append((source, value, value))
+                host, on_insert, on_update = source, value, value
+            writes.append((host, on_insert, _if_changed(column, f"h.{q(host)}", on_update)))
         return writes
 
     def _joined_checks(self) -> str:
+        """Refuse a joined value that names no row, or several, when it is looked up (an
+        insert, or an update that changes it), naming the table and the mapping's fix."""
         checks = []
         for column in FIELDS:
             source = self._source(column)
             if isinstance(source, Joined):
-                table = f"{q(self.host_schema)}.{q(source.table)}"
+                rows = self._matching(source, column)
+                where = f"{source.column} = %" + (" within its filter" if source.filter else "")
+                field = FIELDS[column]
                 checks.append(
-                    f"    IF NEW.{column} IS NOT NULL AND NOT EXISTS (\n"
-                    f"        SELECT 1 FROM {table} j WHERE j.{q(source.column)} = NEW.{column}\n"
-                    f"    ) THEN\n"
-                    f"        RAISE EXCEPTION 'no row of {source.table} has {source.column} = %', "
+                    f"    IF NEW.{column} IS NOT NULL AND (CASE WHEN TG_OP = 'INSERT' THEN true\n"
+                    f"            ELSE NEW.{column} IS DISTINCT FROM OLD.{column} END) THEN\n"
+                    f"        IF NOT EXISTS (SELECT 1 {rows}) THEN\n"
+                    f"            RAISE EXCEPTION 'no row of {source.table} has {where}', "
                     f"NEW.{column} USING ERRCODE = 'foreign_key_violation';\n"
+                    f"        ELSIF (SELECT count(*) {rows}) > 1 THEN\n"
+                    f"            RAISE EXCEPTION 'more than one row of {source.table} has "
+                    f"{where}: give [models] {field} a filter that leaves one', "
+                    f"NEW.{column} USING ERRCODE = 'cardinality_violation';\n"
+                    f"        END IF;\n"
                     f"    END IF;\n"
                 )
         return "".join(checks)
@@ -236,8 +269,11 @@ class ModelView:
         """The ``INSTEAD OF`` trigger function (only for a view that is not plain)."""
         model_id = q(self.mapping.models.id)
         writes = self._host_writes()
-        insert_columns = ", ".join(q(c) for c, _, _ in writes)
-        insert_values = ", ".join(v for _, v, _ in writes)
+        constants = self.mapping.models.insert.items()
+        insert_columns = ", ".join([*(q(c) for c, _, _ in writes), *(q(c) for c, _ in constants)])
+        insert_values = ", ".join(
+            [*(v for _, v, _ in writes), *(constant_sql(v) for _, v in constants)]
+        )
         updates = ",\n            ".join(f"{q(c)} = {u}" for c, _, u in writes)
         kept = self.kept_by_worker()
         state = ""
@@ -245,11 +281,15 @@ class ModelView:
         if kept:
             columns = ", ".join(kept)
             values = ", ".join(f"NEW.{c}" for c in kept)
-            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in kept)
+            sets = ",\n        ".join(
+                f"{c} = {_if_changed(c, f's.{c}', f'EXCLUDED.{c}', also_on_insert=True)}"
+                for c in kept
+            )
             state = (
-                f"    INSERT INTO {self.state_table} (model_id, {columns})\n"
+                f"    INSERT INTO {self.state_table} AS s (model_id, {columns})\n"
                 f"    VALUES (NEW.id, {values})\n"
-                f"    ON CONFLICT (model_id) DO UPDATE SET {sets}, updated_at = now();\n"
+                f"    ON CONFLICT (model_id) DO UPDATE SET\n"
+                f"        {sets},\n        updated_at = now();\n"
             )
             cleanup = f"        DELETE FROM {self.state_table} WHERE model_id = OLD.id;\n"
             if "replacement_model_id" in kept:
@@ -270,9 +310,9 @@ BEGIN
         VALUES ({insert_values})
         RETURNING {model_id} INTO NEW.id;
     ELSE
-        UPDATE {self.host_table} SET
+        UPDATE {self.host_table} AS h SET
             {updates}
-        WHERE {model_id} = OLD.id;
+        WHERE h.{model_id} = OLD.id;
     END IF;
 {state}    RETURN NEW;
 END

@@ -63,3 +63,11 @@ async def finish_run(
         .where(LifecycleRun.id == run_id)
         .values(status=status, summary=summary, finished_at=func.now())
     )
+
+
+async def run_summary(session: AsyncSession, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """The report stored with run ``run_id`` (``None``: no such run)."""
+    summary: dict[str, Any] | None = await session.scalar(
+        select(LifecycleRun.summary).where(LifecycleRun.id == run_id)
+    )
+    return summary

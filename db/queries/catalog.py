@@ -11,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.models import LlmModel
+from db.platform.mapping import Joined, PlatformMapping
+from db.platform.model_view import COLUMNS, FIELDS, q, source_of
 from db.queries.keys import model_key_type
+from db.reference import constant_sql
 
 # One key for every writer of the deprecation columns (catalog sync and enrichment), so
 # two runs never interleave their read-compute-write cycles.
@@ -109,3 +112,43 @@ async def deletion_trail(session: AsyncSession, keys: list[tuple[str, str]]) -> 
         stmt, {"providers": [p for p, _ in keys], "names": [n for _, n in keys]}
     )
     return [DeletionTrail(p, n, first, bool(present)) for p, n, first, present in rows]
+
+
+async def unresolved_joined_values(
+    session: AsyncSession, mapping: PlatformMapping, written: dict[str, set[Any]]
+) -> list[str]:
+    """Values about to be written to a joined model column (``{view column: values}``)
+    that name no row of the joined table, or several, within its filter: the ``models``
+    view refuses them, so the sync refuses them first, in its dry run too."""
+    types = dict(COLUMNS)
+    problems = []
+    for column, values in written.items():
+        source = source_of(mapping, column)
+        values = {v for v in values if v is not None}
+        if not isinstance(source, Joined) or not values:
+            continue
+        table = f"{q(mapping.host_schema)}.{q(source.table)}"
+        narrowed = "".join(
+            f" AND j.{q(name)} = {constant_sql(value)}" for name, value in source.filter.items()
+        )
+        stmt = text(
+            f"SELECT v.value, count(j.{q(source.key)}) AS n "
+            f"FROM unnest(CAST(:values AS {types[column]}[])) AS v(value) "
+            f"LEFT JOIN {table} j ON j.{q(source.column)} = v.value{narrowed} "
+            f"GROUP BY v.value HAVING count(j.{q(source.key)}) <> 1 ORDER BY v.value"
+        )
+        within = " within its filter" if source.filter else ""
+        field = FIELDS[column]
+        for value, n in await session.execute(stmt, {"values": sorted(values)}):
+            if n == 0:
+                problems.append(
+                    f"{field} {value!r}: no row of {source.table} has "
+                    f"{source.column} = {value!r}{within}"
+                )
+            else:
+                problems.append(
+                    f"{field} {value!r}: {n} rows of {source.table} have "
+                    f"{source.column} = {value!r}{within}, and a model names one: give "
+                    f"[models] {field} a filter that leaves one (`lifecycle platform check`)"
+                )
+    return problems

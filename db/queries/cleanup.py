@@ -220,21 +220,34 @@ def not_live_references(references: tuple[Reference, ...]) -> tuple[Reference, .
     return tuple(r for r in references if r.role is Role.LIVE and r.not_live)
 
 
+def _not_live_rows(ref: Reference, *, clear: bool) -> str:
+    """The not-live rows of ``ref`` on ``:model_id`` that the cleanup re-points at
+    ``:target`` (or clears): a link row whose parent already links the target is left."""
+    where = f"{match_sql(ref)} AND {not_live_sql(ref)}"
+    if ref.shape is Shape.LINK and not clear:
+        where += (
+            f" AND NOT EXISTS (SELECT 1 FROM {ref.table} o "
+            f"WHERE o.{ref.key_column} = t.{ref.key_column} AND o.{ref.column} = :target)"
+        )
+    return where
+
+
+def count_not_live_statement(ref: Reference, *, clear: bool) -> TextClause:
+    """How many rows ``repoint_not_live_statement`` would change (for a dry run)."""
+    return text(f"SELECT count(*) FROM {ref.table} t WHERE {_not_live_rows(ref, clear=clear)}")
+
+
 def repoint_not_live_statement(ref: Reference, *, clear: bool) -> TextClause:
     """Point the not-live rows of ``ref`` on ``:model_id`` at ``:target`` (or clear them).
 
     A link row whose parent already links the target is left (the delete then fails on
     the foreign key and is reported); a cleared link row is deleted.
     """
-    where = f"{match_sql(ref)} AND {not_live_sql(ref)}"
+    where = _not_live_rows(ref, clear=clear)
     if ref.shape is Shape.LINK:
         if clear:
             return text(f"DELETE FROM {ref.table} t WHERE {where}")
-        return text(
-            f"UPDATE {ref.table} t SET {ref.column} = :target WHERE {where} "
-            f"AND NOT EXISTS (SELECT 1 FROM {ref.table} o "
-            f"WHERE o.{ref.key_column} = t.{ref.key_column} AND o.{ref.column} = :target)"
-        )
+        return text(f"UPDATE {ref.table} t SET {ref.column} = :target WHERE {where}")
     if ref.json is not None:
         value = new_json_value_sql(ref.json, clear=clear)
         rewrite = json_rewrite_sql(ref.json, source="model_id", new_value=value)
@@ -244,13 +257,15 @@ def repoint_not_live_statement(ref: Reference, *, clear: bool) -> TextClause:
 
 
 async def repoint_not_live(
-    session: AsyncSession,
+    db: Executor,
     model_id: HostId,
     target: HostId | None,
     references: tuple[Reference, ...],
+    *,
+    dry_run: bool = False,
 ) -> dict[str, int]:
     """Point not-live rows (soft-deleted, archived) at ``target``, or clear them where
-    allowed; rows changed per label."""
+    allowed; rows changed per label. A dry run counts the same rows and changes none."""
     refs = not_live_references(references)
     check_identifiers(refs)
     moved: dict[str, int] = {}
@@ -258,12 +273,14 @@ async def repoint_not_live(
         if target is None and not ref.clearable:
             continue  # the delete then fails on the foreign key and is reported
         params = {**id_params(ref, "model_id", model_id), **id_params(ref, "target", target)}
-        result = await session.execute(
-            repoint_not_live_statement(ref, clear=target is None), params
-        )
-        rowcount = int(getattr(result, "rowcount", 0) or 0)
-        if rowcount:
-            moved[ref.label] = rowcount
+        if dry_run:
+            count = await db.scalar(count_not_live_statement(ref, clear=target is None), params)
+            changed = int(count or 0)
+        else:
+            result = await db.execute(repoint_not_live_statement(ref, clear=target is None), params)
+            changed = int(getattr(result, "rowcount", 0) or 0)
+        if changed:
+            moved[ref.label] = changed
     return moved
 
 
@@ -280,11 +297,13 @@ async def delete_model_row(session: AsyncSession, model_id: HostId) -> None:
 
 
 async def last_cleanup_finished_at(db: Executor) -> datetime | None:
-    """When the last successful real (not dry) cleanup run finished."""
+    """When the last successful cleanup run that counts as the week's finished: a real
+    run, or a scheduled run in report mode (an operator's dry run does not count)."""
     value: datetime | None = await db.scalar(
         text(
             "SELECT max(finished_at) FROM lifecycle_runs "
-            "WHERE job = :job AND status = 'succeeded' AND NOT dry_run"
+            "WHERE job = :job AND status = 'succeeded' "
+            "AND (NOT dry_run OR summary ->> 'mode' = 'report')"
         ),
         {"job": CLEANUP_JOB},
     )

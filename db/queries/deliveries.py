@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
 from db.platform.host import Platform
-from db.queries.keys import team_key_type
+from db.queries.keys import team_key_type, user_key_type
+from db.queries.recipients import Recipient
 
 
 def _json(value: dict[str, Any]) -> str:
@@ -63,17 +64,25 @@ async def insert_team_deliveries(
     return _rowcount(result)
 
 
-def _insert_emails(platform: Platform, team_key: str) -> TextClause:
+def _insert_emails(team_key: str, user_key: str) -> TextClause:
+    # A recipient without a usable address gets a row that failed at once, naming why:
+    # ``notifications --failed`` shows who was not emailed.
     return text(
         f"""
-    WITH recipients AS ({platform.recipients_sql()})
-    INSERT INTO deliveries (event_id, channel, team_id, user_id, target, payload)
-    SELECT :event_id, 'email', c.team_id, r.user_id, r.email,
-           jsonb_build_object('subject', c.subject, 'text', c.body)
+    INSERT INTO deliveries (event_id, channel, team_id, user_id, target, payload, status,
+                            last_error)
+    SELECT :event_id, 'email', c.team_id, r.user_id, COALESCE(r.email, ''),
+           jsonb_build_object('subject', c.subject, 'text', c.body),
+           CASE WHEN r.email IS NULL THEN 'failed' ELSE 'pending' END, r.problem
     FROM unnest(
         CAST(:team_ids AS {team_key}[]), CAST(:subjects AS text[]), CAST(:bodies AS text[])
     ) AS c(team_id, subject, body)
-    JOIN recipients r ON r.team_id = c.team_id
+    JOIN unnest(
+        CAST(:recipient_teams AS {team_key}[]),
+        CAST(:recipient_users AS {user_key}[]),
+        CAST(:recipient_emails AS text[]),
+        CAST(:recipient_problems AS text[])
+    ) AS r(team_id, user_id, email, problem) ON r.team_id = c.team_id
     ON CONFLICT DO NOTHING
     """
     )
@@ -84,20 +93,26 @@ async def insert_email_deliveries(
     platform: Platform,
     *,
     event_id: uuid.UUID,
-    permission: str,
     messages: Sequence[tuple[HostId, str, str]],
+    recipients: Sequence[Recipient],
 ) -> int:
-    """An email per (team, recipient) for ``(team_id, subject, body)`` messages."""
-    if not messages:
+    """An email per (team, recipient) for ``(team_id, subject, body)`` messages; one
+    that failed at once for a recipient without an address."""
+    if not messages or not recipients:
         return 0
     result = await session.execute(
-        _insert_emails(platform, await team_key_type(session, platform)),
+        _insert_emails(await team_key_type(session, platform), await user_key_type(session)),
         {
             "event_id": event_id,
-            "permission": permission,
             "team_ids": [m[0] for m in messages],
             "subjects": [m[1] for m in messages],
             "bodies": [m[2] for m in messages],
+            "recipient_teams": [r.team_id for r in recipients],
+            "recipient_users": [r.user_id for r in recipients],
+            "recipient_emails": [r.email for r in recipients],
+            "recipient_problems": [
+                None if r.no_email is None else f"not sent: {r.no_email}" for r in recipients
+            ],
         },
     )
     return _rowcount(result)
@@ -202,6 +217,27 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
             "errors": [o.error for o in outcomes],
             "delays": [float(o.delay_seconds) for o in outcomes],
         },
+    )
+    return _rowcount(result)
+
+
+_RELEASE = text(
+    """
+    UPDATE deliveries d
+    SET attempts = d.attempts - 1, next_attempt_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])) AS v(id, attempts)
+    WHERE d.id = v.id AND d.status = 'pending' AND d.attempts = v.attempts
+    """
+)
+
+
+async def release_claims(session: AsyncSession, claims: Sequence[tuple[uuid.UUID, int]]) -> int:
+    """Give back ``(id, attempts)`` rows claimed but never sent: due now, their claim's
+    attempt not counted (only while the claim is still the caller's)."""
+    if not claims:
+        return 0
+    result = await session.execute(
+        _RELEASE, {"ids": [c[0] for c in claims], "attempts": [c[1] for c in claims]}
     )
     return _rowcount(result)
 

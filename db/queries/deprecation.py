@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, id_text
 from db.queries.keys import model_key_type
-from db.queries.reference_sql import all_of, json_id_text_sql, live_row_sql, team_sql
+from db.queries.reference_sql import all_of, ids_in_sql, live_row_sql, team_sql
 from db.reference import Reference, check_identifiers
 
 
@@ -96,15 +96,8 @@ def usage_of_models_statement(ref: Reference) -> TextClause:
     """Live rows of ``ref`` per (model id's canonical text, team) for the ids in ``:ids``
     (their canonical texts in ``:id_texts``)."""
     join, team = team_sql(ref)
-    if ref.json is not None:
-        elements, model = json_id_text_sql(ref.json)
-        source = f"{ref.table} t{join}{elements}"
-        # Ids are compared in canonical (lower-case) text, however the host wrote them.
-        where = f"{model} = ANY(CAST(:id_texts AS text[]))"
-    else:
-        model = f"CAST(t.{ref.column} AS text)"
-        source = f"{ref.table} t{join}"
-        where = f"t.{ref.column} = ANY(:ids)"
+    elements, model, where = ids_in_sql(ref)
+    source = f"{ref.table} t{join}{elements}"
     return text(
         f"SELECT {model} AS model_id, {team} AS team_id, count(DISTINCT t.{ref.key_column}) "
         f"FROM {source} WHERE {all_of(where, live_row_sql(ref))} GROUP BY 1, 2"

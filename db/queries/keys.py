@@ -42,3 +42,9 @@ async def team_key_type(db: AsyncSession | AsyncConnection, platform: Platform) 
     """The type of team ids (the mapped teams table's key)."""
     teams = platform.mapping.teams
     return await key_type(db, platform.qualified(teams.table), teams.id)
+
+
+async def user_key_type(db: AsyncSession | AsyncConnection) -> str:
+    """The type of user ids (the worker's ``notifications.user_id``, built with the type
+    the platform check read from the recipients query)."""
+    return await key_type(db, "notifications", "user_id")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Text, cast, select
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Text, cast, not_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, id_text
@@ -61,3 +64,28 @@ async def find_models_by_name(session: AsyncSession, provider: str, name: str) -
         .order_by(LlmModel.created_at.desc())
     )
     return list((await session.execute(stmt)).scalars())
+
+
+def nothing() -> Any:
+    """A condition no row meets."""
+    return not_(true())
+
+
+def model_id_is(column: Any, model_ids: Iterable[HostId]) -> Any:
+    """``column`` reads as one of ``model_ids`` (compared as text: any host key type)."""
+    texts = [id_text(m) for m in model_ids]
+    return cast(column, Text).in_(texts) if texts else nothing()
+
+
+async def model_names(
+    session: AsyncSession, model_ids: Sequence[HostId]
+) -> dict[str, tuple[str, str, HostId | None]]:
+    """``{id as text: (provider, name, team_id)}`` of the model rows that still exist."""
+    if not model_ids:
+        return {}
+    rows = await session.execute(
+        select(LlmModel.id, LlmModel.provider, LlmModel.name, LlmModel.team_id).where(
+            model_id_is(LlmModel.id, model_ids)
+        )
+    )
+    return {id_text(r.id): (r.provider, r.name, r.team_id) for r in rows}

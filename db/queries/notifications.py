@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.keys import HostId
 from db.models import LifecycleEvent
 from db.platform.host import Platform
-from db.queries.keys import team_key_type
+from db.queries.keys import team_key_type, user_key_type
+from db.queries.recipients import Recipient
 
 
 async def get_event(session: AsyncSession, event_id: uuid.UUID) -> LifecycleEvent | None:
@@ -50,11 +51,10 @@ class TeamMessage:
     data: dict[str, Any]
 
 
-def _insert_chunk(platform: Platform, team_key: str) -> TextClause:
+def _insert_chunk(team_key: str, user_key: str) -> TextClause:
     # The recipient's address rides in ``data`` (hosts keep users in tables of their own).
     return text(
         f"""
-    WITH recipients AS ({platform.recipients_sql()})
     INSERT INTO notifications (event_id, team_id, user_id, slug, level, title, body, data)
     SELECT :event_id, c.team_id, r.user_id, :slug, :level, c.title, c.body,
            c.data || jsonb_build_object('email', r.email)
@@ -64,7 +64,11 @@ def _insert_chunk(platform: Platform, team_key: str) -> TextClause:
         CAST(:bodies AS text[]),
         CAST(:datas AS jsonb[])
     ) AS c(team_id, title, body, data)
-    JOIN recipients r ON r.team_id = c.team_id
+    JOIN unnest(
+        CAST(:recipient_teams AS {team_key}[]),
+        CAST(:recipient_users AS {user_key}[]),
+        CAST(:recipient_emails AS text[])
+    ) AS r(team_id, user_id, email) ON r.team_id = c.team_id
     ON CONFLICT (event_id, team_id, user_id) DO NOTHING
     """
     )
@@ -77,27 +81,28 @@ async def insert_team_notifications(
     event_id: uuid.UUID,
     slug: str,
     level: str,
-    permission: str,
     messages: Sequence[TeamMessage],
+    recipients: Sequence[Recipient],
 ) -> int:
-    """One statement: a notification per (team in ``messages``, member with ``permission``).
+    """One statement: a notification per (team in ``messages``, its ``recipients``).
 
-    Members present now are the ones notified; rows that already exist are left alone.
-    Returns the number of rows inserted.
+    Rows that already exist are left alone. Returns the number of rows inserted.
     """
-    if not messages:
+    if not messages or not recipients:
         return 0
     result = await session.execute(
-        _insert_chunk(platform, await team_key_type(session, platform)),
+        _insert_chunk(await team_key_type(session, platform), await user_key_type(session)),
         {
             "event_id": event_id,
             "slug": slug,
             "level": level,
-            "permission": permission,
             "team_ids": [m.team_id for m in messages],
             "titles": [m.title for m in messages],
             "bodies": [m.body for m in messages],
             "datas": [json.dumps(m.data, separators=(",", ":")) for m in messages],
+            "recipient_teams": [r.team_id for r in recipients],
+            "recipient_users": [r.user_id for r in recipients],
+            "recipient_emails": [r.email for r in recipients],
         },
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -225,8 +230,9 @@ async def recent_notifications(
     limit: int = 50,
 ) -> list[NotificationRow]:
     """Newest first. A model matches on the event's model id, the id recorded in the
-    notification's data, or the event's provider/name snapshot (so hard-deleted models
-    still match)."""
+    notification's data, or (``provider:name``, the global model) the event's
+    provider/name snapshot of a model with no team (so hard-deleted models still match,
+    and a team's custom model of that name does not)."""
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
     if team_id is not None:
@@ -237,7 +243,10 @@ async def recent_notifications(
         params["model_id"] = model_id
         params["model_id_text"] = str(model_id)
     if provider is not None and name is not None:
-        where.append("e.model_provider = :provider AND e.model_name = :name")
+        where.append(
+            "e.model_provider = :provider AND e.model_name = :name "
+            "AND COALESCE(n.data #>> '{model,team_id}', '') = ''"
+        )
         params["provider"] = provider
         params["name"] = name
     rows = await session.execute(

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from db.keys import HostId, id_text
-from db.reference import IdForm, JsonPath, Reference
+from db.reference import IdForm, JsonPath, Reference, TeamVia
 
 
 def all_of(*predicates: str) -> str:
@@ -66,12 +66,18 @@ def canonical_json_sql(column: str, alias: str = "t") -> str:
 def match_sql(ref: Reference, alias: str = "t", param: str = "model_id") -> str:
     """A predicate true for rows of ``ref`` that point at ``:param``.
 
-    A JSON id matches written as a string or as a number: one containment per form, each
-    served by the GIN index (``@> ANY(array)`` would not be).
+    A JSON row matches when its id at the path has the id's canonical text
+    (:func:`json_names_sql`), the one comparison the rewrite makes too, so every row
+    matched is moved. The containments before it (one per form the id may be written in,
+    each served by the GIN index; ``@> ANY(array)`` would not be) only find candidates:
+    every row the comparison names, they find.
     """
     if ref.json is not None:
         doc = canonical_json_sql(ref.column, alias)
-        return f"({doc} @> CAST(:{param}_doc AS jsonb) OR {doc} @> CAST(:{param}_doc_num AS jsonb))"
+        return (
+            f"({doc} @> CAST(:{param}_doc AS jsonb) OR {doc} @> CAST(:{param}_doc_num AS jsonb))"
+            f"\n      AND {json_names_sql(ref.json, alias, param)}"
+        )
     return f"{alias}.{ref.column} = :{param}"
 
 
@@ -97,12 +103,22 @@ def not_live_sql(ref: Reference, alias: str = "t") -> str:
     return parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
 
 
+def _parent_of(via: TeamVia, alias: str) -> str:
+    """The join condition from a row (``alias``) to its parent ``p``, on the declared key."""
+    return f"p.{via.parent_key} = {alias}.{via.fk_column}"
+
+
+def parent_join_sql(via: TeamVia, alias: str = "t") -> str:
+    """`` JOIN <parent> p ON …``: a row's parent, joined on the key the mapping declares."""
+    return f" JOIN {via.parent_table} p ON {_parent_of(via, alias)}"
+
+
 def team_scope_sql(ref: Reference, alias: str = "t") -> str:
     """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
     if ref.team_via:
         via = ref.team_via
         return (
-            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+            f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE {_parent_of(via, alias)} "
             f"AND p.{via.team_column} = :scope_team)"
         )
     if ref.team_column:
@@ -116,7 +132,7 @@ def level_scope_sql(ref: Reference, alias: str = "t") -> str:
     if via is None or via.level_column is None:
         return "TRUE"
     return (
-        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE p.id = {alias}.{via.fk_column} "
+        f"NOT EXISTS (SELECT 1 FROM {via.parent_table} p WHERE {_parent_of(via, alias)} "
         f"AND p.{via.level_column} > :scope_level)"
     )
 
@@ -126,7 +142,7 @@ def team_sql(ref: Reference, alias: str = "t") -> tuple[str, str]:
     if ref.team_via:
         via = ref.team_via
         return (
-            f" JOIN {via.parent_table} p ON p.id = {alias}.{via.fk_column}",
+            parent_join_sql(via, alias),
             f"p.{via.team_column}",
         )
     if ref.team_column:
@@ -143,30 +159,66 @@ def new_json_value_sql(path: JsonPath, param: str = "target", *, clear: bool) ->
     return f"to_jsonb(CAST(:{param}_text AS text))"
 
 
+def json_id_text_of(value: str) -> str:
+    """The canonical text of the model id a JSON value holds; NULL if it holds none.
+
+    A string in lower case (UUIDs in any case); a number without trailing zeros (``1``,
+    ``1.0`` and ``10e-1`` are all ``1``). Matching, rewriting and usage all compare it.
+    """
+    return (
+        f"CASE jsonb_typeof({value}) WHEN 'string' THEN lower({value} #>> '{{}}') "
+        f"WHEN 'number' THEN CAST(trim_scale(CAST({value} AS numeric)) AS text) END"
+    )
+
+
+def _elements(path: JsonPath, alias: str) -> str:
+    """The array at ``path`` as ``jsonb_array_elements`` rows ``e(elem, ord)`` (none where
+    the document holds no array there)."""
+    outer = f"{alias}.{path.column} #> {path_literal(path.outer)}"
+    return (
+        f"jsonb_array_elements(CASE WHEN jsonb_typeof({outer}) = 'array' "
+        f"THEN {outer} ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord)"
+    )
+
+
+def _id_at(path: JsonPath, alias: str) -> str:
+    """The JSON value at ``path`` (of the element ``e`` when the path steps into an array)."""
+    if path.array_at is None:
+        return f"{alias}.{path.column} #> {path_literal(path.keys)}"
+    return f"e.elem #> {path_literal(path.inner)}"
+
+
+def json_names_sql(path: JsonPath, alias: str = "t", param: str = "source") -> str:
+    """A predicate true where the id at ``path`` is ``:<param>_text`` (any element of the
+    array, for a path through one)."""
+    names = f"{json_id_text_of(_id_at(path, alias))} = :{param}_text"
+    if path.array_at is None:
+        return names
+    return f"EXISTS (SELECT 1 FROM {_elements(path, alias)} WHERE {names})"
+
+
 def json_rewrite_sql(
     path: JsonPath, alias: str = "t", source: str = "source", *, new_value: str
 ) -> str:
-    """``path.column`` with every id equal to ``:<source>_text`` at ``path`` replaced.
-
-    Ids compare in canonical text, so a JSON string and a JSON number both match; the
-    document is returned unchanged where nothing matches.
-    """
+    """``path.column`` with every id at ``path`` that :func:`json_names_sql` matches to
+    ``:<source>`` replaced by ``new_value``; unchanged where nothing matches."""
     col = f"{alias}.{path.column}"
+    names = f"{json_id_text_of(_id_at(path, alias))} = :{source}_text"
     if path.array_at is None:
         at = path_literal(path.keys)
         return (
-            f"CASE WHEN lower({col} #>> {at}) = :{source}_text\n"
+            f"CASE WHEN {names}\n"
             f"            THEN jsonb_set({col}, {at}, {new_value})\n"
             f"            ELSE {col} END"
         )
     outer, inner = path_literal(path.outer), path_literal(path.inner)
     return f"""CASE WHEN jsonb_typeof({col} #> {outer}) = 'array' THEN jsonb_set({col}, {outer}, (
         SELECT COALESCE(jsonb_agg(
-            CASE WHEN lower(e.elem #>> {inner}) = :{source}_text
+            CASE WHEN {names}
                  THEN jsonb_set(e.elem, {inner}, {new_value})
                  ELSE e.elem END
             ORDER BY e.ord), '[]'::jsonb)
-        FROM jsonb_array_elements({col} #> {outer}) WITH ORDINALITY AS e(elem, ord)))
+        FROM {_elements(path, alias)}))
     ELSE {col} END"""
 
 
@@ -175,15 +227,8 @@ def json_id_text_sql(path: JsonPath, alias: str = "t") -> tuple[str, str]:
 
     Through an array, each element is a row of its own (``e``); a non-array is none.
     """
-    col = f"{alias}.{path.column}"
-    if path.array_at is None:
-        return "", f"lower({col} #>> {path_literal(path.keys)})"
-    outer = f"{col} #> {path_literal(path.outer)}"
-    return (
-        f" CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({outer}) = 'array' "
-        f"THEN {outer} ELSE '[]'::jsonb END) AS e(elem)",
-        f"lower(e.elem #>> {path_literal(path.inner)})",
-    )
+    join = "" if path.array_at is None else f" CROSS JOIN LATERAL {_elements(path, alias)}"
+    return join, json_id_text_of(_id_at(path, alias))
 
 
 def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source") -> str:
@@ -195,3 +240,13 @@ def new_column_value_sql(ref: Reference, *, clear: bool, source: str = "source")
         rewrite = json_rewrite_sql(ref.json_copy, source=source, new_value=value)
         assignment += f",\n        {ref.json_copy.column} = {rewrite}"
     return assignment
+
+
+def ids_in_sql(ref: Reference, alias: str = "t") -> tuple[str, str, str]:
+    """(FROM-clause addition, the model id's canonical text, a condition): rows of ``ref``
+    naming one of the ids in ``:ids`` (their canonical texts in ``:id_texts``)."""
+    if ref.json is not None:
+        elements, model = json_id_text_sql(ref.json, alias)
+        # Ids are compared in canonical (lower-case) text, however the host wrote them.
+        return elements, model, f"{model} = ANY(CAST(:id_texts AS text[]))"
+    return "", f"CAST({alias}.{ref.column} AS text)", f"{alias}.{ref.column} = ANY(:ids)"

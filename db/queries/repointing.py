@@ -31,11 +31,12 @@ from db.queries.reference_sql import (
     match_sql,
     new_column_value_sql,
     new_json_value_sql,
+    parent_join_sql,
     team_scope_sql,
     team_sql,
 )
 from db.queries.references import exists_statement
-from db.reference import RESET_LITERALS, Reference, Shape, check_identifiers
+from db.reference import RESET_LITERALS, Reference, Shape, check_identifiers, constant_sql
 
 # Records the rows a batch changed, per team, in the statement that changes them.
 _COUNT_MOVED = """
@@ -165,13 +166,16 @@ def _link_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     # index range scan starting at the cursor. No FOR UPDATE: the DELETE locks the rows
     # itself and re-checks the match on rows a concurrent writer changed.
     key = ref.key_column
+    # The table's other NOT NULL columns, from the mapping's ``insert`` constants.
+    columns = "".join(f", {column}" for column, _ in ref.insert_values)
+    values = "".join(f", {constant_sql(value)}" for _, value in ref.insert_values)
     added = (
         ""
         if clear
         else f"""
 added AS (
-    INSERT INTO {ref.table} ({key}, {ref.column})
-    SELECT {key}, :target FROM batch
+    INSERT INTO {ref.table} ({key}, {ref.column}{columns})
+    SELECT {key}, :target{values} FROM batch
     ON CONFLICT DO NOTHING
 ),"""
     )
@@ -380,8 +384,8 @@ def above_level_statement(ref: Reference) -> TextClause | None:
     if via is None or via.level_column is None:
         return None
     return text(
-        f"SELECT count(*) FROM {ref.table} t JOIN {via.parent_table} p "
-        f"ON p.id = t.{via.fk_column} WHERE {match_sql(ref, 't', 'source')} "
+        f"SELECT count(*) FROM {ref.table} t{parent_join_sql(via, 't')} "
+        f"WHERE {match_sql(ref, 't', 'source')} "
         f"AND p.{via.level_column} > :level"
     )
 

@@ -16,8 +16,12 @@ from arq.worker import Worker
 from sqlalchemy import select
 
 from db import models as m
+from jobs.migration import run_request
+from tests.conftest import PlatformUnderTest
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
+from tests.platforms import REFERENCE, every_platform
+from tests.platforms.lifecycle import deletion, rows
 from worker.app import redis_settings
 from worker.client import LifecycleClient
 from worker.serialization import deserialize, serialize
@@ -164,3 +168,30 @@ async def test_cli_dry_run_in_process_then_real_run_through_a_worker(
     assert await factory.count(m.LlmModel.__table__, m.LlmModel.id == gone) == 0
     runs = await _runs(factory)
     assert [(r.trigger, r.dry_run) for r in runs[1:]] == [("manual", True), ("manual", False)]
+
+
+@every_platform
+async def test_a_worker_starting_on_a_mapped_host_reports_and_deletes_nothing(
+    platform: PlatformUnderTest, burst_worker: Callable[..., Worker]
+) -> None:
+    """A host's model retired before the worker was ever started: the start-up catch-up
+    runs, and only the reference platform (default mode ``delete``) removes it; a mapped
+    host (default ``report``) keeps it and the run names it."""
+    driver = platform.driver
+    model = await driver.model("xp-retired-before-install")
+    result = await run_request(platform.runtime, deletion(model))
+    assert result["status"] == "succeeded", result
+    host = await driver.host_checksum()
+    deletes = platform.name == REFERENCE
+
+    worker = burst_worker()
+    await worker.main()
+    await worker.close()
+
+    [run] = await rows(platform.runtime, "SELECT trigger, dry_run, summary FROM lifecycle_runs")
+    assert (run.trigger, run.dry_run) == ("catch_up", not deletes)
+    assert run.summary["mode"] == ("delete" if deletes else "report")
+    assert [str(r["model_id"]) for r in run.summary["removed"]] == [str(model)]
+    assert await driver.model_exists(model) is not deletes
+    if not deletes:
+        assert await driver.host_checksum() == host

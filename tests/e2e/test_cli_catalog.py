@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from arq.constants import result_key_prefix
 from arq.worker import Worker
 from sqlalchemy import insert, select
 
@@ -17,6 +18,8 @@ from jobs.runtime import Runtime
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
 from worker.client import JobFailed, LifecycleClient
+from worker.job_results import RESULT_MAX_BYTES, result_size
+from worker.serialization import MAX_JOB_BYTES
 from worker.settings import Settings
 
 CATALOG = """
@@ -225,3 +228,40 @@ async def test_sync_waits_for_its_deletions_and_a_refused_one_exits_1(
     [deletion] = json.loads(done.stdout)["deletions"]
     assert (deletion["model"], deletion["status"]) == ("openai:old-model", "succeeded")
     assert (await factory.get_model(old)).deleted_at is not None
+
+
+async def test_a_catalog_of_ten_thousand_models_through_the_worker_is_read_back(
+    e2e_settings: Settings,
+    factory: Factory,
+    worker_process: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    """The sync's report outgrows the 1 MB read cap; its result stays small and the CLI
+    prints the whole report, read from the run in ``lifecycle_runs``."""
+    models = 10_000
+    path = tmp_path / "catalog.toml"
+    path.write_text(
+        "".join(
+            f'[[models]]\nprovider = "openai"\nname = "bulk-{i:05}"\ntoken_limit = 8192\n'
+            for i in range(models)
+        )
+    )
+    worker_process()
+
+    done = run_cli(e2e_settings, "catalog", "sync", str(path), "--json", timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["counts"]["created"] == models
+    assert len(result["plan"]["created"]) == models  # the whole report, not a cut
+    assert "full_report" not in result and "truncated" not in result["plan"]
+    assert await factory.count(LlmModel.__table__, LlmModel.name.like("bulk-%")) == models
+    async with LifecycleClient(e2e_settings) as client:
+        stored = await client.redis.get(result_key_prefix + result["job_id"])
+    assert stored is not None and len(stored) < MAX_JOB_BYTES
+    kept = json.loads(stored)["r"]
+    assert result_size(kept) <= RESULT_MAX_BYTES
+    assert (kept["full_report"], kept["truncated"]["plan.created"]) == ("lifecycle_runs", models)
+
+    again = run_cli(e2e_settings, "catalog", "sync", str(path), timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].endswith(f"0 unmanaged, {models} unchanged")

@@ -152,7 +152,12 @@ async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
     for named in ("openai:hist-a", str(a)):
         done = run_cli(e2e_settings, "history", named, "--json")
         assert done.returncode == 0, done.stderr
-        [row] = json.loads(done.stdout)
+        deleted, row = json.loads(done.stdout)
+        assert (deleted["kind"], deleted["from"], deleted["from_model_id"]) == (
+            "hard_deletion",
+            "openai:hist-a",
+            str(a),
+        )
         assert (row["request_key"], row["from"], row["to"]) == (
             key,
             "openai:hist-a",

@@ -18,6 +18,7 @@ from db.queries.cleanup import RetiredModel, select_retired_models
 from jobs.cleanup import CleanupPayload, catch_up_cleanup, cleanup_retired_models, remove_model
 from jobs.runtime import Runtime
 from tests.factories import Factory
+from tests.platforms.lifecycle import Recorder
 
 HOST = reference_host()
 
@@ -364,14 +365,6 @@ async def test_the_same_arq_job_does_not_run_twice(runtime: Runtime, factory: Fa
     assert [r["name"] for r in again["removed"]] == [r["name"] for r in first["removed"]] == ["old"]
     assert await factory.count(m.LifecycleRun.__table__) == 1
     assert await factory.count(m.LlmModel.__table__, m.LlmModel.name == "newer") == 1
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any], str]] = []
-
-    async def __call__(self, job: str, payload: dict[str, Any], key: str) -> None:
-        self.calls.append((job, payload, key))
 
 
 @pytest.mark.parametrize(

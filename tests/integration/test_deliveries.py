@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -21,26 +21,11 @@ from jobs.runtime import Runtime
 from jobs.spec import EmptyPayload
 from tests.e2e.conftest import run_cli
 from tests.factories import Factory
-from tests.receivers import HttpReceiver, SmtpReceiver
+from tests.receivers import SECRET, HttpReceiver, SmtpReceiver
 from worker.settings import Settings
 
 MakeRuntime = Callable[..., Awaitable[Runtime]]
-SECRET = "whsec-0123456789abcdef"
 FAST = Backoff(base_seconds=0.01, cap_seconds=0.05)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
-    r = await HttpReceiver(secret=SECRET).start()
-    yield r
-    await r.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver().start()
-    yield server
-    server.stop()
 
 
 async def fleet(factory: Factory, teams: int, *, recent_questions: int = 0) -> dict[str, Any]:

@@ -259,7 +259,12 @@ async def test_level_text_and_data_per_slug(
     assert "anthropic:claude-3-5-sonnet" in row.body
     assert row.data["event_id"] == str(event)
     assert row.data["team_id"] == str(team)
-    assert row.data["model"] == {"id": str(model), "provider": "anthropic", "name": "claude-2.0"}
+    assert row.data["model"] == {
+        "id": str(model),
+        "provider": "anthropic",
+        "name": "claude-2.0",
+        "team_id": None,
+    }
     assert row.data["replacement"] == {"provider": "anthropic", "name": "claude-3-5-sonnet"}
     assert row.data["counts"] == {"assistants": 1, "pipelines": 2}
     assert row.data["total"] == 3

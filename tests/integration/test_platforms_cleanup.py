@@ -4,17 +4,21 @@ with nothing half-done."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+import pytest
+
 from db.keys import HostId
-from jobs.cleanup import CleanupPayload, cleanup_retired_models
+from jobs.cleanup import CleanupPayload, catch_up_cleanup, cleanup_retired_models
 from jobs.migration import run_request
 from jobs.runtime import Runtime
 from tests.conftest import PlatformUnderTest
 from tests.platforms import every_platform
 from tests.platforms.drivers import PLAIN, HostDriver
-from tests.platforms.lifecycle import migration, model_state, tally
+from tests.platforms.lifecycle import Recorder, deletion, migration, model_state, rows, tally
 
 pytestmark = every_platform
 
@@ -128,3 +132,72 @@ async def test_a_cleanup_that_can_only_skip_leaves_the_host_as_it_was(
         assert report["removed"] == [] and report["errors"] == []
         assert [s["reason"] for s in report["skipped"]] == ["db_restrict"]
     assert await driver.host_checksum() == host
+
+
+# LIFECYCLE_CLEANUP_MODE ------------------------------------------------------------------
+DEFAULT_MODE = {"reference": "delete", "open-chat-studio": "report"}
+
+
+async def retired(runtime: Runtime, driver: HostDriver, name: str) -> HostId:
+    """A model nothing refers to, soft-deleted before any cleanup ran."""
+    model = await driver.model(name)
+    result = await run_request(runtime, deletion(model), today=TODAY)
+    assert result["status"] == "succeeded", result
+    return model
+
+
+@pytest.mark.parametrize("trigger", ["cron", "catch_up"])
+async def test_scheduled_runs_follow_the_platforms_default_mode(
+    platform: PlatformUnderTest, trigger: str
+) -> None:
+    """The reference platform deletes; on a mapped host a scheduled run only reports,
+    naming what ``delete`` would remove, and counts as the week's run."""
+    driver, runtime = platform.driver, platform.runtime
+    model = await retired(runtime, driver, "xp-retired")
+    mode = DEFAULT_MODE[platform.name]
+    assert runtime.settings.cleanup_mode == mode
+
+    report = await cleanup_retired_models(runtime, CleanupPayload(trigger=trigger))
+
+    assert (report["mode"], report["dry_run"]) == (mode, mode == "report")
+    assert names(report["removed"]) == ["xp-retired"] and report["errors"] == []
+    assert await driver.model_exists(model) is (mode == "report")
+    [run] = await rows(runtime, "SELECT dry_run, trigger, summary FROM lifecycle_runs")
+    assert (run.dry_run, run.trigger, run.summary["mode"]) == (mode == "report", trigger, mode)
+    assert names(run.summary["removed"]) == ["xp-retired"]
+    recorder = Recorder()
+    await catch_up_cleanup(dataclasses.replace(runtime, enqueue=recorder))
+    assert recorder.calls == []  # this run was the week's, in either mode
+
+
+@pytest.mark.parametrize("mode", ["delete", "report"])
+async def test_the_setting_overrides_the_default_on_every_platform(
+    platform: PlatformUnderTest, make_runtime: Callable[..., Awaitable[Runtime]], mode: str
+) -> None:
+    driver = platform.driver
+    runtime = await make_runtime(cleanup_mode=mode)
+    model = await retired(runtime, driver, "xp-retired")
+
+    report = await cleanup_retired_models(runtime, CleanupPayload(trigger="catch_up"))
+
+    assert report["mode"] == mode and names(report["removed"]) == ["xp-retired"]
+    assert await driver.model_exists(model) is (mode == "report")
+
+
+async def test_an_operators_run_does_what_it_asks_whatever_the_mode(
+    platform: PlatformUnderTest, make_runtime: Callable[..., Awaitable[Runtime]]
+) -> None:
+    driver = platform.driver
+    runtime = await make_runtime(cleanup_mode="report")
+    model = await retired(runtime, driver, "xp-retired")
+
+    dry = await cleanup_retired_models(runtime, CleanupPayload(dry_run=True))
+    assert (dry["mode"], names(dry["removed"])) == ("dry_run", ["xp-retired"])
+    assert await driver.model_exists(model)
+    recorder = Recorder()
+    await catch_up_cleanup(dataclasses.replace(runtime, enqueue=recorder))
+    assert len(recorder.calls) == 1  # an operator's dry run is not the week's run
+
+    done = await cleanup_retired_models(runtime, CleanupPayload())
+    assert (done["mode"], names(done["removed"])) == ("delete", ["xp-retired"])
+    assert not await driver.model_exists(model)

@@ -14,6 +14,7 @@ from jobs.request_execution import close_spent_request, run_request
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory
+from tests.services import wait_until_blocked_on_a_lock
 
 Models = dict[str, uuid.UUID]
 
@@ -195,21 +196,6 @@ async def test_rerunning_a_failed_key_while_another_request_runs_says_migration_
     assert row.status == "failed"
 
 
-async def _wait_until_blocked_on_a_lock(runtime: Runtime) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            async with runtime.engine.connect() as conn:
-                waiting = await conn.scalar(
-                    text(
-                        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE "
-                        "datname = current_database() AND wait_event_type = 'Lock')"
-                    )
-                )
-            if waiting:
-                return
-            await asyncio.sleep(0.02)
-
-
 async def test_a_target_hard_deleted_during_admission_is_a_recorded_target_not_found(
     runtime: Runtime, factory: Factory
 ) -> None:
@@ -222,7 +208,7 @@ async def test_a_target_hard_deleted_during_admission_is_a_recorded_target_not_f
         # its insert waits on the row and fails its foreign key once the delete commits.
         await cleanup.execute(delete(m.LlmModel).where(m.LlmModel.id == doomed))
         task = asyncio.create_task(run_request(runtime, migrate(source, doomed, "late")))
-        await _wait_until_blocked_on_a_lock(runtime)
+        await wait_until_blocked_on_a_lock(runtime.engine)
         await tx.commit()
         result = await task
 

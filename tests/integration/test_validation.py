@@ -1,5 +1,5 @@
-"""Every validation code of DESIGN §5: blockers refuse and change nothing, warnings need
-confirmation, info never blocks."""
+"""Every validation code of docs/requests-and-rollouts.md: blockers refuse and change
+nothing, warnings need confirmation, info never blocks."""
 
 import uuid
 from collections.abc import Awaitable, Callable

@@ -34,6 +34,13 @@ JOINED_PROVIDER = HostPlatform(
     Path(__file__).with_name("joined_provider.sql"),
     Path(__file__).with_name("joined_provider.toml"),
 )
+# An Eneo-shaped host whose spaces' security levels are two keys away, reached through a
+# host view as docs/platform-mapping.md describes (no seed file either).
+SPACE_LEVELS = HostPlatform(
+    "space-levels",
+    Path(__file__).with_name("space_levels.sql"),
+    Path(__file__).with_name("space_levels.toml"),
+)
 
 # The built-in reference platform: no schema file, no mapping (the migrations build it).
 REFERENCE = "reference"

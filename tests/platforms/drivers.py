@@ -38,6 +38,9 @@ class HostDriver(ABC):
     has_history: bool
     has_do_not_disturb: bool
     model_table: str
+    # The model table's own name and token-limit columns (an admin edits them).
+    model_name_column: str
+    token_limit_column: str
 
     def __init__(self, database_url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(database_url, pool_size=2)
@@ -92,6 +95,19 @@ class HostDriver(ABC):
         """Live configuration of ``team`` using ``model``; the labels it counts under."""
 
     @abstractmethod
+    def json_spellings(self, model: HostId) -> dict[str, str]:
+        """``{name: JSON text}``: the other ways the host's JSON may write ``model``'s id."""
+
+    @abstractmethod
+    async def json_reference(self, team: HostId, model: HostId, spelled: str) -> list[str]:
+        """A live reference whose JSON names ``model`` as the JSON text ``spelled`` (any
+        column beside it names ``model`` too); its labels."""
+
+    @abstractmethod
+    async def json_naming(self, model: HostId) -> int:
+        """Live rows whose JSON names ``model``, however the id is spelled there."""
+
+    @abstractmethod
     async def not_live_reference(self, team: HostId, model: HostId) -> None:
         """A row naming ``model`` that is not live configuration (soft-deleted, archived)."""
 
@@ -132,6 +148,13 @@ class HostDriver(ABC):
     async def model_row(self, model: HostId) -> dict[str, Any] | None:
         """The host's own columns of the model row (provider, name, team, token limit)."""
 
+    def edit_model_sql(self) -> str:
+        """An admin's edit of model ``:m`` in the host's own terms: ``:name``, ``:token_limit``."""
+        return (
+            f"UPDATE {self.model_table} SET {self.model_name_column} = :name, "
+            f"{self.token_limit_column} = :token_limit WHERE id = :m"
+        )
+
     async def delete_model_row(self, model: HostId) -> None:
         """A raw ``DELETE`` of the model row in one transaction, as an operator might."""
         async with self.engine.begin() as conn:
@@ -171,6 +194,8 @@ class ReferenceDriver(HostDriver):
     has_history = True
     has_do_not_disturb = False
     model_table = "llm_models"
+    model_name_column = "name"
+    token_limit_column = "token_limit"
 
     async def team(self) -> HostId:
         slug = f"team-{self._seq()}"
@@ -254,6 +279,30 @@ class ReferenceDriver(HostDriver):
                 )
                 return ["pipelines"]
         raise ValueError(f"{self.name} has no live reference of kind {kind!r}")
+
+    def json_spellings(self, model: HostId) -> dict[str, str]:
+        return {"upper case": f'"{str(model).upper()}"'}
+
+    async def json_reference(self, team: HostId, model: HostId, spelled: str) -> list[str]:
+        await self._one(
+            "INSERT INTO pipelines (team_id, name, definition) VALUES (:t, :n, "
+            "jsonb_build_object('nodes', jsonb_build_array(jsonb_build_object('id', 'n0', "
+            "'type', 'llm', 'params', jsonb_build_object('llm_model_id', CAST(:j AS jsonb))))))",
+            t=team,
+            n=f"ref-{self._seq()}",
+            j=spelled,
+        )
+        return ["pipelines"]
+
+    async def json_naming(self, model: HostId) -> int:
+        return int(
+            await self._one(
+                "SELECT count(*) FROM pipelines p WHERE EXISTS (SELECT 1 FROM "
+                "jsonb_array_elements(p.definition->'nodes') n "
+                "WHERE lower(n->'params'->>'llm_model_id') = :s)",
+                s=str(model),
+            )
+        )
 
     async def not_live_reference(self, team: HostId, model: HostId) -> None:
         await self._one(
@@ -364,6 +413,8 @@ class OpenChatStudioDriver(HostDriver):
     has_history = False
     has_do_not_disturb = True
     model_table = "service_providers_llmprovidermodel"
+    model_name_column = "name"
+    token_limit_column = "max_token_limit"
 
     # From the seed: the group whose permissions include changing LLM provider models,
     # and one that does not.
@@ -480,6 +531,28 @@ class OpenChatStudioDriver(HostDriver):
                 return ["transcript_analyses", "transcript_translations"]
         raise ValueError(f"{self.name} has no live reference of kind {kind!r}")
 
+    def json_spellings(self, model: HostId) -> dict[str, str]:
+        return {
+            "decimal": f"{model}.0",
+            "exponent": f"{model}e0",
+            "scaled exponent": f"{model}0e-1",
+            "string": f'"{model}"',
+        }
+
+    async def json_reference(self, team: HostId, model: HostId, spelled: str) -> list[str]:
+        async with self.engine.begin() as conn:
+            await self._node(conn, team, model, spelled, archived=False)
+        return ["pipeline_nodes"]
+
+    async def json_naming(self, model: HostId) -> int:
+        return int(
+            await self._one(
+                "SELECT count(*) FROM pipelines_node n "
+                f"WHERE NOT n.is_archived AND ({self._NODE_COPY}) = :m",
+                m=model,
+            )
+        )
+
     async def not_live_reference(self, team: HostId, model: HostId) -> None:
         async with self.engine.begin() as conn:
             await _run(
@@ -543,8 +616,8 @@ class OpenChatStudioDriver(HostDriver):
 
     _NODE_COPY = (
         "CASE jsonb_typeof(n.params->'llm_provider_model_id') "
-        "WHEN 'number' THEN (n.params->>'llm_provider_model_id')::bigint "
-        "WHEN 'string' THEN (n.params->>'llm_provider_model_id')::bigint END"
+        "WHEN 'number' THEN (n.params->'llm_provider_model_id')::numeric "
+        "WHEN 'string' THEN (n.params->>'llm_provider_model_id')::numeric END"
     )
     _LIVE: ClassVar[dict[str, str]] = {
         "pipeline_nodes": "SELECT count(*) FROM pipelines_node n "

@@ -29,6 +29,16 @@ async def global_model(runtime: Runtime, name: str, provider: str = "openai") ->
         return await find_live_model(session, provider, name)
 
 
+class Recorder:
+    """An enqueue function that records the jobs it is given: ``(job, payload, key)``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+
+    async def __call__(self, job: str, payload: dict[str, Any], key: str) -> None:
+        self.calls.append((job, payload, key))
+
+
 def migration(source: HostId, target: HostId, *, key: str | None = None) -> Request:
     return Request(
         "migration", str(source), str(target), "tester", key or f"m-{uuid.uuid4()}", True

@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from jobs.channels import (
+from jobs.channels.base import (
+    MAX_ERROR_CHARS,
+    classify_status,
+    clean_header,
+    public_target,
+    retry_after,
+    scrub,
+    url_secrets,
+)
+from jobs.channels.email import SmtpServer
+from jobs.channels.webhook import (
     encode_body,
     idempotency_key,
-    public_target,
     sign,
     verify_signature,
     webhook_headers,
 )
 from jobs.deliveries import Backoff
-from jobs.senders import SmtpServer, classify_status, retry_after, scrub
 from worker.settings import SettingsError, load_settings
 
 
@@ -79,6 +88,30 @@ def test_retry_after_reads_seconds_and_ignores_junk() -> None:
     assert retry_after("12") == 12.0
     assert retry_after(None) is None
     assert retry_after("soon") is None
+    assert retry_after("nan") is None
+    assert retry_after("-5") == 0.0
+
+
+def test_retry_after_reads_http_dates_with_their_zone() -> None:
+    now = datetime(2015, 10, 21, 7, 0, tzinfo=UTC)
+    # "-0000": a date in UTC of unknown origin; parsed naive by the standard library.
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 -0000", now=now) == 28 * 60
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 28 * 60
+    assert retry_after("Wed, 21 Oct 2015 09:28:00 +0200", now=now) == 28 * 60
+    assert retry_after("Wed, 21 Oct 2015 06:00:00 GMT", now=now) == 0.0
+
+
+def test_scrub_removes_every_part_of_a_configured_url_and_bounds_the_text() -> None:
+    url = "https://hooks.test/services/T0AB/B0CD/xoxb-t0ken?sig=q-s3cret&v=2"
+    echoed = f"Cannot POST /services/T0AB/B0CD/xoxb-t0ken?sig=q-s3cret&v=2\r\nthen {'x' * 900}"
+    shown = scrub(echoed, url_secrets(url))
+    for part in ("T0AB", "B0CD", "xoxb-t0ken", "q-s3cret"):
+        assert part not in shown
+    assert "\n" not in shown and len(shown) == MAX_ERROR_CHARS
+
+
+def test_header_values_are_one_line() -> None:
+    assert clean_header("gpt\r\nBcc: victim@evil.test") == "gpt Bcc: victim@evil.test"
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
@@ -122,3 +155,25 @@ def test_channel_settings() -> None:
         {"LIFECYCLE_WEBHOOK_URL": "https://h/x", "LIFECYCLE_WEBHOOK_SECRET": "hunter4"}
     )
     assert "hunter4" not in repr(secret) and "hunter4" not in str(secret.model_dump())
+
+
+def test_every_channel_module_is_listed_and_its_settings_are_read() -> None:
+    from pathlib import Path
+
+    import jobs.channels
+    from jobs.channels import CHANNELS, channel_kinds, configured_channels
+    from worker.settings import Settings
+
+    folder = Path(jobs.channels.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "base"}
+    assert modules == set(CHANNELS)
+    for kind in channel_kinds():
+        assert set(kind.settings.model_fields) <= set(Settings.model_fields), kind.name
+    settings = load_settings(
+        {
+            "LIFECYCLE_SLACK_WEBHOOK_URL": "https://hooks.slack.test/services/T0/B0/x",
+            "LIFECYCLE_SMTP_URL": "smtp://mail.test:25",
+        }
+    )
+    assert [c.name for c in configured_channels(settings.job_config)] == ["slack", "email"]
+    assert configured_channels(load_settings({}).job_config) == ()

@@ -12,7 +12,7 @@ from arq.cron import next_cron
 from pydantic import ValidationError
 
 from db.queries.cleanup import Holders
-from jobs.cleanup import CRONS, CleanupPayload, blocking_reason, weekly_schedule
+from jobs.cleanup import CRONS, CleanupPayload, blocking_reason, run_mode, weekly_schedule
 from worker.app import worker_kwargs
 from worker.cli.cleanup import render_report
 from worker.settings import load_settings
@@ -75,6 +75,35 @@ def test_payload_defaults_and_refusals() -> None:
         CleanupPayload.model_validate({"trigger": "weekly"})
     with pytest.raises(ValidationError):
         CleanupPayload.model_validate({"dry_run": False, "force": True})
+
+
+@pytest.mark.parametrize(
+    ("payload", "mode", "expected"),
+    [
+        ({"trigger": "cron"}, "delete", "delete"),
+        ({"trigger": "cron"}, "report", "report"),
+        ({"trigger": "catch_up"}, "report", "report"),
+        ({"trigger": "catch_up", "dry_run": True}, "delete", "dry_run"),
+        ({"trigger": "manual"}, "report", "delete"),
+        ({"trigger": "manual", "dry_run": True}, "report", "dry_run"),
+    ],
+)
+def test_the_mode_governs_scheduled_runs_only(
+    payload: dict[str, Any], mode: str, expected: str
+) -> None:
+    assert run_mode(CleanupPayload.model_validate(payload), mode) == expected  # type: ignore[arg-type]
+
+
+def test_a_report_mode_run_says_it_deleted_nothing() -> None:
+    model = {"model_id": "m1", "provider": "openai", "name": "gpt-3"}
+    report = {"run_id": "r1", "dry_run": True, "mode": "report", "removed": [model]}
+    report |= {"skipped": [], "errors": [], "deferred": 0, "duration_s": 0.1}
+    lines = render_report(report).splitlines()
+    assert lines[0] == (
+        "cleanup report-only run (LIFECYCLE_CLEANUP_MODE=report: nothing deleted) r1: "
+        "1 would remove, 0 skipped, 0 errors, 0 deferred to the next run, 0.10s"
+    )
+    assert lines[2] == "would remove"
 
 
 A, B = uuid.uuid4(), uuid.uuid4()

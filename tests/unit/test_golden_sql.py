@@ -1,7 +1,8 @@
 """Every statement shape the reference builders generate, checked as SQL text.
 
-For each shipped mapping (the reference platform and Open Chat Studio) and each of its
-references, the statements are rendered and compared with the files under
+For each shipped mapping (the reference platform and Open Chat Studio), the
+joined-provider fixture (a team reached through a parent by a key other than its id), and
+each of their references, the statements are rendered and compared with the files under
 ``tests/golden/<platform>/<label>/<shape>.sql``: a change to the builders shows up as a
 diff of SQL a reviewer can read. After an intended change, regenerate the files and
 review the diff before committing it::
@@ -21,8 +22,14 @@ from sqlalchemy import TextClause, text
 from db.platform.host import Platform, reference_host
 from db.platform.mapping import load_mapping
 from db.platform.model_view import ModelView
-from db.queries.cleanup import holders_statement, repoint_not_live_statement
+from db.platform.privileges import Privileges, host_privileges, render_grants
+from db.queries.cleanup import (
+    count_not_live_statement,
+    holders_statement,
+    repoint_not_live_statement,
+)
 from db.queries.deprecation import usage_of_models_statement
+from db.queries.overview import recent_use_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
 from db.queries.repointing import (
     above_level_statement,
@@ -30,10 +37,11 @@ from db.queries.repointing import (
     scope_probe_statement,
 )
 from db.reference import Reference, Role
-from tests.platforms import MAPPED_PLATFORMS
+from tests.platforms import JOINED_PROVIDER, MAPPED_PLATFORMS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-PLATFORMS = [reference_host(), *(Platform(load_mapping(p.mapping)) for p in MAPPED_PLATFORMS)]
+MAPPINGS = (*MAPPED_PLATFORMS, JOINED_PROVIDER)
+PLATFORMS = [reference_host(), *(Platform(load_mapping(p.mapping)) for p in MAPPINGS)]
 
 
 def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
@@ -43,6 +51,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
         yield "count_with_not_live", count_statement(ref, include_not_live=True)
     if ref.time_column:
         yield "recent", recent_statement(ref)
+        yield "recent_use", recent_use_statement(ref)
     if ref.role is not Role.LIVE:
         return
     yield "usage_of_models", usage_of_models_statement(ref)
@@ -57,6 +66,7 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
     yield "above_level", above_level_statement(ref)
     if ref.not_live:
         yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
+        yield "cleanup_count", count_not_live_statement(ref, clear=False)
         if ref.clearable:
             yield "cleanup_clear", repoint_not_live_statement(ref, clear=True)
 
@@ -68,11 +78,20 @@ def _rendered() -> dict[str, str]:
         out[f"{platform.name}/holders.sql"] = _sql(holders_statement(platform.references))
         view = ModelView(platform.mapping, "lifecycle", platform.mapping.host_schema)
         out[f"{platform.name}/models_view.sql"] = _sql(text(view.script()))
+        out[f"{platform.name}/host_grants.sql"] = _host_grants(platform)
         for ref in platform.references:
             for shape, statement in _shapes(ref):
                 if statement is not None:
                     out[f"{platform.name}/{ref.label}/{shape}.sql"] = _sql(statement)
     return out
+
+
+def _host_grants(platform: Platform) -> str:
+    """What ``platform grants`` prints for the host's tables the mapping names (the
+    worker's schema and the recipients query's relations are read from a database)."""
+    privileges = Privileges("lifecycle", worker_owner="lifecycle_owner")
+    host_privileges(platform.mapping, privileges)
+    return render_grants(privileges, "lifecycle_worker", header=f"platform {platform.name}")
 
 
 def _sql(statement: TextClause) -> str:

@@ -1,5 +1,6 @@
 """What each kind of notification says, and the count phrases it is built from."""
 
+import dataclasses
 import uuid
 from datetime import date
 
@@ -168,7 +169,7 @@ def test_data_holds_ids_and_counts() -> None:
         "event_id": str(EVENT_ID),
         "slug": "llm-model-retiring",
         "team_id": str(TEAM_ID),
-        "model": {"id": str(MODEL_ID), "provider": "openai", "name": "gpt-4"},
+        "model": {"id": str(MODEL_ID), "provider": "openai", "name": "gpt-4", "team_id": None},
         "replacement": {"provider": "openai", "name": "gpt-4o"},
         "suggested_replacement": None,
         "deprecation_date": "2026-03-01",
@@ -183,8 +184,26 @@ def test_data_after_hard_delete_has_no_model_id_and_no_replacement() -> None:
     message = render_message(
         facts(Slug.DELETED, model_id=None), TEAM_ID, {"apps": 1}, label_order=ORDER
     )
-    assert message.data["model"] == {"id": None, "provider": "openai", "name": "gpt-4"}
+    assert message.data["model"] == {
+        "id": None,
+        "provider": "openai",
+        "name": "gpt-4",
+        "team_id": None,
+    }
     assert message.data["replacement"] is None
+
+
+@pytest.mark.parametrize("slug", list(Slug))
+def test_a_teams_custom_model_is_named_with_its_team(slug: Slug) -> None:
+    custom = dataclasses.replace(facts(slug, when=date(2026, 3, 1)), model_team_id=TEAM_ID)
+    message = render_message(custom, TEAM_ID, {"assistants": 1}, label_order=ORDER)
+    named = f"openai:gpt-4 (team {TEAM_ID})"
+    assert message.title.startswith(named) and f"The model {named} " in message.body
+    assert message.data["model"]["team_id"] == str(TEAM_ID)
+    plain = render_message(
+        facts(slug, when=date(2026, 3, 1)), TEAM_ID, {"assistants": 1}, label_order=ORDER
+    )
+    assert "(team" not in plain.title + plain.body
 
 
 @pytest.mark.parametrize(

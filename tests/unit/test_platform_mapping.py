@@ -80,7 +80,10 @@ def test_json_paths_with_at_most_one_array_load(path: str) -> None:
 )
 def test_identifiers_must_be_plain_sql_names(bad: str) -> None:
     problems = _problems(lambda d: d["models"].__setitem__("table", bad))
-    assert problems == ["models.table: String should match pattern '^[a-z_][a-z0-9_]{0,62}$'"]
+    assert problems == [
+        f"models.table: {bad!r} is not a plain SQL name: lower-case letters, digits and _, "
+        "not starting with a digit, at most 63 characters"
+    ]
 
 
 def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
@@ -92,7 +95,7 @@ def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
     assert sorted(_problems(edit)) == [
         "models.tokens: unknown key",
         "recipients.sql: unknown key",
-        "references.2.clearble: unknown key",
+        'references["transcript_analyses"].clearble: unknown key',
     ]
 
 
@@ -101,39 +104,49 @@ def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
     [
         (
             lambda d: d["references"][1].pop("column"),
-            "references[1] (assistants): give exactly one of 'column' or 'json'",
+            "references[\"assistants\"]: give exactly one of 'column' or 'json'",
         ),
         (
             lambda d: d["references"][1].__setitem__(
                 "json", {"column": "params", "path": "llm_id"}
             ),
-            "references[1] (assistants): give exactly one of 'column' or 'json'",
+            "references[\"assistants\"]: give exactly one of 'column' or 'json'",
         ),
         (
             lambda d: d["references"][0]["json_copy"].__setitem__("path", "nodes[].params"),
-            "references[0] (pipeline_nodes): json_copy.path 'nodes[].params' has invalid step(s)",
+            "references[\"pipeline_nodes\"]: json_copy.path 'nodes[].params' has invalid step(s)",
         ),
         (
             lambda d: d["references"][2].__setitem__("link", True),
-            "references[2] (transcript_analyses): a link table reaches its team through its parent",
+            'references["transcript_analyses"]: a link table reaches its team through its parent',
         ),
         (
             lambda d: d["references"][3].__setitem__("role", "history"),
-            "references[3] (transcript_translations): history is never moved",
+            'references["transcript_translations"]: history is never moved',
         ),
         (
             lambda d: d["references"][0].__setitem__("parameters", {"column": "params"}),
-            "references[0] (pipeline_nodes): 'parameters' names 'params', which holds the model id",
+            "references[\"pipeline_nodes\"]: 'parameters' names 'params', which holds the model id",
         ),
         (
             lambda d: d["references"][1].update(
                 parameters={"column": "extra", "mode": "reset"}, reset={"extra": "empty_object"}
             ),
-            "references[1] (assistants): 'extra' is both in 'reset' and in 'parameters'",
+            "references[\"assistants\"]: 'extra' is both in 'reset' and in 'parameters'",
+        ),
+        (
+            lambda d: (
+                d["references"][1].pop("column"),
+                d["references"][1].update(
+                    json={"column": "config", "path": "llm_id"},
+                    parameters={"column": "extra", "mode": "reset"},
+                ),
+            ),
+            "references[\"assistants\"]: 'parameters' in reset mode goes with a 'column' reference",
         ),
         (
             lambda d: d["references"][3].update(role="history", parameters={"column": "extra"}),
-            "references[3] (transcript_translations): history is never moved: no 'clearable', "
+            "references[\"transcript_translations\"]: history is never moved: no 'clearable', "
             "'reset' or 'parameters'",
         ),
         (
@@ -143,6 +156,24 @@ def test_unknown_keys_are_refused_everywhere_and_listed_together() -> None:
         (
             lambda d: d["recipients"].__setitem__("query", "SELECT 1; DELETE FROM teams_team"),
             "recipients.query: must take the teams as ':team_ids' (an array)",
+        ),
+        (
+            lambda d: d["references"][1].update(
+                column=None,
+                json={"column": "params", "path": "llm_id"},
+                reset={"params": "empty_object"},
+            ),
+            "references[\"assistants\"]: 'reset' goes with a 'column' reference that is not a "
+            "'link'",
+        ),
+        (
+            lambda d: d["references"][0].update(
+                link=True,
+                key="pipeline_id",
+                json_copy=None,
+                reset={"params": "empty_object"},
+            ),
+            "references[\"pipeline_nodes\"]: 'reset' goes with a 'column' reference",
         ),
         (
             lambda d: d["recipients"].__setitem__(
@@ -181,3 +212,40 @@ def test_unreadable_and_malformed_files_are_named(tmp_path: Path) -> None:
     broken.write_text("[models\n")
     with pytest.raises(MappingError, match="not valid TOML"):
         load_mapping(broken)
+
+
+def test_errors_name_a_reference_by_its_label_and_only_the_form_the_file_used() -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["models"]["name"] = "Bad Name!"  # a column name, or a joined column
+        d["models"]["provider"] = {"table": "providers"}  # a joined column, incomplete
+        d["references"][1]["role"] = "alive"
+        del d["references"][2]["label"]
+
+    assert sorted(_problems(edit)) == [
+        "models.name: 'Bad Name!' is not a plain SQL name: lower-case letters, digits and _, "
+        "not starting with a digit, at most 63 characters",
+        "models.provider.column: Field required",
+        "models.provider.via: Field required",
+        "references #3.label: Field required",
+        "references[\"assistants\"].role: Input should be 'live' or 'history'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "runs"),
+    [
+        ("SELECT 1 WHERE x = ANY(:team_ids);", "SELECT 1 WHERE x = ANY(:team_ids)"),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids); -- the managers\n-- of each team;\n",
+            "SELECT 1 WHERE x = ANY(:team_ids)",
+        ),
+        (
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+            "SELECT 1 WHERE x = ANY(:team_ids)\n-- the managers",
+        ),
+    ],
+)
+def test_a_closing_semicolon_and_comments_after_it_are_accepted(query: str, runs: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["recipients"]["query"] = query
+    assert parse_mapping(data).recipients.sql() == runs

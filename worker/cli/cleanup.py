@@ -50,6 +50,8 @@ def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
 def render_report(report: dict[str, Any]) -> str:
     """The run's report as a headline and one table per outcome."""
     kind = "dry run (nothing changed)" if report.get("dry_run") else "run"
+    if report.get("mode") == "report":
+        kind = "report-only run (LIFECYCLE_CLEANUP_MODE=report: nothing deleted)"
     verb = "would remove" if report.get("dry_run") else "removed"
     lines = [
         f"cleanup {kind} {report.get('run_id', '')}: {len(report['removed'])} {verb}, "

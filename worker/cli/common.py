@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from db.queries.audit import run_summary
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref
 from jobs.runtime import Runtime
 from jobs.spec import Payload
@@ -17,6 +18,7 @@ from worker.cli.output import CommandFailed, print_json
 from worker.cli.progress import JobDisplay
 from worker.cli.watch import JobWatch, Progress
 from worker.client import JobFailed, LifecycleClient
+from worker.job_results import FULL_REPORT
 from worker.settings import Settings
 
 
@@ -103,7 +105,28 @@ async def submit_and_wait(
                 await runtime.engine.dispose()
     if not isinstance(result, dict):
         return {"job_id": handle.job_id, "result": result}
-    return {"job_id": handle.job_id, **result}
+    return {"job_id": handle.job_id, **await with_full_report(settings, result)}
+
+
+async def with_full_report(settings: Settings, result: dict[str, Any]) -> dict[str, Any]:
+    """A shortened job result completed from the report its run stored in full."""
+    if result.get("full_report") != FULL_REPORT or result.get("run_id") is None:
+        return result
+    async with local_runtime(settings) as runtime, runtime.sessions() as session:
+        summary = await run_summary(session, uuid.UUID(str(result["run_id"])))
+    if summary is None:
+        return result
+    full = {k: v for k, v in result.items() if k != "full_report"} | summary
+    still_cut = {
+        path: n
+        for path, n in result.get("truncated", {}).items()
+        if path.split(".")[0].removesuffix("[]") not in summary
+    }
+    if still_cut:
+        full["truncated"] = still_cut
+    else:
+        full.pop("truncated", None)
+    return full
 
 
 def run_now(

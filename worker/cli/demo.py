@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import re
 
-from worker.cli.output import EXIT_OK, print_json
-from worker.demo import DEMO_DATABASE, prepare_current_database, run_demo
+from worker.cli.output import EXIT_OK, CommandFailed, print_json
+from worker.demo import DEMO_DATABASE, NotForMappedHost, prepare_current_database, run_demo
 from worker.settings import Settings
 
 
@@ -22,7 +22,9 @@ def register(
             f"Creates (or re-creates) the database {DEMO_DATABASE!r} on the configured "
             "PostgreSQL server, seeds teams, members, models and configuration, and drives "
             "catalog sync, enrichment, migrations, notifications and cleanup through a real "
-            "worker on a queue of its own. The configured database is never touched."
+            "worker on a queue of its own. The configured database is never touched. The demo "
+            "is the built-in reference platform: LIFECYCLE_PLATFORM_FILE is not used for it, "
+            "and --into-current-database refuses a mapped database."
         ),
     )
     p.add_argument(
@@ -50,7 +52,10 @@ def _database_name(value: str) -> str:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.into_current_database:
-        queued = asyncio.run(prepare_current_database(settings))
+        try:
+            queued = asyncio.run(prepare_current_database(settings))
+        except NotForMappedHost as exc:
+            raise CommandFailed(str(exc)) from exc
         message = f"demo data seeded, {queued} job(s) queued" if queued else "demo data present"
         if args.json:
             print_json({"queued": queued})

@@ -20,12 +20,22 @@ from worker.cli import (
     health,
     history,
     migrate,
+    models,
     notifications,
     platform,
     requests,
     run_worker,
 )
-from worker.cli.output import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, error, print_json
+from worker.cli.failures import explain_unreachable
+from worker.cli.output import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+    error,
+    escaped_output,
+    print_json,
+)
 from worker.services_env import with_checkout_services
 from worker.settings import SettingsError, load_settings
 
@@ -38,6 +48,7 @@ COMMAND_MODULES = (
     migrate,
     history,
     requests,
+    models,
     notifications,
     cleanup,
     platform,
@@ -55,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lifecycle",
         description=(
             "Model Lifecycle Worker: retire LLM models from a multi-tenant platform safely. "
-            "Settings come from LIFECYCLE_* environment variables (see README). "
+            "Settings come from LIFECYCLE_* environment variables (docs/configuration.md). "
             "Exit codes: 0 success, 1 refused or failed, 2 bad usage or bad input."
         ),
     )
@@ -71,15 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """The parsers of every runnable command (``health``, ``catalog sync``, …)."""
+    """The parsers of every runnable command (``health``, ``catalog sync``, …), also of a
+    command that runs by itself and has sub-commands (``notifications`` and its
+    ``retry``)."""
     leaves: list[argparse.ArgumentParser] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):
-                below = leaf_parsers(child)
-                # A command that runs by itself and also has commands (`requests`).
-                runs = not below or child.get_default("handler") is not None
-                leaves += [child, *below] if runs else below
+                nested = leaf_parsers(child)
+                runs_itself = child.get_default("handler") is not None
+                leaves += [*nested, child] if runs_itself or not nested else nested
     return leaves
 
 
@@ -93,19 +105,29 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
 
 
 def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
-    """``unrecognized arguments: --dryrun (did you mean --dry-run?)``."""
+    """``unrecognized arguments: --dryrun (did you mean --dry-run?)``; the hints follow
+    every argument, so a value after an option is not split from it."""
     known = [o for a in parser._actions for o in a.option_strings]
-    hints = []
+    close = {}
     for extra in extras:
-        close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1)
-        if close and extra.startswith("-"):
-            hints.append(f"{extra} (did you mean {close[0]}?)")
-        else:
-            hints.append(extra)
-    return "unrecognized arguments: " + " ".join(hints)
+        option = extra.split("=", 1)[0]
+        match = difflib.get_close_matches(option, known, n=1)
+        if match and extra.startswith("-"):
+            close[option] = match[0]
+    message = "unrecognized arguments: " + " ".join(extras)
+    if len(close) == 1:
+        return message + f" (did you mean {next(iter(close.values()))}?)"
+    hints = "; ".join(f"{wrong}: did you mean {right}?" for wrong, right in close.items())
+    return message + (f" ({hints})" if hints else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its text output shows control characters escaped."""
+    with escaped_output():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parse_arguments(parser, argv)
     environ, services_file = with_checkout_services(os.environ, Path.cwd())
@@ -134,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_FAILED
     except Exception as exc:  # the operator gets one line, not a traceback
-        _report(args, f"{type(exc).__name__}: {exc}", {})
+        _report(args, explain_unreachable(exc, settings) or f"{type(exc).__name__}: {exc}", {})
         return EXIT_FAILED
     return code
 

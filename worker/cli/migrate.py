@@ -13,6 +13,7 @@ from sqlalchemy import select
 from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
 from jobs.model_ref import ModelRef
+from jobs.model_ref import model_label as named_model
 from jobs.request_admission import Request, preview_request
 from jobs.runtime import Runtime
 from worker.cli.common import (
@@ -34,10 +35,11 @@ def register(
         parents=[common],
         help="move every live reference from SOURCE to TARGET, then mark SOURCE migrated",
         description=(
-            "Validate, then re-point all live configuration (assistants, apps, services, "
-            "templates, spaces, pipelines) from SOURCE to TARGET in batches. History "
-            "(questions, app runs) keeps SOURCE. Models are named by id (a number or a UUID, "
-            "as the host keys them) or provider:name."
+            "Validate, then re-point every live reference of the platform mapping "
+            "(LIFECYCLE_PLATFORM_FILE, or the built-in reference platform; `lifecycle "
+            "platform check` lists them) from SOURCE to TARGET in batches. History "
+            "references keep SOURCE. Models are named by id (a number or a UUID, as the "
+            "host keys them) or provider:name."
         ),
     )
     mig.add_argument("source", type=model_argument, metavar="SOURCE")
@@ -219,11 +221,12 @@ def render_request(report: dict[str, Any]) -> str:
 
 
 def model_label(model: dict[str, Any] | None) -> str:
-    """``provider:name`` of a model in a report, or its id when only that is known."""
+    """``provider:name`` of a model in a report (with its team for a team's custom model),
+    or its id when only that is known."""
     if not model:
         return "?"
     if model.get("provider") and model.get("name"):
-        return f"{model['provider']}:{model['name']}"
+        return named_model(model["provider"], model["name"], model.get("team_id"))
     return str(model.get("id") or "?")
 
 

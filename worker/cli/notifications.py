@@ -7,12 +7,14 @@ import argparse
 import asyncio
 import logging
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from db.queries.deliveries import DeliveryRow, list_deliveries, retry_failed_deliveries
 from db.queries.notifications import NotificationRow, find_team_id, recent_notifications
+from jobs.channels import channel_secrets
+from jobs.channels.base import scrub
 from jobs.deliveries import JOB as SEND_JOB
 from jobs.model_ref import ModelRef
 from worker.cli.common import local_runtime, model_argument, new_request_key
@@ -105,8 +107,14 @@ async def _list(
 
 
 async def _failed(settings: Settings, limit: int) -> list[DeliveryRow]:
+    """Failed deliveries; their errors scrubbed again with the secrets configured now
+    (a row stored by an older version, or before a secret changed, shows none either)."""
     async with local_runtime(settings) as runtime, runtime.sessions() as session:
-        return await list_deliveries(session, runtime.platform, status="failed", limit=limit)
+        rows = await list_deliveries(session, runtime.platform, status="failed", limit=limit)
+    secrets = channel_secrets(settings.job_config)
+    return [
+        replace(r, last_error=scrub(r.last_error, secrets) if r.last_error else None) for r in rows
+    ]
 
 
 def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,6 +25,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from worker.cli.output import escape_controls, unescaped
+
 
 def row_rate(task: Task) -> float | None:
     """Rows per second since the display first saw the job (``None`` until rows move)."""
@@ -85,7 +87,11 @@ class JobDisplay:
         ``isatty`` itself decides, not Rich's detection, which ``FORCE_COLOR`` overrides:
         redirected output never gets control characters.
         """
-        return cls(Console(stderr=True) if rich and sys.stderr.isatty() else None)
+        if not (rich and sys.stderr.isatty()):
+            return cls(None)
+        # The CLI's own drawing goes to the terminal itself; what it shows of the data is
+        # printed with markup off and escaped (``notice``).
+        return cls(Console(file=unescaped(sys.stderr)))
 
     def notice(self, message: str) -> None:
         """A line for the operator (above any progress on a terminal)."""
@@ -93,13 +99,14 @@ class JobDisplay:
             sys.stderr.write(f"lifecycle: {message}\n")
             sys.stderr.flush()
         else:
-            self.console.print(message, markup=False, highlight=False)
+            self.console.print(escape_controls(message), markup=False, highlight=False)
 
     def waiting(self, message: str) -> None:
         """A spinner with elapsed time, on a terminal, until :meth:`rows` or :meth:`close`."""
         if self.console is None or self._live is not None:
             return
-        self._start(SpinnerColumn(), TextColumn(message), TimeElapsedColumn())
+        message = escape_controls(message)
+        self._start(SpinnerColumn(), TextColumn(message, markup=False), TimeElapsedColumn())
         assert self._live is not None
         self._live.add_task(message, total=None)
 

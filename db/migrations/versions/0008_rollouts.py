@@ -6,7 +6,7 @@ counts ``paused`` as active. ``run_started_at`` marks when the latest run began 
 ``resumes`` counts operator resumes.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 20:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from db.migrate import migration_layout
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,4 @@
-CREATE OR REPLACE VIEW "lifecycle".models AS
+CREATE OR REPLACE VIEW "lifecycle".models WITH (security_invoker = true) AS
 SELECT
     m."id" AS id,
     CAST(m."type" AS text) AS provider,
@@ -40,23 +40,29 @@ BEGIN
         VALUES (NEW.provider, NEW.name, NEW.team_id, NEW.token_limit, COALESCE(NEW.deprecated, false), COALESCE(NEW.created_at, now()), COALESCE(NEW.updated_at, now()))
         RETURNING "id" INTO NEW.id;
     ELSE
-        UPDATE "public"."service_providers_llmprovidermodel" SET
-            "type" = NEW.provider,
-            "name" = NEW.name,
-            "team_id" = NEW.team_id,
-            "max_token_limit" = NEW.token_limit,
-            "deprecated" = COALESCE(NEW.deprecated, false),
-            "created_at" = COALESCE(NEW.created_at, now()),
-            "updated_at" = COALESCE(NEW.updated_at, now())
-        WHERE "id" = OLD.id;
+        UPDATE "public"."service_providers_llmprovidermodel" AS h SET
+            "type" = CASE WHEN NEW.provider IS NOT DISTINCT FROM OLD.provider THEN h."type" ELSE NEW.provider END,
+            "name" = CASE WHEN NEW.name IS NOT DISTINCT FROM OLD.name THEN h."name" ELSE NEW.name END,
+            "team_id" = CASE WHEN NEW.team_id IS NOT DISTINCT FROM OLD.team_id THEN h."team_id" ELSE NEW.team_id END,
+            "max_token_limit" = CASE WHEN NEW.token_limit IS NOT DISTINCT FROM OLD.token_limit THEN h."max_token_limit" ELSE NEW.token_limit END,
+            "deprecated" = CASE WHEN NEW.deprecated IS NOT DISTINCT FROM OLD.deprecated THEN h."deprecated" ELSE COALESCE(NEW.deprecated, false) END,
+            "created_at" = CASE WHEN NEW.created_at IS NOT DISTINCT FROM OLD.created_at THEN h."created_at" ELSE COALESCE(NEW.created_at, now()) END,
+            "updated_at" = CASE WHEN NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN h."updated_at" ELSE COALESCE(NEW.updated_at, now()) END
+        WHERE h."id" = OLD.id;
     END IF;
-    INSERT INTO "lifecycle".model_state (model_id, deprecation_date, deprecation_source, replacement_model_id, migrated_to_model_id, deleted_at)
+    INSERT INTO "lifecycle".model_state AS s (model_id, deprecation_date, deprecation_source, replacement_model_id, migrated_to_model_id, deleted_at)
     VALUES (NEW.id, NEW.deprecation_date, NEW.deprecation_source, NEW.replacement_model_id, NEW.migrated_to_model_id, NEW.deleted_at)
-    ON CONFLICT (model_id) DO UPDATE SET deprecation_date = EXCLUDED.deprecation_date, deprecation_source = EXCLUDED.deprecation_source, replacement_model_id = EXCLUDED.replacement_model_id, migrated_to_model_id = EXCLUDED.migrated_to_model_id, deleted_at = EXCLUDED.deleted_at, updated_at = now();
+    ON CONFLICT (model_id) DO UPDATE SET
+        deprecation_date = CASE WHEN TG_OP = 'UPDATE' AND NEW.deprecation_date IS NOT DISTINCT FROM OLD.deprecation_date THEN s.deprecation_date ELSE EXCLUDED.deprecation_date END,
+        deprecation_source = CASE WHEN TG_OP = 'UPDATE' AND NEW.deprecation_source IS NOT DISTINCT FROM OLD.deprecation_source THEN s.deprecation_source ELSE EXCLUDED.deprecation_source END,
+        replacement_model_id = CASE WHEN TG_OP = 'UPDATE' AND NEW.replacement_model_id IS NOT DISTINCT FROM OLD.replacement_model_id THEN s.replacement_model_id ELSE EXCLUDED.replacement_model_id END,
+        migrated_to_model_id = CASE WHEN TG_OP = 'UPDATE' AND NEW.migrated_to_model_id IS NOT DISTINCT FROM OLD.migrated_to_model_id THEN s.migrated_to_model_id ELSE EXCLUDED.migrated_to_model_id END,
+        deleted_at = CASE WHEN TG_OP = 'UPDATE' AND NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at THEN s.deleted_at ELSE EXCLUDED.deleted_at END,
+        updated_at = now();
     RETURN NEW;
 END
 $body$;
 
 CREATE TRIGGER models_write INSTEAD OF INSERT OR UPDATE OR DELETE ON "lifecycle".models FOR EACH ROW EXECUTE FUNCTION "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 692ed7b41dfc4eab';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 2bee8d6baa82ac5c';

@@ -1,4 +1,4 @@
-CREATE OR REPLACE VIEW "lifecycle".models AS
+CREATE OR REPLACE VIEW "lifecycle".models WITH (security_invoker = true) AS
 SELECT
     m."id" AS id,
     m."provider" AS provider,
@@ -25,4 +25,4 @@ DROP TRIGGER IF EXISTS models_write ON "lifecycle".models;
 
 DROP FUNCTION IF EXISTS "lifecycle".models_write();
 
-COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view f4b7b2e1b2289367';
+COMMENT ON VIEW "lifecycle".models IS 'lifecycle models view 869447500463c22c';

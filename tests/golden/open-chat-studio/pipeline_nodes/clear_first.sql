@@ -5,7 +5,7 @@ WITH bound AS (
 ),
 moved AS (
     UPDATE pipelines_node t SET llm_provider_model_id = NULL,
-        params = CASE WHEN lower(t.params #>> '{llm_provider_model_id}') = :source_text
+        params = CASE WHEN CASE jsonb_typeof(t.params #> '{llm_provider_model_id}') WHEN 'string' THEN lower(t.params #> '{llm_provider_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(t.params #> '{llm_provider_model_id}' AS numeric)) AS text) END = :source_text
             THEN jsonb_set(t.params, '{llm_provider_model_id}', 'null'::jsonb)
             ELSE t.params END
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE

@@ -1,0 +1,1 @@
+SELECT count(*) FROM assistants_openaiassistant t WHERE t.llm_provider_model_id = :model_id AND t.is_archived IS TRUE
