@@ -19,7 +19,12 @@ from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
 from db.queries.audit import record_audit
-from jobs.request_admission import DeleteModelPayload, MigrateModelPayload, shape_result
+from jobs.request_admission import (
+    DeleteModelPayload,
+    MigrateModelPayload,
+    name_teams,
+    shape_result,
+)
 from jobs.runtime import Runtime
 from jobs.spec import job_id_for
 
@@ -80,6 +85,13 @@ async def _set_status(
     await session.refresh(row)
 
 
+async def _answer(session: AsyncSession, row: ModelMigration, **extra: Any) -> dict[str, Any]:
+    """The request's result as a control answers it, a custom model named with its team."""
+    result = shape_result(row, **extra)
+    await name_teams(session, result)
+    return result
+
+
 async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> dict[str, Any]:
     """Pause a pending or running request after its current batch; it keeps its source.
 
@@ -88,7 +100,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> di
     async with runtime.sessions() as session, session.begin():
         row = await _locked(session, request_key)
         if row.status == RequestStatus.PAUSED:
-            return shape_result(row, changed=False)
+            return await _answer(session, row, changed=False)
         if row.status not in (RequestStatus.PENDING, RequestStatus.RUNNING):
             raise _refuse(row, "request_not_active", "a pending or running", "paused")
         await _set_status(
@@ -99,7 +111,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> di
             actor=actor,
             counts=_done(row),
         )
-        return shape_result(row, changed=True)
+        return await _answer(session, row, changed=True)
 
 
 async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> dict[str, Any]:
@@ -110,7 +122,7 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> d
     async with runtime.sessions() as session, session.begin():
         row = await _locked(session, request_key)
         if row.status == RequestStatus.CANCELLED:
-            return shape_result(row, changed=False)
+            return await _answer(session, row, changed=False)
         if row.status not in (
             RequestStatus.PENDING,
             RequestStatus.RUNNING,
@@ -126,7 +138,7 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> d
             counts=_done(row),
             finished_at=func.now(),
         )
-        return shape_result(row, changed=True)
+        return await _answer(session, row, changed=True)
 
 
 def resume_job(row: ModelMigration) -> tuple[str, dict[str, Any]]:
@@ -171,7 +183,7 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> d
         if row.status == RequestStatus.RUNNING or (
             row.status == RequestStatus.PENDING and row.resumes == 0
         ):
-            return shape_result(row, changed=False, job_id=None)
+            return await _answer(session, row, changed=False, job_id=None)
         changed = row.status == RequestStatus.PAUSED
         if not changed and row.status != RequestStatus.PENDING:
             raise _refuse(row, "request_not_paused", "a paused", "resumed")
@@ -189,9 +201,10 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> d
     # Queued after the commit: the job must find the request pending, not paused.
     key = f"{row.request_key}:resume-{row.resumes}"
     await runtime.enqueue(job, payload, key)
-    return shape_result(
-        row, changed=changed, job_id=job_id_for(job, key, runtime.settings.queue_name)
-    )
+    async with runtime.sessions() as session:
+        return await _answer(
+            session, row, changed=changed, job_id=job_id_for(job, key, runtime.settings.queue_name)
+        )
 
 
 @dataclass(frozen=True)
@@ -278,4 +291,7 @@ async def list_requests(
     """Requests newest first (``active``: pending, running and paused ones only)."""
     async with runtime.sessions() as session:
         found = await rq.recent_requests(session, active=active, limit=limit)
-    return [summarize(row, run) for row, run in found]
+        summaries = [summarize(row, run) for row, run in found]
+        for summary in summaries:  # a custom model is shown with its team
+            await name_teams(session, {"source": summary.source, "target": summary.target})
+    return summaries

@@ -13,6 +13,7 @@ from jobs.request_admission import admit_request
 from jobs.request_control import (
     RequestControlError,
     cancel_request,
+    list_requests,
     pause_request,
     resume_request,
 )
@@ -99,3 +100,23 @@ async def test_cancelled_before_its_job_starts_moves_nothing_and_frees_the_sourc
     other = await run_request(runtime, migration(a, b))
     assert other["status"] == "succeeded"
     assert await driver.live_counts(b) == live
+
+
+async def test_a_teams_custom_model_is_listed_and_answered_with_its_team(
+    platform: PlatformUnderTest,
+) -> None:
+    driver, runtime = platform.driver, platform.runtime
+    team = await driver.team()
+    await driver.model("ctl-same")  # the global model of the same name
+    custom = await driver.model("ctl-same", team=team)
+    target = await driver.model("ctl-next", team=team)
+    await driver.live_reference(team, custom, driver.kinds[0])
+    request = migration(custom, target)
+    request_id, rejection = await admit_request(runtime, request)
+    assert rejection is None and request_id is not None
+
+    paused = await pause_request(runtime, request.request_key, actor="ops")
+    assert paused["source"]["team_id"] == str(team) == paused["target"]["team_id"]
+    [listed] = [r for r in await list_requests(runtime) if r.request_key == request.request_key]
+    assert (listed.source["name"], listed.source["team_id"]) == ("ctl-same", str(team))
+    assert listed.target is not None and listed.target["team_id"] == str(team)
