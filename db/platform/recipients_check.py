@@ -9,20 +9,19 @@ refuses: a data-modifying statement anywhere in it, or row locks.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.platform.mapping import RECIPIENT_COLUMNS
+from db.platform.mapping import RECIPIENT_COLUMNS, bind_recipients
 
 KEY_TYPES = {"uuid": "uuid", "int8": "bigint", "int4": "integer"}
 TEXT_TYPES = {"text", "varchar", "bpchar", "citext"}
-_BIND = re.compile(r"(?<![:\w]):(team_ids|permission)\b")
 _STATEMENT = "lifecycle_check_recipients"
 _PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name = $1"
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass
@@ -34,21 +33,13 @@ class RecipientsVerdict:
     user_key: str | None = None
 
 
-_INSUFFICIENT_PRIVILEGE = "42501"
-
-
-def numbered(query: str) -> str:
-    """The query with ``:team_ids`` as ``$1`` and ``:permission`` as ``$2``."""
-    return _BIND.sub(lambda m: "$1" if m.group(1) == "team_ids" else "$2", query)
-
-
 async def check_recipients(
     conn: AsyncConnection, query: str, team_key: str | None
 ) -> RecipientsVerdict:
     """Prepare and plan (never run) ``query``; ``team_key`` is the team ids' SQL type."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    sql = numbered(query)
+    sql = bind_recipients(query, "$1", "$2")
     plan: Any = None
     try:
         async with driver.transaction(readonly=True):
