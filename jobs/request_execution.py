@@ -77,15 +77,13 @@ async def _drain(
         after = batch.last_key
 
 
-async def _parameter_target(runtime: Runtime, row: ModelMigration) -> Target | None:
+async def _parameter_target(
+    runtime: Runtime, row: ModelMigration, target: LlmModel | None
+) -> Target | None:
     """What parameters are translated for (``None``: no reference carries any)."""
     carries = any(ref.parameters for ref in _movable(runtime.platform, row))
-    if row.to_model_id is None or not carries:
+    if target is None or not carries:
         return None
-    async with runtime.sessions() as session:
-        target = await get_model(session, row.to_model_id)
-    if target is None:
-        raise PermanentJobError(_target_retired(row))
     cost_map = await read_cost_map(runtime.settings)
     await load_translator()
     return Target.of(target.provider, target.name, target.litellm_model, cost_map)
@@ -110,6 +108,7 @@ async def _move_all(
     runtime: Runtime,
     row: ModelMigration,
     *,
+    scope: q.Scope | None,
     goal: Target | None,
     after_batch: AfterBatch | None,
 ) -> None:
@@ -124,7 +123,6 @@ async def _move_all(
     source = row.from_model_id
     assert source is not None
     cursors = dict((row.progress or {}).get("cursor") or {})
-    scope = await _scope(runtime, row)
     pause = BatchPause(runtime.settings.batch_pause_ms)
     for ref in _movable(runtime.platform, row):
         async with runtime.sessions() as session:
@@ -174,15 +172,16 @@ async def _move_all(
         await _drain(step, parse_host_id(saved) if saved is not None else None, sizer.current)
 
 
-async def _scope(runtime: Runtime, row: ModelMigration) -> q.Scope | None:
-    """The scope the request was admitted for (``None`` when it clears references)."""
+async def _target_of(runtime: Runtime, row: ModelMigration) -> LlmModel | None:
+    """The request's target row (``None`` when it clears references): its scope and what
+    parameters are translated for."""
     if row.to_model_id is None:
         return None
     async with runtime.sessions() as session:
         target = await get_model(session, row.to_model_id)
     if target is None:
         raise PermanentJobError(_target_retired(row))
-    return q.Scope.of(target)
+    return target
 
 
 async def _check_scope(
@@ -470,8 +469,10 @@ async def execute_request(
             raise
         raise _in_progress("another request", RequestStatus.RUNNING, None) from exc
     try:
-        goal = await _parameter_target(runtime, row)
-        await _move_all(runtime, row, goal=goal, after_batch=after_batch)
+        target = await _target_of(runtime, row)
+        scope = q.Scope.of(target) if target is not None else None
+        goal = await _parameter_target(runtime, row, target)
+        await _move_all(runtime, row, scope=scope, goal=goal, after_batch=after_batch)
         result, event_id = await _finish(runtime, request_id, goal)
     except RequestStopped:
         return await _stopped_result(runtime, request_id)
