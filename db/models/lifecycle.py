@@ -108,6 +108,10 @@ class ModelMigration(Base):
     # How often an operator resumed it (names each resume's job, so a repeated resume
     # queues it once).
     resumes: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # The ids (as text) of the teams the request covers; ``None``: every team.
+    teams: Mapped[list[str] | None] = mapped_column(JSONB)
+    # Whether the finished request marked its source migrated or deleted.
+    source_retired: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ModelMigrationBatch(Base):
