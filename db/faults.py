@@ -27,6 +27,17 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+def violated_constraint(exc: BaseException) -> str | None:
+    """The name of the constraint (or unique index) an integrity error violated, as the
+    server reports it (``None`` when it names none)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), exc):
+        name = getattr(candidate, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
 def is_transient_database_error(exc: BaseException) -> bool:
     """True for database faults that a retry with backoff can get past."""
     if isinstance(exc, DBAPIError):

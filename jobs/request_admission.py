@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.faults import violated_constraint
 from db.keys import HostId, id_text
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
@@ -315,24 +316,25 @@ async def admit_request(
                 progress=progress,
             )
         except IntegrityError as exc:
+            violated = violated_constraint(exc)
             for constraint, code, column in (
                 (rq.SOURCE_FK, "source_not_found", "from_model_id"),
                 (rq.TARGET_FK, "target_not_found", "to_model_id"),
             ):
-                if constraint in str(exc.orig):
+                if violated == constraint:
                     # Hard-deleted (by the cleanup) since it was read: recorded by name.
                     verdict.add(code, "the model was removed while the request was admitted")
                     return None, await _record_rejection(
                         runtime, request, source, target, verdict, **{column: None}
                     )
-            if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+            if violated != rq.ACTIVE_SOURCE_INDEX:
                 raise
             verdict.add(
                 "migration_in_progress", f"another request for {describe(source)} is running"
             )
             return None, await _record_rejection(runtime, request, source, target, verdict)
     except IntegrityError as exc:
-        if rq.REQUEST_KEY_CONSTRAINT in str(exc.orig):
+        if violated_constraint(exc) == rq.REQUEST_KEY_CONSTRAINT:
             return None, None
         raise
     return request_id, None

@@ -17,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.faults import violated_constraint
 from db.keys import HostId, parse_host_id
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
@@ -465,7 +466,7 @@ async def execute_request(
             if final is not None:
                 return final
     except IntegrityError as exc:
-        if rq.ACTIVE_SOURCE_INDEX not in str(exc.orig):
+        if violated_constraint(exc) != rq.ACTIVE_SOURCE_INDEX:
             raise
         raise _in_progress("another request", RequestStatus.RUNNING, None) from exc
     try:
