@@ -172,6 +172,7 @@ async def preview_request(
         "codes": verdict.all_codes(),
         "codes_by_kind": verdict.codes(),
         "messages": verdict.messages(),
+        "findings": verdict.findings(),
         "plan": verdict.plan(),
     }
 
@@ -283,7 +284,11 @@ async def _record_rejection(
         row = await rq.get_request(session, request_id=request_id)
     assert row is not None
     return shape_result(
-        row, codes_by_kind=verdict.codes(), messages=verdict.messages(), plan=verdict.plan()
+        row,
+        codes_by_kind=verdict.codes(),
+        messages=verdict.messages(),
+        findings=verdict.findings(),
+        plan=verdict.plan(),
     )
 
 

@@ -118,6 +118,15 @@ class Verdict:
     def messages(self) -> list[str]:
         return [f"{f.code}: {f.message}" for f in (*self.blockers, *self.warnings, *self.info)]
 
+    def findings(self) -> list[dict[str, str]]:
+        """Each finding with its kind (blocker, warning, info), code and message."""
+        kinds = (("blocker", self.blockers), ("warning", self.warnings), ("info", self.info))
+        return [
+            {"kind": kind, "code": f.code, "message": f.message}
+            for kind, found in kinds
+            for f in found
+        ]
+
     def plan(self) -> dict[str, Any]:
         """Rows that would change: totals per label and per team."""
         return {"counts": impact_totals(self.impact), "teams": impact_by_team(self.impact)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jobs.request_control import RequestSummary
+from worker.cli.migrate import render_request
 from worker.cli.requests import CONTROL_TEXT, render_requests
 
 SOURCE = {"id": "1", "provider": "openai", "name": "gpt-4"}
@@ -78,3 +79,21 @@ def test_control_answers() -> None:
         "request k cancelled (2 rows moved); the rows cleared stay cleared, the rest stay on "
         "openai:gpt-4, which stays live and is free for a new request"
     )
+
+
+def test_a_requests_findings_are_shown_from_their_records() -> None:
+    report = {
+        "status": "rejected",
+        "dry_run": True,
+        "kind": "migration",
+        "source": SOURCE,
+        "target": TARGET,
+        "findings": [
+            {"kind": "warning", "code": "provider_changed", "message": "from openai: to x: y"},
+            {"kind": "info", "code": "parameters_reset", "message": "2 rows"},
+        ],
+    }
+    lines = render_request(report).splitlines()
+    assert lines[1] == "status: rejected"
+    rows = [line.split(None, 1) for line in lines[4:6]]
+    assert rows == [["provider_changed", "from openai: to x: y"], ["parameters_reset", "2 rows"]]

@@ -204,9 +204,9 @@ def render_request(report: dict[str, Any]) -> str:
     lines.append(f"{title}: {report.get('kind')} {model_label(report.get('source'))}{arrow}")
     verdict = " (a real run would go ahead)" if dry and report["status"] == "ok" else ""
     lines.append(f"status: {report['status']}{verdict}")
-    messages = report.get("messages") or []
-    if messages:
-        lines.append(table(["code", "message"], [m.split(": ", 1) for m in messages]))
+    findings = report.get("findings") or []
+    if findings:
+        lines.append(table(["code", "message"], [[f["code"], f["message"]] for f in findings]))
     elif report.get("codes"):
         lines.append("codes: " + ", ".join(report["codes"]))
     counts = (report.get("plan") or {}).get("counts") or report.get("counts") or {}
