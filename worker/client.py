@@ -223,7 +223,7 @@ class LifecycleClient:
             "requested_by": requested_by,
             "request_key": request_key,
             "confirm_warnings": confirm_warnings,
-            "teams": None if teams is None else list(teams),
+            "teams": _team_list(teams),
         }
         return await self.enqueue("migrate_model", payload, key=request_key, retry_failed=True)
 
@@ -243,7 +243,7 @@ class LifecycleClient:
             "replacement": replacement,
             "requested_by": requested_by,
             "request_key": request_key,
-            "teams": None if teams is None else list(teams),
+            "teams": _team_list(teams),
         }
         return await self.enqueue("delete_model", payload, key=request_key, retry_failed=True)
 
@@ -356,6 +356,13 @@ class LifecycleClient:
                     await asyncio.sleep(poll_s)
         except TimeoutError:
             raise TimeoutError(f"job {job_id} not finished after {timeout_s}s") from None
+
+
+def _team_list(teams: Sequence[str] | None) -> list[str] | None:
+    """``teams`` as the payload's list (a lone string is a mistake, not one letter each)."""
+    if isinstance(teams, str):
+        raise ClientError(f"teams: a list of team ids or slugs, not the string {teams!r}")
+    return None if teams is None else list(teams)
 
 
 def _identity_text(identity: tuple[Any, ...] | None) -> str:
