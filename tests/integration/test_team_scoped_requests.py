@@ -1,4 +1,4 @@
-"""Team-scoped requests on every platform (DESIGN section 11): a pilot team first, then
+"""Team-scoped requests on every platform (docs/requests-and-rollouts.md): a pilot team first, then
 the rest. A request for some teams moves only their live rows (late ones too, in the
 final sweep), tells only their members, and retires the source only once no live
 reference to it is left; another team's rows, even written during the run, stay."""
