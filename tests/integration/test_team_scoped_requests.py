@@ -135,6 +135,9 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
     ]
     await fan_out_all(runtime)
     assert await notified(runtime) == [(str(w.pilot), w.members[w.pilot])]
+    [told] = await rows(runtime, "SELECT title, body FROM notifications")
+    assert told.title.endswith(" for your team"), told.title
+    assert "stays available to other teams for now" in told.body
 
     # Running the pilot's job again changes nothing and tells nobody again.
     host = await driver.host_checksum()
@@ -154,6 +157,15 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
     assert await driver.live_counts(w.a) == {}
     assert (await model_state(runtime, w.a)).migrated_to_model_id == w.b
     assert (await model_state(runtime, earlier)).migrated_to_model_id == w.b
+    await fan_out_all(runtime)
+    [rest_told] = [
+        r
+        for r in await rows(
+            runtime, "SELECT CAST(team_id AS text) AS team, title, body FROM notifications"
+        )
+        if r.team == str(w.rest)
+    ]
+    assert not rest_told.title.endswith(" for your team") and " was retired" in rest_told.body
 
 
 async def test_the_rest_named_by_slug_retires_the_source(platform: PlatformUnderTest) -> None:
