@@ -534,11 +534,24 @@ async def run_request(
     after_batch: AfterBatch | None = None,
 ) -> dict[str, Any]:
     """Admit (or find) the request under its key and carry it out; idempotent."""
-    request = await with_team_ids(runtime, request)
+    request = await _resolve_teams(runtime, request)
     result = await _admit_and_execute(runtime, request, today=today, after_batch=after_batch)
     async with runtime.sessions() as session:
         await name_teams(session, result)
     return result
+
+
+async def _resolve_teams(runtime: Runtime, request: Request) -> Request:
+    """The request with its teams as ids. Ids its key already recorded (a resumed job's
+    payload) are taken as they are: a team removed from the host meanwhile does not
+    strand a request that was admitted for it."""
+    if request.teams is None:
+        return request
+    async with runtime.sessions() as session:
+        existing = await rq.get_request(session, request_key=request.request_key)
+    if existing is not None and sorted(request.teams) == sorted(existing.teams or []):
+        return request
+    return await with_team_ids(runtime, request)
 
 
 async def _admit_and_execute(

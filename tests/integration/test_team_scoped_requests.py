@@ -6,6 +6,7 @@ reference to it is left; another team's rows, even written during the run, stay.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import date
 from typing import Any
 
@@ -269,3 +270,27 @@ async def test_listed_with_its_teams_and_resumed_with_them(platform: PlatformUnd
     done = await run_request(runtime, request, today=TODAY)
     assert (done["status"], done["source_retired"]) == ("succeeded", False)
     assert await driver.live_counts(w.a) == w.counts[w.rest]
+
+
+async def test_a_recorded_request_resumes_after_its_team_is_gone(
+    platform: PlatformUnderTest,
+) -> None:
+    """A resumed job names the ids its request recorded; a team removed from the host
+    meanwhile is not resolved again (nothing of it is left to move)."""
+    driver, runtime = platform.driver, platform.runtime
+    w = await two_teams(driver)
+    gone = uuid.uuid4() if isinstance(w.pilot, uuid.UUID) else 2**31 - 1
+    recorded = migration(w.a, w.b, teams=[id_text(gone)])
+    request_id, rejection = await admit_request(runtime, recorded)
+    assert rejection is None and request_id is not None
+
+    result = await run_request(runtime, recorded, today=TODAY)
+
+    assert (result["status"], result["counts"], result["source_retired"]) == (
+        "succeeded",
+        {},
+        False,
+    )
+    assert result["team_scope"] == [id_text(gone)]
+    with pytest.raises(RequestRefused, match="team_not_found"):
+        await run_request(runtime, migration(w.a, w.b, teams=[id_text(gone)]), today=TODAY)
