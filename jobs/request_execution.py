@@ -343,7 +343,9 @@ async def _finish(
                 "replacement_required: a reference that cannot be cleared was added "
                 "while the deletion ran; name a replacement and run again"
             )
-        unused, pointers = await _retire_if_unused(session, runtime.platform, row, source, target)
+        now_retired, pointers = await _retire_if_unused(
+            session, runtime.platform, row, source, target
+        )
         counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
         progress.update(phase="done", swept=swept, pointers=pointers)
@@ -353,7 +355,7 @@ async def _finish(
             status=RequestStatus.SUCCEEDED,
             counts=counts,
             progress=progress,
-            source_retired=unused,
+            source_retired=now_retired,
             error=None,
             finished_at=func.now(),
         )
@@ -373,7 +375,7 @@ async def _finish(
                 "counts": counts,
                 "warnings": list(row.warnings or []),
                 "teams": row.teams,
-                "source_retired": unused,
+                "source_retired": now_retired,
             },
         )
         slug = Slug.MIGRATED if row.kind == "migration" else Slug.DELETED
