@@ -42,6 +42,17 @@ def request_event_key(slug: Slug, request_id: uuid.UUID) -> str:
     return f"{slug}:{request_id}"
 
 
+def request_of_event(slug: str, dedup_key: str) -> uuid.UUID | None:
+    """The request a migrated/deleted event was emitted for (``None``: another event)."""
+    if slug not in (Slug.MIGRATED, Slug.DELETED):
+        return None
+    prefix = f"{slug}:"
+    try:
+        return uuid.UUID(dedup_key.removeprefix(prefix)) if dedup_key.startswith(prefix) else None
+    except ValueError:
+        return None
+
+
 async def emit_model_event(
     session: AsyncSession,
     slug: Slug,

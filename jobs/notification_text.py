@@ -45,6 +45,8 @@ class EventFacts:
     suggested_model_name: str | None = None
     # The team whose custom model it is (None: a global model).
     model_team_id: HostId | None = None
+    # A request for some teams moved their rows and left the model live for the others.
+    source_kept: bool = False
 
     @property
     def model(self) -> str:
@@ -211,6 +213,12 @@ def _migrated(
         f"The model {facts.model} was retired and your team's configuration was moved "
         f"to {target}: {usage}. "
     )
+    if facts.source_kept:
+        title += " for your team"
+        body = (
+            f"Your team's configuration that used {facts.model} was moved to {target}: "
+            f"{usage}. {_still_available(facts)}"
+        )
     body += _parameter_note(target, used, modes)
     body += "No action is needed; check that they still behave as expected."
     return title, body
@@ -233,7 +241,13 @@ def _parameter_note(target: str, used: dict[str, int], modes: Mapping[str, str])
     return note
 
 
+def _still_available(facts: EventFacts) -> str:
+    return f"{facts.model} stays available to other teams for now. "
+
+
 def _deleted(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    if facts.source_kept:
+        return _deleted_for_team(facts, usage)
     title = f"{facts.model} was removed"
     if facts.replacement:
         body = (
@@ -248,6 +262,18 @@ def _deleted(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, 
             "Choose a model for them."
         )
     return title, body
+
+
+def _deleted_for_team(facts: EventFacts, usage: str) -> tuple[str, str]:
+    """A deletion for some teams: the model stays live for the others."""
+    title = f"{facts.model} was removed for your team"
+    if facts.replacement:
+        now = f"now uses {facts.replacement}: {usage}. {_still_available(facts)}"
+        advice = "Check that they still behave as expected."
+    else:
+        now = f"no longer has a model set: {usage}. {_still_available(facts)}"
+        advice = "Choose a model for them."
+    return title, f"Your team's configuration that used {facts.model} {now}{advice}"
 
 
 _TEXT = {

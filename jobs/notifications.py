@@ -15,7 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.keys import HostId, parse_host_id
+from db.models import LifecycleEvent
 from db.queries.keys import user_key_type
 from db.queries.models import get_model
 from db.queries.notifications import (
@@ -29,13 +32,14 @@ from db.queries.notifications import (
 )
 from db.queries.recipients import TeamRecipients, team_recipients
 from db.queries.references import recent_history_by_team
+from db.queries.requests import get_request
 from jobs.channels import configured_channels
 from jobs.channels.base import TeamInfo, TeamUsage
 from jobs.channels.email import NAME as EMAIL
 from jobs.config import JobConfig
 from jobs.deliveries import publish_deliveries, write_deliveries
 from jobs.errors import InvalidPayload
-from jobs.events import FANOUT_JOB, publish_events
+from jobs.events import FANOUT_JOB, publish_events, request_of_event
 from jobs.notification_text import (
     HISTORY_DAYS,
     EventFacts,
@@ -83,6 +87,16 @@ def affected_teams(payload: dict[str, dict[str, int]]) -> list[tuple[HostId, dic
     return sorted(teams, key=lambda t: t[0])
 
 
+async def _source_kept(session: AsyncSession, event: LifecycleEvent) -> bool:
+    """Whether the event's request moved some teams' rows and left its source live for
+    the others (a team-scoped request that did not retire it)."""
+    request_id = request_of_event(event.slug, event.dedup_key)
+    if request_id is None:
+        return False
+    request = await get_request(session, request_id=request_id)
+    return request is not None and request.source_retired is False
+
+
 async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, Any]:
     """Notify every permitted member of every affected team of one event, exactly once."""
     event_id = payload.event_id
@@ -109,6 +123,7 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         )
         names = await team_names(session, runtime.platform, [team_id for team_id, _ in teams])
         model = await get_model(session, event.model_id) if event.model_id is not None else None
+        kept = await _source_kept(session, event)
     facts = EventFacts(
         event_id=event.id,
         slug=event.slug,
@@ -121,6 +136,7 @@ async def fanout_event(runtime: Runtime, payload: FanoutPayload) -> dict[str, An
         suggested_provider=event.suggested_provider,
         suggested_model_name=event.suggested_model_name,
         model_team_id=model.team_id if model is not None else None,
+        source_kept=kept,
     )
     label_order = runtime.platform.label_order()
     rendered: list[tuple[TeamInfo, Message]] = []

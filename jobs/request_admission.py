@@ -6,6 +6,7 @@ recorded too, as ``rejected``); :mod:`jobs.request_execution` then carries it ou
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.faults import violated_constraint
-from db.keys import HostId, id_text
+from db.keys import HostId, id_text, parse_host_id
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
@@ -27,12 +28,38 @@ from jobs.cost_map import CostMap
 from jobs.deprecation import read_cost_map
 from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
+from jobs.overview import resolve_team
 from jobs.run_log import utc_today
 from jobs.runtime import Runtime
 from jobs.spec import Payload
 from jobs.validation import Verdict, describe, snapshot, validate_request
 
 Kind = Literal["migration", "deletion"]
+
+
+def _team_texts(values: Any) -> list[str] | None:
+    """The teams a request names (ids or slugs; a whole-number id may come as a number),
+    stripped, each once. An empty name is bad input, and so is an empty list: a request
+    for no team at all is a mistake, not "every team" (leave ``teams`` out for that)."""
+    if values is None:
+        return None
+    if not isinstance(values, list | tuple):
+        raise ValueError("teams: a list of team ids or slugs")
+    if not values:
+        raise ValueError("teams: name at least one team (leave teams out for every team)")
+    texts = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"teams: {value!r} is not a team id or slug")
+        text = str(value).strip()
+        if not text:
+            raise ValueError("teams: a team id or slug cannot be empty")
+        texts.append(text)
+    return list(dict.fromkeys(texts))
+
+
+def _team_identity(teams: list[str] | None) -> tuple[str, ...] | None:
+    return None if teams is None else tuple(sorted(teams))
 
 
 def _model_text(value: str) -> str:
@@ -50,11 +77,19 @@ class MigrateModelPayload(Payload):
     request_key: str = Field(min_length=1, max_length=200)
     confirm_warnings: bool = False
     dry_run: bool = False
+    # Team ids or slugs the request is limited to (``None``: every team).
+    teams: list[str] | None = None
 
     _check_models = field_validator("source", "target")(_model_text)
+    _check_teams = field_validator("teams", mode="before")(_team_texts)
 
     def request_identity(self) -> tuple[Any, ...]:
-        return ("migration", _canonical(self.source), _canonical(self.target))
+        return (
+            "migration",
+            _canonical(self.source),
+            _canonical(self.target),
+            _team_identity(self.teams),
+        )
 
 
 class DeleteModelPayload(Payload):
@@ -63,14 +98,16 @@ class DeleteModelPayload(Payload):
     requested_by: str = Field(min_length=1, max_length=200)
     request_key: str = Field(min_length=1, max_length=200)
     dry_run: bool = False
+    teams: list[str] | None = None
 
     _check_models = field_validator("model", "replacement")(
         lambda v: None if v is None else _model_text(v)
     )
+    _check_teams = field_validator("teams", mode="before")(_team_texts)
 
     def request_identity(self) -> tuple[Any, ...]:
         replacement = None if self.replacement is None else _canonical(self.replacement)
-        return ("deletion", _canonical(self.model), replacement)
+        return ("deletion", _canonical(self.model), replacement, _team_identity(self.teams))
 
 
 def _canonical(value: str) -> str:
@@ -87,6 +124,13 @@ class Request:
     requested_by: str
     request_key: str
     confirm_warnings: bool
+    # The teams it is limited to (``None``: every team): ids or slugs as asked, ids (in
+    # their canonical text, sorted) once :func:`with_team_ids` resolved them.
+    teams: tuple[str, ...] | None = None
+
+    def team_ids(self) -> tuple[HostId, ...] | None:
+        """The (resolved) teams as host ids."""
+        return None if self.teams is None else tuple(parse_host_id(t) for t in self.teams)
 
     @classmethod
     def of(cls, payload: MigrateModelPayload | DeleteModelPayload) -> Request:
@@ -98,6 +142,7 @@ class Request:
                 payload.requested_by,
                 payload.request_key,
                 payload.confirm_warnings,
+                _team_tuple(payload.teams),
             )
         # Deleting is the operator's decision; warnings about the replacement are
         # recorded and reported, not a reason to keep a dead model.
@@ -108,7 +153,33 @@ class Request:
             payload.requested_by,
             payload.request_key,
             True,
+            _team_tuple(payload.teams),
         )
+
+
+def _team_tuple(teams: list[str] | None) -> tuple[str, ...] | None:
+    return None if teams is None else tuple(teams)
+
+
+async def with_team_ids(runtime: Runtime, request: Request) -> Request:
+    """The request with its teams named by id (each once, sorted), resolved as
+    ``lifecycle models --team`` resolves a team (its id or its slug).
+
+    An unknown team refuses the request (``team_not_found``) before anything is recorded:
+    the request has no identity yet, so its key stays free for the corrected request.
+    """
+    if request.teams is None:
+        return request
+    found = {value: await resolve_team(runtime, value) for value in request.teams}
+    unknown = [value for value, team in found.items() if team is None]
+    if unknown:
+        raise RequestRefused(
+            "team_not_found",
+            f"no team has the id or slug {', '.join(repr(v) for v in unknown)}; nothing was "
+            "recorded or changed",
+        )
+    ids = sorted({id_text(team.id) for team in found.values() if team is not None})
+    return dataclasses.replace(request, teams=tuple(ids))
 
 
 async def resolve_request(
@@ -141,6 +212,7 @@ async def plan_request(
         today=today or utc_today(),
         references=references,
         cost_map=cost_map,
+        teams=request.team_ids(),
     )
     return source, target, verdict
 
@@ -156,7 +228,9 @@ async def parameters_cost_map(runtime: Runtime, request: Request) -> CostMap | N
 async def preview_request(
     runtime: Runtime, request: Request, *, today: date | None = None
 ) -> dict[str, Any]:
-    """The dry run: the verdict, its codes and exact per-team counts; records nothing."""
+    """The dry run: the verdict, its codes and exact per-team counts, and whether the
+    source would be retired; records nothing."""
+    request = await with_team_ids(runtime, request)
     cost_map = await parameters_cost_map(runtime, request)
     async with runtime.sessions() as session:
         source, target, verdict = await plan_request(
@@ -169,6 +243,8 @@ async def preview_request(
         "request_key": request.request_key,
         "source": snapshot(source) or _named(request.source),
         "target": snapshot(target) or (_named(request.target) if request.target else None),
+        "team_scope": None if request.teams is None else list(request.teams),
+        "source_retired": verdict.retires_source,
         "codes": verdict.all_codes(),
         "codes_by_kind": verdict.codes(),
         "messages": verdict.messages(),
@@ -202,6 +278,8 @@ def shape_result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
             "provider": row.to_provider,
             "name": row.to_model_name,
         },
+        "team_scope": None if row.teams is None else list(row.teams),
+        "source_retired": bool(row.source_retired),
         "codes": list(row.warnings or []),
         "counts": dict(row.counts or {}),
         "error": row.error,
@@ -254,6 +332,7 @@ async def _insert_request(
             kind=request.kind,
             request_key=request.request_key,
             requested_by=request.requested_by,
+            teams=None if request.teams is None else list(request.teams),
             warnings=verdict.all_codes(),
             **{**_snapshot_columns(source, target, request), **values},
         )
@@ -372,14 +451,26 @@ async def check_same_request(runtime: Runtime, row: ModelMigration, request: Req
         row.kind == request.kind
         and _names_same(row.from_model_id, (row.from_provider, row.from_model_name), src, source)
         and _names_same(row.to_model_id, (row.to_provider, row.to_model_name), tgt, target)
+        and _team_identity(row.teams) == _team_identity(_listed(request.teams))
     )
     if not same:
         recorded = f"{row.from_provider}:{row.from_model_name}"
         if row.to_provider is not None or row.to_model_id is not None:
             recorded += f" -> {row.to_provider}:{row.to_model_name}"
+        recorded += _for_teams(row.teams)
         asked = request.source + (f" -> {request.target}" if request.target else "")
+        asked += _for_teams(_listed(request.teams))
         raise RequestRefused(
             "request_key_conflict",
             f"request_key {request.request_key!r} already names the {row.kind} {recorded} "
             f"({row.status}); this {request.kind} {asked} needs a key of its own",
         )
+
+
+def _listed(teams: tuple[str, ...] | None) -> list[str] | None:
+    return None if teams is None else list(teams)
+
+
+def _for_teams(teams: list[str] | None) -> str:
+    """`` for team(s) 3, 7`` (nothing for a request of every team)."""
+    return "" if teams is None else f" for team(s) {', '.join(teams)}"

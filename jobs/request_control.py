@@ -8,6 +8,7 @@ and the next batch sees the new status and moves nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import id_text, parse_host_id
 from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
 from db.queries.audit import record_audit
+from db.queries.notifications import team_names
 from jobs.request_admission import (
     DeleteModelPayload,
     MigrateModelPayload,
@@ -163,6 +166,7 @@ def resume_job(row: ModelMigration) -> tuple[str, dict[str, Any]]:
             request_key=row.request_key,
             # Admitted with its warnings confirmed (or with none): a resume re-admits nothing.
             confirm_warnings=True,
+            teams=row.teams,
         )
         return "migrate_model", migrate.model_dump(mode="json")
     delete = DeleteModelPayload(
@@ -170,6 +174,7 @@ def resume_job(row: ModelMigration) -> tuple[str, dict[str, Any]]:
         replacement=None if row.to_model_id is None else str(row.to_model_id),
         requested_by=row.requested_by or "unknown",
         request_key=row.request_key,
+        teams=row.teams,
     )
     return "delete_model", delete.model_dump(mode="json")
 
@@ -216,7 +221,8 @@ class RequestSummary:
     status: str
     source: dict[str, Any]
     target: dict[str, Any] | None
-    # The teams the request is limited to (``None``: every team).
+    # The teams the request is limited to, by slug (by id where a team has none, or is
+    # gone); ``None``: every team.
     teams: list[str] | None
     done: int
     planned: int | None
@@ -263,7 +269,7 @@ def summarize(row: ModelMigration, run: rq.RunRows) -> RequestSummary:
         status=row.status,
         source=result["source"],
         target=result["target"],
-        teams=None,
+        teams=row.teams,
         done=done,
         planned=planned,
         rows_per_s=rate,
@@ -294,4 +300,19 @@ async def list_requests(
         summaries = [summarize(row, run) for row, run in found]
         for summary in summaries:  # a custom model is shown with its team
             await name_teams(session, {"source": summary.source, "target": summary.target})
-    return summaries
+        slugs = await _team_slugs(session, runtime, summaries)
+    return [
+        s if s.teams is None else dataclasses.replace(s, teams=[slugs.get(t, t) for t in s.teams])
+        for s in summaries
+    ]
+
+
+async def _team_slugs(
+    session: AsyncSession, runtime: Runtime, summaries: list[RequestSummary]
+) -> dict[str, str]:
+    """``{team id (text): slug}`` of the teams the listed requests are limited to."""
+    ids = sorted({t for s in summaries for t in (s.teams or [])})
+    if not ids:
+        return {}
+    names = await team_names(session, runtime.platform, [parse_host_id(t) for t in ids])
+    return {id_text(team): slug for team, (slug, _) in names.items() if slug}

@@ -27,6 +27,7 @@ from db.queries import requests as rq
 from db.queries.audit import record_audit
 from db.queries.models import get_model
 from db.queries.parameters import parameter_pairs
+from db.queries.references import referencing_labels
 from db.reference import Reference
 from jobs.batch_sizing import BatchPause, BatchSizer
 from jobs.deprecation import read_cost_map
@@ -40,6 +41,7 @@ from jobs.request_admission import (
     check_same_request,
     name_teams,
     shape_result,
+    with_team_ids,
 )
 from jobs.runtime import Runtime
 from jobs.validation import describe, snapshot
@@ -185,16 +187,28 @@ async def _target_of(runtime: Runtime, row: ModelMigration) -> LlmModel | None:
     return target
 
 
+def _scope(row: ModelMigration, target: LlmModel | None) -> q.Scope | None:
+    """The rows the request may change (``None``: a clear of every team's rows)."""
+    teams = None if row.teams is None else tuple(parse_host_id(t) for t in row.teams)
+    if target is None and teams is None:
+        return None
+    return q.Scope.of(target, teams)
+
+
 async def _check_scope(
-    session: AsyncSession, platform: Platform, row: ModelMigration, target: LlmModel
+    session: AsyncSession,
+    platform: Platform,
+    row: ModelMigration,
+    target: LlmModel,
+    scope: q.Scope,
 ) -> None:
     """Under the source row lock: refuse when a live reference is one the request was not
-    admitted for (written meanwhile by another team, or in a space above the target's
-    level). Nothing of them is moved and the source stays as it is."""
+    admitted for (written meanwhile by another team onto a custom target the request did
+    not limit to its team, or in a space above the target's level). Nothing of them is
+    moved and the source stays as it is. For a request that names its teams, other
+    teams' rows are simply not its business."""
     assert row.from_model_id is not None
-    found = await q.out_of_scope(
-        session, _movable(platform, row), row.from_model_id, q.Scope.of(target)
-    )
+    found = await q.out_of_scope(session, _movable(platform, row), row.from_model_id, scope)
     if found.other_teams:
         raise RequestRefused(
             "team_scope_mismatch",
@@ -316,22 +330,22 @@ async def _finish(
         if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
             raise PermanentJobError(_target_retired(row))
         target = await get_model(session, row.to_model_id) if row.to_model_id else None
+        scope = _scope(row, target)
         if target is not None:
-            await _check_scope(session, runtime.platform, row, target)
-        scope = q.Scope.of(target) if target is not None else None
+            assert scope is not None
+            await _check_scope(session, runtime.platform, row, target, scope)
         swept = await _sweep(session, runtime.platform, row, scope, goal)
         if (
             row.kind == "deletion"
             and target is None
-            and await q.exists_unclearable(session, runtime.platform.live(), source.id)
+            and await q.exists_unclearable(session, runtime.platform.live(), source.id, scope)
         ):
             raise PermanentJobError(
                 "replacement_required: a reference that cannot be cleared was added "
                 "while the deletion ran; name a replacement and run again"
             )
-        pointers = await q.repoint_model_pointers(session, source.id, target.id if target else None)
-        await q.retire_source(
-            session, source.id, kind=row.kind, target=target.id if target else None
+        now_retired, pointers = await _retire_if_unused(
+            session, runtime.platform, row, source, target
         )
         counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
@@ -342,6 +356,7 @@ async def _finish(
             status=RequestStatus.SUCCEEDED,
             counts=counts,
             progress=progress,
+            source_retired=now_retired,
             error=None,
             finished_at=func.now(),
         )
@@ -360,6 +375,8 @@ async def _finish(
                 "replacement": snapshot(target),
                 "counts": counts,
                 "warnings": list(row.warnings or []),
+                "teams": row.teams,
+                "source_retired": now_retired,
             },
         )
         slug = Slug.MIGRATED if row.kind == "migration" else Slug.DELETED
@@ -374,6 +391,29 @@ async def _finish(
         await session.flush()
         await session.refresh(row)
         return shape_result(row, teams=len(teams)), event_id
+
+
+async def _retire_if_unused(
+    session: AsyncSession,
+    platform: Platform,
+    row: ModelMigration,
+    source: LlmModel,
+    target: LlmModel | None,
+) -> tuple[bool, dict[str, int]]:
+    """Under the source row lock, after the sweep: mark the source migrated or deleted
+    when no live reference to it is left at all (any team's); (retired, pointers moved).
+
+    A source other teams still use stays live and usable, and so do the pointers of
+    models migrated to (or replaced by) it: they follow it to its final target when the
+    request that retires it runs (no chains, and no pointer to a model still in use is
+    moved away from it).
+    """
+    if await referencing_labels(session, source.id, platform.live()):
+        return False, {"migrated_pointers": 0, "replacement_pointers": 0}
+    to = target.id if target else None
+    pointers = await q.repoint_model_pointers(session, source.id, to)
+    await q.retire_source(session, source.id, kind=row.kind, target=to)
+    return True, pointers
 
 
 def _target_retired(row: ModelMigration) -> str:
@@ -471,7 +511,7 @@ async def execute_request(
         raise _in_progress("another request", RequestStatus.RUNNING, None) from exc
     try:
         target = await _target_of(runtime, row)
-        scope = q.Scope.of(target) if target is not None else None
+        scope = _scope(row, target)
         goal = await _parameter_target(runtime, row, target)
         await _move_all(runtime, row, scope=scope, goal=goal, after_batch=after_batch)
         result, event_id = await _finish(runtime, request_id, goal)
@@ -497,10 +537,24 @@ async def run_request(
     after_batch: AfterBatch | None = None,
 ) -> dict[str, Any]:
     """Admit (or find) the request under its key and carry it out; idempotent."""
+    request = await _resolve_teams(runtime, request)
     result = await _admit_and_execute(runtime, request, today=today, after_batch=after_batch)
     async with runtime.sessions() as session:
         await name_teams(session, result)
     return result
+
+
+async def _resolve_teams(runtime: Runtime, request: Request) -> Request:
+    """The request with its teams as ids. Ids its key already recorded (a resumed job's
+    payload) are taken as they are: a team removed from the host meanwhile does not
+    strand a request that was admitted for it."""
+    if request.teams is None:
+        return request
+    async with runtime.sessions() as session:
+        existing = await rq.get_request(session, request_key=request.request_key)
+    if existing is not None and sorted(request.teams) == sorted(existing.teams or []):
+        return request
+    return await with_team_ids(runtime, request)
 
 
 async def _admit_and_execute(

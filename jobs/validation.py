@@ -9,11 +9,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.keys import HostId
 from db.models import LlmModel
 from db.models.lifecycle import RequestStatus
 from db.queries.models import get_model
 from db.queries.parameters import parameter_pairs
-from db.queries.references import Impact, impact_by_team, impact_totals, usage_by_team
+from db.queries.references import (
+    Impact,
+    impact_by_team,
+    impact_of_teams,
+    impact_totals,
+    usage_by_team,
+)
 from db.queries.repointing import spaces_above_level
 from db.queries.requests import active_request_for
 from db.reference import Reference
@@ -89,6 +96,8 @@ class Verdict:
     warnings: list[Finding] = field(default_factory=list)
     info: list[Finding] = field(default_factory=list)
     impact: Impact = field(default_factory=dict)
+    # Whether the request, done, leaves no live reference to the source (so retires it).
+    retires_source: bool = True
 
     def add(self, code: str, message: str) -> None:
         finding = Finding(code, message)
@@ -171,14 +180,22 @@ async def _target_findings(
         )
 
 
-async def _scope_and_security(
-    session: AsyncSession,
-    verdict: Verdict,
-    source: LlmModel,
-    target: LlmModel,
-    references: tuple[Reference, ...],
+def _custom_target_scope(
+    verdict: Verdict, target: LlmModel, teams: tuple[HostId, ...] | None
 ) -> None:
-    if target.team_id is not None:
+    """``team_scope_mismatch`` when a team's custom model would serve another team: a
+    request naming any other team, or (naming none) another team's or a teamless row."""
+    if target.team_id is None:
+        return
+    if teams is not None:
+        named = sorted(str(t) for t in teams if t != target.team_id)
+        if named:
+            verdict.add(
+                "team_scope_mismatch",
+                f"target is team {target.team_id}'s custom model: a request for it may name "
+                f"only that team, and this one also names team(s) {', '.join(named)}",
+            )
+    else:
         others = {
             team
             for usage in verdict.impact.values()
@@ -191,8 +208,19 @@ async def _scope_and_security(
                 f"target is team {target.team_id}'s custom model but {len(others)} other "
                 "team(s) (or global configuration) use the source",
             )
+
+
+async def _scope_and_security(
+    session: AsyncSession,
+    verdict: Verdict,
+    source: LlmModel,
+    target: LlmModel,
+    references: tuple[Reference, ...],
+    teams: tuple[HostId, ...] | None,
+) -> None:
+    _custom_target_scope(verdict, target, teams)
     level = target.security_level or 0
-    above = await spaces_above_level(session, references, source.id, level)
+    above = await spaces_above_level(session, references, source.id, level, teams)
     if above:
         verdict.add(
             "security_level_insufficient",
@@ -208,6 +236,7 @@ async def _parameter_findings(
     target: LlmModel,
     references: tuple[Reference, ...],
     cost_map: CostMap | None,
+    teams: tuple[HostId, ...] | None,
 ) -> None:
     """``parameters_translated`` (each change, with rows) and ``parameters_dropped``
     (each key the target does not take) for references whose parameters move along."""
@@ -217,7 +246,7 @@ async def _parameter_findings(
     await load_translator()
     goal = Target.of(target.provider, target.name, target.litellm_model, cost_map)
     for ref in carried:
-        pairs = await parameter_pairs(session, ref, source.id)
+        pairs = await parameter_pairs(session, ref, source.id, teams)
         found = tally(
             f"{ref.label}.{ref.parameters}", goal, ((p.key, p.value, p.rows) for p in pairs)
         )
@@ -243,10 +272,12 @@ async def validate_request(
     today: date,
     references: tuple[Reference, ...],
     cost_map: CostMap | None = None,
+    teams: tuple[HostId, ...] | None = None,
 ) -> Verdict:
     """Validate a migration (``target`` required) or deletion (``target`` optional)
     against the live ``references`` of the host platform (``cost_map``: the target's
-    output-token limit, for parameters carried along)."""
+    output-token limit, for parameters carried along), those of ``teams`` only when the
+    request names its teams."""
     verdict = Verdict()
     if source is None:
         verdict.add("source_not_found", "the model to migrate or delete does not exist")
@@ -273,10 +304,10 @@ async def validate_request(
             "migration_in_progress",
             f"request {active.request_key} for {describe(source)} is {active.status}{hint}",
         )
-    verdict.impact = await usage_by_team(session, source.id, references)
+    await _impact(session, verdict, source, references, teams)
     if target is not None:
         await _target_findings(session, verdict, source, target, today)
-        await _scope_and_security(session, verdict, source, target, references)
+        await _scope_and_security(session, verdict, source, target, references, teams)
     elif kind == "deletion":
         stuck = {
             ref.label: verdict.impact[ref.label].total
@@ -294,5 +325,22 @@ async def validate_request(
         n = sum(verdict.impact[label].total for label in resets)
         verdict.add("parameters_reset", f"model parameters of {n} {'/'.join(resets)} reset to {{}}")
     if target is not None:
-        await _parameter_findings(session, verdict, source, target, references, cost_map)
+        await _parameter_findings(session, verdict, source, target, references, cost_map, teams)
     return verdict
+
+
+async def _impact(
+    session: AsyncSession,
+    verdict: Verdict,
+    source: LlmModel,
+    references: tuple[Reference, ...],
+    teams: tuple[HostId, ...] | None,
+) -> None:
+    """The rows the request covers (its teams' only, when it names teams), and whether
+    it covers every live reference to the source (then it retires it)."""
+    everything = await usage_by_team(session, source.id, references)
+    if teams is None:
+        verdict.impact = everything
+        return
+    verdict.impact = impact_of_teams(everything, teams)
+    verdict.retires_source = impact_totals(verdict.impact) == impact_totals(everything)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -208,14 +209,21 @@ class LifecycleClient:
         requested_by: str,
         request_key: str,
         confirm_warnings: bool = False,
+        teams: Sequence[str] | None = None,
     ) -> JobHandle:
-        """Queue ``migrate_model`` (models as UUID or ``provider:name``); key = request_key."""
+        """Queue ``migrate_model`` (models as UUID or ``provider:name``); key = request_key.
+
+        ``teams`` (ids or slugs) limits it to those teams' live references; the worker
+        refuses an unknown team (``team_not_found``). The same key with other teams is
+        another request (``request_key_conflict``): name the teams the same way each time.
+        """
         payload = {
             "source": source,
             "target": target,
             "requested_by": requested_by,
             "request_key": request_key,
             "confirm_warnings": confirm_warnings,
+            "teams": _team_list(teams),
         }
         return await self.enqueue("migrate_model", payload, key=request_key, retry_failed=True)
 
@@ -226,13 +234,16 @@ class LifecycleClient:
         *,
         requested_by: str,
         request_key: str,
+        teams: Sequence[str] | None = None,
     ) -> JobHandle:
-        """Queue ``delete_model``; without a replacement, clearable references are cleared."""
+        """Queue ``delete_model``; without a replacement, clearable references are cleared
+        (``teams``: as for :meth:`migrate_model`)."""
         payload = {
             "model": model,
             "replacement": replacement,
             "requested_by": requested_by,
             "request_key": request_key,
+            "teams": _team_list(teams),
         }
         return await self.enqueue("delete_model", payload, key=request_key, retry_failed=True)
 
@@ -347,11 +358,19 @@ class LifecycleClient:
             raise TimeoutError(f"job {job_id} not finished after {timeout_s}s") from None
 
 
+def _team_list(teams: Sequence[str] | None) -> list[str] | None:
+    """``teams`` as the payload's list (a lone string is a mistake, not one letter each)."""
+    if isinstance(teams, str):
+        raise ClientError(f"teams: a list of team ids or slugs, not the string {teams!r}")
+    return None if teams is None else list(teams)
+
+
 def _identity_text(identity: tuple[Any, ...] | None) -> str:
     if identity is None:
         return "unreadable payload"
-    kind, source, target = identity
-    return f"{kind} {source}" + (f" -> {target}" if target is not None else "")
+    kind, source, target, teams = identity
+    text = f"{kind} {source}" + (f" -> {target}" if target is not None else "")
+    return text + ("" if teams is None else f" for team(s) {', '.join(teams)}")
 
 
 def _outcome(state: JobState) -> Any:

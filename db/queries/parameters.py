@@ -18,11 +18,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.queries.reference_sql import all_of, id_params, live_row_sql, match_sql
+from db.queries.reference_sql import all_of, id_params, live_row_sql, match_sql, team_scope_sql
 from db.reference import Reference, check_identifiers
 
 
@@ -73,20 +73,34 @@ class ParameterPair:
     rows: int
 
 
-async def parameter_pairs(
-    session: AsyncSession, ref: Reference, source: HostId
-) -> list[ParameterPair]:
-    """Every ``(key, value)`` pair the live rows of ``ref`` pointing at ``source`` hold,
-    with how many rows hold it."""
+def parameter_pairs_statement(ref: Reference, *, team_scoped: bool = False) -> TextClause:
+    """Every ``(key, value)`` pair the live rows of ``ref`` on ``:source`` hold, with how
+    many rows hold it (the rows of the teams ``:scope_teams`` only, ``team_scoped``)."""
     check_identifiers((ref,))
     assert ref.parameters is not None
     where = all_of(match_sql(ref, "t", "source"), live_row_sql(ref, "t"))
-    statement = text(
+    if team_scoped:
+        where = all_of(where, team_scope_sql(ref, "t"))
+    return text(
         f"""SELECT e.key, CAST(e.value AS text) AS value, count(*) AS rows
         FROM {ref.table} t, {_pairs_of(ref.parameters, "t")} AS e
         WHERE {where}
         GROUP BY e.key, e.value
         ORDER BY e.key, count(*) DESC"""
     )
-    result = await session.execute(statement, id_params(ref, "source", source))
+
+
+async def parameter_pairs(
+    session: AsyncSession,
+    ref: Reference,
+    source: HostId,
+    teams: tuple[HostId, ...] | None = None,
+) -> list[ParameterPair]:
+    """Every ``(key, value)`` pair the live rows of ``ref`` pointing at ``source`` hold
+    (those of ``teams`` only, when given), with how many rows hold it."""
+    params = id_params(ref, "source", source)
+    if teams is not None:
+        params["scope_teams"] = list(teams)
+    statement = parameter_pairs_statement(ref, team_scoped=teams is not None)
+    result = await session.execute(statement, params)
     return [ParameterPair(r.key, json.loads(r.value), int(r.rows)) for r in result]

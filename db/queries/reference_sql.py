@@ -114,15 +114,16 @@ def parent_join_sql(via: TeamVia, alias: str = "t") -> str:
 
 
 def team_scope_sql(ref: Reference, alias: str = "t") -> str:
-    """A predicate true for rows of ``ref`` that belong to team ``:scope_team``."""
+    """A predicate true for rows of ``ref`` that belong to one of the teams
+    ``:scope_teams`` (an array of team ids; a row of no team belongs to none)."""
     if ref.team_via:
         via = ref.team_via
         return (
             f"EXISTS (SELECT 1 FROM {via.parent_table} p WHERE {_parent_of(via, alias)} "
-            f"AND p.{via.team_column} = :scope_team)"
+            f"AND p.{via.team_column} = ANY(:scope_teams))"
         )
     if ref.team_column:
-        return f"{alias}.{ref.team_column} = :scope_team"
+        return f"{alias}.{ref.team_column} = ANY(:scope_teams)"
     return "FALSE"  # global configuration belongs to no team
 
 

@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db.keys import HostId
-from db.queries.reference_sql import all_of, id_params, live_row_sql, match_sql, team_sql
+from db.keys import HostId, id_text
+from db.queries.reference_sql import (
+    all_of,
+    id_params,
+    live_row_sql,
+    match_sql,
+    team_scope_sql,
+    team_sql,
+)
 from db.reference import Reference, check_identifiers
 
 Executor = AsyncSession | AsyncConnection
@@ -40,9 +47,14 @@ def count_statement(ref: Reference, *, include_not_live: bool = False) -> TextCl
     )
 
 
-def exists_statement(ref: Reference, *, include_not_live: bool = False) -> TextClause:
-    """Whether a row of ``ref`` points at ``:model_id`` (an index-backed probe)."""
+def exists_statement(
+    ref: Reference, *, include_not_live: bool = False, team_scoped: bool = False
+) -> TextClause:
+    """Whether a row of ``ref`` points at ``:model_id`` (an index-backed probe), of one
+    of the teams ``:scope_teams`` when ``team_scoped``."""
     where = match_sql(ref) if include_not_live else all_of(match_sql(ref), live_row_sql(ref))
+    if team_scoped:
+        where = all_of(where, team_scope_sql(ref))
     return text(f"SELECT EXISTS (SELECT 1 FROM {ref.table} t WHERE {where})")
 
 
@@ -83,6 +95,21 @@ async def usage_by_team(
         if usage.total:
             impact[ref.label] = usage
     return impact
+
+
+def impact_of_teams(impact: Impact, teams: Iterable[HostId]) -> Impact:
+    """The part of ``impact`` that is the rows of ``teams`` (rows of no team left out)."""
+    wanted = {id_text(team) for team in teams}
+    out: Impact = {}
+    for label, usage in impact.items():
+        kept: dict[HostId | None, int] = {
+            team: n
+            for team, n in usage.teams.items()
+            if team is not None and id_text(team) in wanted
+        }
+        if kept:
+            out[label] = Usage(sum(kept.values()), kept)
+    return out
 
 
 def impact_totals(impact: Impact) -> dict[str, int]:

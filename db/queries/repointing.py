@@ -60,15 +60,27 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE {_MOVED} END AS s
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows a request was admitted for: those of ``team`` (set when the target is a
-    team's custom model) whose parents (spaces) ask no more than ``level``."""
+    """The rows a request was admitted for: those of ``teams`` (``None``: every team's,
+    and rows of no team) whose parents (spaces) ask no more than ``level``.
 
-    team: HostId | None
+    ``chosen``: the request named its teams, so another team's row is simply not its
+    business; otherwise ``teams`` is the custom target's team, and another team's row is
+    one the request cannot serve (a refusal).
+    """
+
+    teams: tuple[HostId, ...] | None
     level: int
+    chosen: bool = False
 
     @classmethod
-    def of(cls, target: LlmModel) -> Scope:
-        return cls(target.team_id, target.security_level or 0)
+    def of(cls, target: LlmModel | None, teams: tuple[HostId, ...] | None = None) -> Scope:
+        """The scope of a request for ``teams`` (``None``: all) moving to ``target``
+        (``None``: clearing)."""
+        level = 0 if target is None else target.security_level or 0
+        if teams is not None:
+            return cls(teams, level, chosen=True)
+        custom = None if target is None or target.team_id is None else (target.team_id,)
+        return cls(custom, level)
 
 
 def _scope_sql(ref: Reference, *, team_scoped: bool) -> str:
@@ -76,12 +88,14 @@ def _scope_sql(ref: Reference, *, team_scoped: bool) -> str:
     return all_of(level_scope_sql(ref, "t"), team)
 
 
-def _scope_params(scope: Scope | None) -> dict[str, Any]:
+def _scope_params(scope: Scope | None, *, clear: bool = False) -> dict[str, Any]:
+    """``:scope_level`` (not for a clear: it puts nothing in a space) and
+    ``:scope_teams`` (when the scope has teams)."""
     if scope is None:
         return {}
-    params: dict[str, Any] = {"scope_level": scope.level}
-    if scope.team is not None:
-        params["scope_team"] = scope.team
+    params: dict[str, Any] = {} if clear else {"scope_level": scope.level}
+    if scope.teams is not None:
+        params["scope_teams"] = list(scope.teams)
     return params
 
 
@@ -106,7 +120,10 @@ def _translates(ref: Reference, *, clear: bool) -> bool:
 def _candidates(ref: Reference, *, clear: bool, team_scoped: bool, first: bool) -> str:
     """Rows a batch may take: pointing at ``:source``, live, in scope, after the cursor."""
     where = all_of(match_sql(ref, "t", "source"), live_row_sql(ref, "t"))
-    scope = "TRUE" if clear else _scope_sql(ref, team_scoped=team_scoped)
+    if clear:  # a clear puts nothing in a space: only the teams limit it
+        scope = team_scope_sql(ref, "t") if team_scoped else "TRUE"
+    else:
+        scope = _scope_sql(ref, team_scoped=team_scoped)
     if scope != "TRUE":
         where += f"\n      AND {scope}"
     if _translates(ref, clear=clear):
@@ -130,10 +147,10 @@ def move_batch_statement(
     re-reads the index entries that earlier batches moved; ``first`` has no cursor yet).
     Returns (rows selected, rows changed, last key) and records the rows changed per team
     in ``model_migration_batches`` in the same statement. Rows that are not live
-    (soft-deleted, archived) are left alone (cleanup handles them). A move (not a clear)
-    takes only rows in the request's scope (``:scope_level``, and ``:scope_team`` when
-    ``team_scoped``): a row written later by another team, or in a space above the
-    target's level, is never moved onto the target.
+    (soft-deleted, archived) are left alone (cleanup handles them). A move takes only rows
+    in the request's scope (``:scope_level``, and ``:scope_teams`` when ``team_scoped``):
+    a row written later by another team, or in a space above the target's level, is never
+    moved onto the target. A clear is limited by ``:scope_teams`` alone.
     """
     check_identifiers((ref,))
     if clear and not ref.clearable:
@@ -260,7 +277,7 @@ async def move_batch(
         "label": ref.label,
         "limit": limit,
         **id_params(ref, "source", source),
-        **(_scope_params(scope) if target is not None else {}),
+        **_scope_params(scope, clear=target is None),
     }
     if after is not None:
         params["after"] = after
@@ -270,7 +287,7 @@ async def move_batch(
         if param_rules is None:
             raise ValueError(f"{ref.label}: moving its parameters needs their rules")
         params["param_rules"] = json.dumps(param_rules)
-    team_scoped = target is not None and scope is not None and scope.team is not None
+    team_scoped = scope is not None and scope.teams is not None
     statement = move_batch_statement(
         ref, clear=target is None, team_scoped=team_scoped, first=after is None
     )
@@ -323,14 +340,19 @@ async def lock_live_model(session: AsyncSession, model_id: HostId) -> bool:
 
 
 async def exists_unclearable(
-    session: AsyncSession, refs: tuple[Reference, ...], source: HostId
+    session: AsyncSession, refs: tuple[Reference, ...], source: HostId, scope: Scope | None
 ) -> bool:
-    """Whether any live, non-clearable reference still points at ``source``."""
+    """Whether any live, non-clearable reference of the request's teams (``scope``:
+    ``None`` or no teams, any row) still points at ``source``."""
+    teams = None if scope is None else scope.teams
     for ref in refs:
         if ref.clearable:
             continue
-        hit = await session.scalar(exists_statement(ref), id_params(ref, "model_id", source))
-        if hit:
+        params = id_params(ref, "model_id", source)
+        if teams is not None:
+            params["scope_teams"] = list(teams)
+        statement = exists_statement(ref, team_scoped=teams is not None)
+        if await session.scalar(statement, params):
             return True
     return False
 
@@ -344,15 +366,19 @@ class OutOfScope:
     above_level: dict[str, int]
 
 
-def scope_probe_statement(ref: Reference, *, team: bool) -> TextClause | None:
-    """Count live rows of ``ref`` on ``:source`` outside the scope: of another team than
-    ``:scope_team`` (``team``) or above ``:scope_level``; ``None`` when none can be."""
+def scope_probe_statement(
+    ref: Reference, *, team: bool, within_teams: bool = False
+) -> TextClause | None:
+    """Count live rows of ``ref`` on ``:source`` outside the scope: of none of the teams
+    ``:scope_teams`` (``team``) or above ``:scope_level`` (of those teams' rows only,
+    ``within_teams``); ``None`` when none can be."""
     allowed = team_scope_sql(ref, "t") if team else level_scope_sql(ref, "t")
     if allowed == "TRUE":
         return None
+    mine = team_scope_sql(ref, "t") if within_teams else "TRUE"
     return text(
         f"SELECT count(*) FROM {ref.table} t "
-        f"WHERE {all_of(match_sql(ref, 't', 'source'), live_row_sql(ref, 't'))} "
+        f"WHERE {all_of(match_sql(ref, 't', 'source'), live_row_sql(ref, 't'), mine)} "
         f"AND NOT ({allowed})"
     )
 
@@ -360,14 +386,18 @@ def scope_probe_statement(ref: Reference, *, team: bool) -> TextClause | None:
 async def out_of_scope(
     session: AsyncSession, refs: tuple[Reference, ...], source: HostId, scope: Scope
 ) -> OutOfScope:
-    """Count, per label, the live references to ``source`` outside ``scope``."""
+    """Count, per label, the live references to ``source`` the request may not move.
+
+    For a request that chose its teams, only their rows count (another team's rows are
+    simply not its business); otherwise the rows of teams other than the custom target's.
+    """
     other: dict[str, int] = {}
     above: dict[str, int] = {}
     check_identifiers(refs)
     for ref in refs:
         params = {**id_params(ref, "source", source), **_scope_params(scope)}
-        probes = [(above, scope_probe_statement(ref, team=False))]
-        if scope.team is not None:
+        probes = [(above, scope_probe_statement(ref, team=False, within_teams=scope.chosen))]
+        if scope.teams is not None and not scope.chosen:
             probes.append((other, scope_probe_statement(ref, team=True)))
         for found, statement in probes:
             if statement is None:
@@ -378,29 +408,39 @@ async def out_of_scope(
     return OutOfScope(other, above)
 
 
-def above_level_statement(ref: Reference) -> TextClause | None:
-    """Count parents linking ``:source`` that require a level above ``:level``."""
+def above_level_statement(ref: Reference, *, team_scoped: bool = False) -> TextClause | None:
+    """Count parents linking ``:source`` that require a level above ``:level`` (those of
+    the teams ``:scope_teams`` only, ``team_scoped``)."""
     via = ref.team_via
     if via is None or via.level_column is None:
         return None
+    teams = f" AND p.{via.team_column} = ANY(:scope_teams)" if team_scoped else ""
     return text(
         f"SELECT count(*) FROM {ref.table} t{parent_join_sql(via, 't')} "
         f"WHERE {match_sql(ref, 't', 'source')} "
-        f"AND p.{via.level_column} > :level"
+        f"AND p.{via.level_column} > :level{teams}"
     )
 
 
 async def spaces_above_level(
-    session: AsyncSession, refs: tuple[Reference, ...], source: HostId, level: int
+    session: AsyncSession,
+    refs: tuple[Reference, ...],
+    source: HostId,
+    level: int,
+    teams: tuple[HostId, ...] | None = None,
 ) -> int:
-    """How many linked parents enabling ``source`` require a level above ``level``."""
+    """How many linked parents enabling ``source`` require a level above ``level`` (of
+    ``teams`` only, when given)."""
     total = 0
     check_identifiers(refs)
     for ref in refs:
-        statement = above_level_statement(ref)
+        statement = above_level_statement(ref, team_scoped=teams is not None)
         if statement is None:
             continue
-        n = await session.scalar(statement, {**id_params(ref, "source", source), "level": level})
+        params = {**id_params(ref, "source", source), "level": level}
+        if teams is not None:
+            params["scope_teams"] = list(teams)
+        n = await session.scalar(statement, params)
         total += int(n or 0)
     return total
 

@@ -202,14 +202,14 @@ async def test_two_references_in_one_table_move_independently(host: Host) -> Non
             source=OLD,
             target=CUSTOM,
             limit=10,
-            scope=Scope(ALPHA, 0),
+            scope=Scope((ALPHA,), 0),
         )
     assert await host.rows(both) == [(NEW, CUSTOM)]
 
 
 async def test_a_team_scoped_move_leaves_other_teams_rows(host: Host) -> None:
     async with host.sessions() as session:
-        found = await out_of_scope(session, OCS.live(), OLD, Scope(ALPHA, 0))
+        found = await out_of_scope(session, OCS.live(), OLD, Scope((ALPHA,), 0))
     assert found.other_teams == {"pipeline_nodes": 1, "evaluators": 1}
     request_id = await host.request()
     async with host.sessions() as session, session.begin():
@@ -220,7 +220,7 @@ async def test_a_team_scoped_move_leaves_other_teams_rows(host: Host) -> None:
             source=OLD,
             target=CUSTOM,
             limit=10,
-            scope=Scope(ALPHA, 0),
+            scope=Scope((ALPHA,), 0),
         )
     assert batch.moved == 1
     assert await _nodes(host) == [

@@ -72,3 +72,52 @@ async def test_scope_holds_across_a_pause_and_resume(
     assert row.status == "failed" and code in row.warnings
     assert await late_rows_on_source(factory, world) > 0
     assert (await factory.get_model(world.source)).migrated_to_model_id is None
+
+
+@pytest.mark.parametrize("late", sorted(LATE_WRITES))
+async def test_a_request_for_its_team_leaves_other_teams_rows_and_keeps_its_level_rule(
+    make_runtime: Callable[..., Awaitable[Runtime]], factory: Factory, late: str
+) -> None:
+    """Named teams: another team's late rows are simply not the request's business (it
+    succeeds without them and keeps the source live); a space of its own team above the
+    target's level still refuses it."""
+    runtime = await make_runtime(batch_size=2)
+    world = await seed_scope_world(factory, apps=6)
+    write, code = LATE_WRITES[late]
+    written: list[bool] = []
+
+    async def write_after_the_first_batch(label: str, moved: int) -> None:
+        if not written:
+            written.append(await write_late(factory, world, write))
+
+    owner = (str(world.owner),)
+    request = Request("migration", str(world.source), str(world.target), "t", "mine", True, owner)
+    if code == "security_level_insufficient":
+        with pytest.raises(RequestRefused, match=code):
+            await run_request(runtime, request, after_batch=write_after_the_first_batch)
+    else:
+        result = await run_request(runtime, request, after_batch=write_after_the_first_batch)
+        assert (result["status"], result["source_retired"]) == ("succeeded", False), result
+        assert result["counts"] == {"apps": world.apps, "spaces": 1}
+
+    assert written == [True]
+    left = 2 if code == "team_scope_mismatch" else 1  # their assistant and space, or my space
+    assert await late_rows_on_source(factory, world) == left
+    assert (await factory.get_model(world.source)).migrated_to_model_id is None
+
+
+async def test_another_teams_space_above_the_level_does_not_refuse_a_request_for_mine(
+    runtime: Runtime, factory: Factory
+) -> None:
+    world = await seed_scope_world(factory, apps=1)
+    theirs = await factory.model("theirs-before", security_level=1)
+    await factory.space(world.other, [world.source, theirs], required_security_level=5)
+    everyone = Request("migration", str(world.source), str(theirs), "t", "everyone", True)
+    refused = await run_request(runtime, everyone)
+    assert "security_level_insufficient" in refused["codes"], refused
+
+    mine = (str(world.owner),)
+    request = Request("migration", str(world.source), str(world.target), "t", "mine", True, mine)
+    result = await run_request(runtime, request)
+    assert (result["status"], result["counts"]) == ("succeeded", {"apps": 1, "spaces": 1})
+    assert await late_rows_on_source(factory, world) == 1  # the other team's space

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
 from tests.factories import Factory
-from tests.platforms.lifecycle import events, fan_out_all, migration, notified, rows
+from tests.platforms.lifecycle import deletion, events, fan_out_all, migration, notified, rows
 
 TODAY = date(2026, 11, 21)
 
@@ -55,3 +55,39 @@ async def test_teamless_rows_keep_a_team_model_from_taking_over(
     assert await _template_model(runtime, global_template) == a
     async with runtime.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM lifecycle_events")) == 0
+
+
+async def test_a_team_scoped_request_leaves_teamless_rows_and_keeps_the_source(
+    runtime: Runtime, factory: Factory
+) -> None:
+    team = await factory.team()
+    a, b = await factory.model("teamless-c"), await factory.model("teamless-d")
+    own = await factory.model("own-d", team_id=team)
+    await factory.assistant(team, a)
+    moved_app = await factory.app(team, a)
+    global_template = await factory.template(None, a)
+
+    # A team's custom model may serve that team alone: the global template is not its.
+    mine = await run_request(runtime, migration(a, own, teams=[team]), today=TODAY)
+    assert (mine["status"], mine["source_retired"]) == ("succeeded", False), mine
+    assert mine["counts"] == {"assistants": 1, "apps": 1}
+    assert await _template_model(runtime, global_template) == a
+    # Nothing of the team is left: a scoped clearing deletion clears nothing more.
+    await factory.app(team, a)
+    emptied = await run_request(runtime, deletion(a, teams=[team]), today=TODAY)
+    assert (emptied["status"], emptied["counts"], emptied["source_retired"]) == (
+        "succeeded",
+        {"apps": 1},
+        False,
+    )
+    assert await _template_model(runtime, global_template) == a
+
+    rest = await run_request(runtime, migration(a, b), today=TODAY)
+    assert (rest["status"], rest["counts"], rest["source_retired"]) == (
+        "succeeded",
+        {"templates": 1},
+        True,
+    )
+    assert await _template_model(runtime, global_template) == b
+    [app] = await rows(runtime, "SELECT llm_model_id FROM apps WHERE id = :i", i=moved_app)
+    assert app.llm_model_id == own

@@ -39,15 +39,39 @@ class Recorder:
         self.calls.append((job, payload, key))
 
 
-def migration(source: HostId, target: HostId, *, key: str | None = None) -> Request:
+def migration(
+    source: HostId,
+    target: HostId,
+    *,
+    key: str | None = None,
+    teams: Iterable[HostId | str] | None = None,
+) -> Request:
+    """A migration request (``teams``: ids or slugs it is limited to)."""
     return Request(
-        "migration", str(source), str(target), "tester", key or f"m-{uuid.uuid4()}", True
+        "migration",
+        str(source),
+        str(target),
+        "tester",
+        key or f"m-{uuid.uuid4()}",
+        True,
+        _teams(teams),
     )
 
 
-def deletion(model: HostId, replacement: HostId | None = None) -> Request:
+def deletion(
+    model: HostId,
+    replacement: HostId | None = None,
+    *,
+    teams: Iterable[HostId | str] | None = None,
+) -> Request:
     target = None if replacement is None else str(replacement)
-    return Request("deletion", str(model), target, "tester", f"d-{uuid.uuid4()}", True)
+    return Request(
+        "deletion", str(model), target, "tester", f"d-{uuid.uuid4()}", True, _teams(teams)
+    )
+
+
+def _teams(teams: Iterable[HostId | str] | None) -> tuple[str, ...] | None:
+    return None if teams is None else tuple(str(t) for t in teams)
 
 
 def tally(labels: Iterable[str]) -> dict[str, int]:

@@ -56,3 +56,42 @@ async def test_unknown_job_id_has_status_not_found(client: LifecycleClient) -> N
     assert state.status == "not_found"
     with pytest.raises(LookupError, match="not found"):
         await client.result("ping:never", timeout_s=1)
+
+
+@pytest.mark.parametrize(
+    ("teams", "message"),
+    [
+        ([], "name at least one team"),
+        (["  "], "cannot be empty"),
+        ([True], "is not a team id or slug"),
+        ("team-a", "a list of team ids or slugs, not the string 'team-a'"),
+    ],
+)
+async def test_a_bad_team_list_never_reaches_the_queue(
+    client: LifecycleClient, teams: object, message: str
+) -> None:
+    with pytest.raises(ClientError, match=message):
+        await client.migrate_model(
+            "openai:a",
+            "openai:b",
+            requested_by="t",
+            request_key="teams-bad",
+            teams=teams,  # type: ignore[arg-type]
+        )
+    assert await client.redis.zcard("lifecycle-unit") == 0
+
+
+async def test_a_request_key_names_the_teams_it_was_queued_for(client: LifecycleClient) -> None:
+    async def migrate(teams: list[str] | None) -> bool:
+        handle = await client.migrate_model(
+            "openai:a", "openai:b", requested_by="t", request_key="teams-key", teams=teams
+        )
+        return handle.created
+
+    assert await migrate(["7", "team-b"])
+    # The same teams, in any order, written once or twice: the same request.
+    assert not await migrate(["team-b", "7", "7"])
+    for other in (["7"], None, ["7", "team-b", "8"]):
+        with pytest.raises(ClientError, match=r"request_key_conflict: .* for team\(s\) 7, team-b"):
+            await migrate(other)
+    assert await client.redis.zcard("lifecycle-unit") == 1

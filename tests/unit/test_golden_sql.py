@@ -30,6 +30,7 @@ from db.queries.cleanup import (
 )
 from db.queries.deprecation import usage_of_models_statement
 from db.queries.overview import recent_use_statement
+from db.queries.parameters import parameter_pairs_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
 from db.queries.repointing import (
     above_level_statement,
@@ -55,15 +56,22 @@ def _shapes(ref: Reference) -> Iterator[tuple[str, TextClause | None]]:
     if ref.role is not Role.LIVE:
         return
     yield "usage_of_models", usage_of_models_statement(ref)
+    yield "exists_team_scoped", exists_statement(ref, team_scoped=True)
+    if ref.parameters:
+        yield "parameter_pairs", parameter_pairs_statement(ref)
+        yield "parameter_pairs_team_scoped", parameter_pairs_statement(ref, team_scoped=True)
     yield "move_first", move_batch_statement(ref, clear=False, first=True)
     yield "move_next", move_batch_statement(ref, clear=False)
     yield "move_next_team_scoped", move_batch_statement(ref, clear=False, team_scoped=True)
     if ref.clearable:
         yield "clear_first", move_batch_statement(ref, clear=True, first=True)
         yield "clear_next", move_batch_statement(ref, clear=True)
+        yield "clear_next_team_scoped", move_batch_statement(ref, clear=True, team_scoped=True)
     yield "scope_probe_level", scope_probe_statement(ref, team=False)
     yield "scope_probe_team", scope_probe_statement(ref, team=True)
+    yield "scope_probe_level_team_scoped", scope_probe_statement(ref, team=False, within_teams=True)
     yield "above_level", above_level_statement(ref)
+    yield "above_level_team_scoped", above_level_statement(ref, team_scoped=True)
     if ref.not_live:
         yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
         yield "cleanup_count", count_not_live_statement(ref, clear=False)

@@ -42,6 +42,11 @@ def facts(
     )
 
 
+def kept(event: EventFacts) -> EventFacts:
+    """The event of a request for some teams that left the model live for the others."""
+    return dataclasses.replace(event, source_kept=True)
+
+
 @pytest.mark.parametrize(
     ("label", "count", "phrase"),
     [
@@ -131,6 +136,30 @@ COUNTS = {"pipelines": 1, "assistants": 3}
             "The model openai:gpt-4 was removed from the platform without a replacement. Your "
             "team's configuration that used it no longer has a model set: 3 assistants, "
             "1 pipeline. Choose a model for them.",
+        ),
+        (
+            kept(facts(Slug.MIGRATED, replacement=("openai", "gpt-4o"))),
+            "info",
+            "openai:gpt-4 was replaced by openai:gpt-4o for your team",
+            "Your team's configuration that used openai:gpt-4 was moved to openai:gpt-4o: "
+            "3 assistants, 1 pipeline. openai:gpt-4 stays available to other teams for now. "
+            "No action is needed; check that they still behave as expected.",
+        ),
+        (
+            kept(facts(Slug.DELETED, replacement=("openai", "gpt-4o"))),
+            "warning",
+            "openai:gpt-4 was removed for your team",
+            "Your team's configuration that used openai:gpt-4 now uses openai:gpt-4o: "
+            "3 assistants, 1 pipeline. openai:gpt-4 stays available to other teams for now. "
+            "Check that they still behave as expected.",
+        ),
+        (
+            kept(facts(Slug.DELETED)),
+            "warning",
+            "openai:gpt-4 was removed for your team",
+            "Your team's configuration that used openai:gpt-4 no longer has a model set: "
+            "3 assistants, 1 pipeline. openai:gpt-4 stays available to other teams for now. "
+            "Choose a model for them.",
         ),
     ],
 )

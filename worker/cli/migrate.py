@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
+from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef
 from jobs.model_ref import model_label as named_model
-from jobs.request_admission import Request, preview_request
+from jobs.request_admission import Request, preview_request, with_team_ids
 from jobs.runtime import Runtime
 from worker.cli.common import (
     add_wait_options,
@@ -23,7 +24,14 @@ from worker.cli.common import (
     new_request_key,
     submit_and_wait,
 )
-from worker.cli.output import EXIT_FAILED, EXIT_OK, CommandFailed, print_json, table
+from worker.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandFailed,
+    UsageError,
+    print_json,
+    table,
+)
 from worker.settings import Settings
 
 
@@ -74,6 +82,14 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
         help="idempotency key (re-use it to resume a failed request; default: a new key)",
     )
     parser.add_argument("--requested-by", default=None, help="recorded as the requester")
+    parser.add_argument(
+        "--team",
+        action="append",
+        dest="teams",
+        metavar="T",
+        help="only the live references of team T (its id or slug; repeat for more teams); "
+        "the source is retired only once no live reference to it is left",
+    )
     add_wait_options(
         parser,
         "print the request key and return at once (`lifecycle requests` shows its progress; "
@@ -91,6 +107,7 @@ def _request(
         args.requested_by or f"cli:{getpass.getuser()}",
         args.request_key or new_request_key(kind),
         bool(getattr(args, "confirm_warnings", False)),
+        None if not args.teams else tuple(args.teams),
     )
 
 
@@ -102,7 +119,18 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     return _run(args, settings, _request(args, "deletion", args.model, args.replacement))
 
 
+async def _with_team_ids(settings: Settings, request: Request) -> Request:
+    """``--team`` values as team ids; an unknown team is bad input (exit 2)."""
+    async with local_runtime(settings) as runtime:
+        try:
+            return await with_team_ids(runtime, request)
+        except RequestRefused as exc:
+            raise UsageError(str(exc)) from exc
+
+
 def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
+    if request.teams is not None:
+        request = asyncio.run(_with_team_ids(settings, request))
     if args.dry_run:
         report = asyncio.run(_dry_run(settings, request))
         _show(args, report)
@@ -112,6 +140,8 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
         "requested_by": request.requested_by,
         "request_key": request.request_key,
     }
+    if request.teams is not None:
+        payload["teams"] = list(request.teams)
     if request.kind == "migration":
         payload.update(
             source=request.source, target=request.target, confirm_warnings=request.confirm_warnings
@@ -204,6 +234,8 @@ def render_request(report: dict[str, Any]) -> str:
     lines.append(f"{title}: {report.get('kind')} {model_label(report.get('source'))}{arrow}")
     verdict = " (a real run would go ahead)" if dry and report["status"] == "ok" else ""
     lines.append(f"status: {report['status']}{verdict}")
+    if report.get("team_scope") is not None:
+        lines.append(f"teams: {', '.join(report['team_scope'])} (only their live references)")
     findings = report.get("findings") or []
     if findings:
         lines.append(table(["code", "message"], [[f["code"], f["message"]] for f in findings]))
@@ -217,7 +249,24 @@ def render_request(report: dict[str, Any]) -> str:
         lines.append(f"teams affected: {len(teams)}")
     elif report.get("teams") is not None:
         lines.append(f"teams notified: {report['teams']}")
+    retired = _retired_line(report)
+    if retired:
+        lines.append(retired)
     return "\n".join(lines)
+
+
+def _retired_line(report: dict[str, Any]) -> str | None:
+    """Whether the source was (or, in a dry run, would be) retired; said where it is not
+    or where the request was limited to some teams."""
+    if report.get("status") not in ("succeeded", "ok"):
+        return None
+    retired = bool(report.get("source_retired"))
+    if retired and report.get("team_scope") is None:
+        return None
+    verb = ("would be " if report.get("dry_run") else "") + ("retired" if retired else "kept")
+    if retired:
+        return f"source {verb}: no live reference to it is left"
+    return f"source {verb}: other teams still use it (source_retired: false)"
 
 
 def model_label(model: dict[str, Any] | None) -> str:

@@ -1,13 +1,13 @@
 WITH bound AS (
     SELECT t.id FROM flow_steps t
     WHERE t.ai_model_id = :source
-      AND EXISTS (SELECT 1 FROM flows p WHERE p.uid = t.flow_uid AND p.org_id = :scope_team) AND t.id > :after
+      AND EXISTS (SELECT 1 FROM flows p WHERE p.uid = t.flow_uid AND p.org_id = ANY(:scope_teams)) AND t.id > :after
     ORDER BY t.ai_model_id, t.id OFFSET :limit - 1 LIMIT 1
 ),
 moved AS (
     UPDATE flow_steps t SET ai_model_id = :target
     WHERE t.ai_model_id = :source
-      AND EXISTS (SELECT 1 FROM flows p WHERE p.uid = t.flow_uid AND p.org_id = :scope_team) AND t.id > :after
+      AND EXISTS (SELECT 1 FROM flows p WHERE p.uid = t.flow_uid AND p.org_id = ANY(:scope_teams)) AND t.id > :after
       AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
     RETURNING t.id, t.flow_uid
 ),

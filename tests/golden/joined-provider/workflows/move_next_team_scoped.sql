@@ -2,7 +2,7 @@ WITH batch AS (
     SELECT t.id FROM workflows t
     WHERE (CAST(lower(CAST(t.spec AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.spec AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
       AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.spec #> '{steps}') = 'array' THEN t.spec #> '{steps}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{model_id}') WHEN 'string' THEN lower(e.elem #> '{model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{model_id}' AS numeric)) AS text) END = :source_text)
-      AND t.org_id = :scope_team AND t.id > :after
+      AND t.org_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.id LIMIT :limit
 ),
 moved AS (

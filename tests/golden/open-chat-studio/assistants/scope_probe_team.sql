@@ -1,1 +1,1 @@
-SELECT count(*) FROM assistants_openaiassistant t WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND NOT (t.team_id = :scope_team)
+SELECT count(*) FROM assistants_openaiassistant t WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND NOT (t.team_id = ANY(:scope_teams))

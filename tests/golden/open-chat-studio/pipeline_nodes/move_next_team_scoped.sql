@@ -1,7 +1,7 @@
 WITH bound AS (
     SELECT t.id FROM pipelines_node t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
-      AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = :scope_team) AND t.id > :after
+      AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)) AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id OFFSET :limit - 1 LIMIT 1
 ),
 moved AS (
@@ -10,7 +10,7 @@ moved AS (
             THEN jsonb_set(t.params, '{llm_provider_model_id}', to_jsonb(CAST(:target_number AS bigint)))
             ELSE t.params END
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
-      AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = :scope_team) AND t.id > :after
+      AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)) AND t.id > :after
       AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
     RETURNING t.id, t.pipeline_id
 ),

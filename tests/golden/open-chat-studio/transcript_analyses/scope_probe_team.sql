@@ -1,1 +1,1 @@
-SELECT count(*) FROM analysis_transcriptanalysis t WHERE t.llm_provider_model_id = :source AND NOT (t.team_id = :scope_team)
+SELECT count(*) FROM analysis_transcriptanalysis t WHERE t.llm_provider_model_id = :source AND NOT (t.team_id = ANY(:scope_teams))

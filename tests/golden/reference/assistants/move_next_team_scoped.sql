@@ -1,7 +1,7 @@
 WITH bound AS (
     SELECT t.id FROM assistants t
     WHERE t.llm_model_id = :source
-      AND t.team_id = :scope_team
+      AND t.team_id = ANY(:scope_teams)
       AND NOT EXISTS (
         SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(t.model_parameters) = 'object' THEN t.model_parameters ELSE '{}' END) AS e
         WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(:param_rules AS jsonb)) AS r(rule) WHERE r.rule ->> 'k' = e.key AND r.rule -> 'v' = e.value)) AND t.id > :after
@@ -20,7 +20,7 @@ moved AS (
         WHERE NOT COALESCE(CAST(r.rule ->> 'drop' AS boolean), FALSE)
     ) ELSE t.model_parameters END
     WHERE t.llm_model_id = :source
-      AND t.team_id = :scope_team
+      AND t.team_id = ANY(:scope_teams)
       AND NOT EXISTS (
         SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(t.model_parameters) = 'object' THEN t.model_parameters ELSE '{}' END) AS e
         WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(:param_rules AS jsonb)) AS r(rule) WHERE r.rule ->> 'k' = e.key AND r.rule -> 'v' = e.value)) AND t.id > :after

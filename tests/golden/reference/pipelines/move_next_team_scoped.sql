@@ -2,7 +2,7 @@ WITH batch AS (
     SELECT t.id FROM pipelines t
     WHERE (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
       AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text)
-      AND t.team_id = :scope_team AND t.id > :after
+      AND t.team_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.id LIMIT :limit
 ),
 moved AS (

@@ -1,13 +1,13 @@
 WITH bound AS (
     SELECT t.id FROM services t
     WHERE t.llm_model_id = :source
-      AND t.team_id = :scope_team AND t.id > :after
+      AND t.team_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.llm_model_id, t.id OFFSET :limit - 1 LIMIT 1
 ),
 moved AS (
     UPDATE services t SET llm_model_id = :target
     WHERE t.llm_model_id = :source
-      AND t.team_id = :scope_team AND t.id > :after
+      AND t.team_id = ANY(:scope_teams) AND t.id > :after
       AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
     RETURNING t.id, t.team_id
 ),

@@ -1,7 +1,7 @@
 WITH batch AS (
     SELECT t.space_id FROM space_models t
     WHERE t.llm_model_id = :source
-      AND NOT EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.required_security_level > :scope_level) AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = :scope_team) AND t.space_id > :after
+      AND NOT EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.required_security_level > :scope_level) AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = ANY(:scope_teams)) AND t.space_id > :after
     ORDER BY t.llm_model_id, t.space_id LIMIT :limit
 ),
 added AS (

@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM evaluations_evaluator t WHERE t.llm_provider_model_id = :model_id AND t.team_id = ANY(:scope_teams))

@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM pipelines_node t WHERE t.llm_provider_model_id = :model_id AND t.is_archived IS NOT TRUE AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)))

@@ -1,0 +1,29 @@
+WITH batch AS (
+    SELECT t.id FROM pipelines t
+    WHERE (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text)
+      AND t.team_id = ANY(:scope_teams) AND t.id > :after
+    ORDER BY t.id LIMIT :limit
+),
+moved AS (
+    UPDATE pipelines t SET definition = CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN jsonb_set(t.definition, '{nodes}', (
+        SELECT COALESCE(jsonb_agg(
+            CASE WHEN CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text
+                 THEN jsonb_set(e.elem, '{params,llm_model_id}', 'null'::jsonb)
+                 ELSE e.elem END
+            ORDER BY e.ord), '[]'::jsonb)
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord)))
+    ELSE t.definition END
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch)) AND (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text) RETURNING t.id, t.team_id
+),
+moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
+counted AS (
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT :migration_id, CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
+)
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key

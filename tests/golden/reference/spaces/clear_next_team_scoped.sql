@@ -1,0 +1,17 @@
+WITH batch AS (
+    SELECT t.space_id FROM space_models t
+    WHERE t.llm_model_id = :source
+      AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = ANY(:scope_teams)) AND t.space_id > :after
+    ORDER BY t.llm_model_id, t.space_id LIMIT :limit
+),
+moved AS (DELETE FROM space_models t WHERE t.space_id = ANY(ARRAY(SELECT space_id FROM batch)) AND t.llm_model_id = :source RETURNING t.space_id),
+moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN spaces p ON p.id = m.space_id),
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
+counted AS (
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT :migration_id, CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
+)
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT space_id FROM batch ORDER BY space_id DESC LIMIT 1) AS last_key

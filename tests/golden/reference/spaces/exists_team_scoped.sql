@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM space_models t WHERE t.llm_model_id = :model_id AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = ANY(:scope_teams)))
