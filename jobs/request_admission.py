@@ -127,6 +127,14 @@ class Request:
     # The teams it is limited to (``None``: every team): ids or slugs as asked, ids (in
     # their canonical text, sorted) once :func:`with_team_ids` resolved them.
     teams: tuple[str, ...] | None = None
+    # ``source`` and ``target`` parsed once, here, and carried through the request.
+    source_ref: ModelRef = dataclasses.field(init=False, repr=False, compare=False)
+    target_ref: ModelRef | None = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_ref", parse_model_ref(self.source))
+        target = None if self.target is None else parse_model_ref(self.target)
+        object.__setattr__(self, "target_ref", target)
 
     def team_ids(self) -> tuple[HostId, ...] | None:
         """The (resolved) teams as host ids."""
@@ -186,10 +194,10 @@ async def resolve_request(
     session: AsyncSession, request: Request
 ) -> tuple[LlmModel | None, LlmModel | None]:
     """The source and target rows the request names (``None`` where missing)."""
-    source = await resolve_model_ref(session, parse_model_ref(request.source))
+    source = await resolve_model_ref(session, request.source_ref)
     target = None
-    if request.target is not None:
-        target = await resolve_model_ref(session, parse_model_ref(request.target))
+    if request.target_ref is not None:
+        target = await resolve_model_ref(session, request.target_ref)
     return source, target
 
 
@@ -241,8 +249,8 @@ async def preview_request(
         "dry_run": True,
         "kind": request.kind,
         "request_key": request.request_key,
-        "source": snapshot(source) or _named(request.source),
-        "target": snapshot(target) or (_named(request.target) if request.target else None),
+        "source": snapshot(source) or _named(request.source_ref),
+        "target": snapshot(target) or (_named(request.target_ref) if request.target_ref else None),
         "team_scope": None if request.teams is None else list(request.teams),
         "source_retired": verdict.retires_source,
         "codes": verdict.all_codes(),
@@ -253,9 +261,8 @@ async def preview_request(
     }
 
 
-def _named(text: str) -> dict[str, Any]:
+def _named(ref: ModelRef) -> dict[str, Any]:
     """A model the request names that does not exist, in a result's shape."""
-    ref = parse_model_ref(text)
     return {"id": _id_or_none(ref.model_id), "provider": ref.provider, "name": ref.name}
 
 
@@ -305,8 +312,7 @@ def _id_or_none(value: HostId | None) -> str | None:
 def _snapshot_columns(
     source: LlmModel | None, target: LlmModel | None, request: Request
 ) -> dict[str, Any]:
-    src_ref = parse_model_ref(request.source)
-    tgt_ref = parse_model_ref(request.target) if request.target else None
+    src_ref, tgt_ref = request.source_ref, request.target_ref
     return {
         "from_model_id": source.id if source else None,
         "to_model_id": target.id if target else None,
@@ -443,8 +449,7 @@ def _names_same(
 
 async def check_same_request(runtime: Runtime, row: ModelMigration, request: Request) -> None:
     """A request key names one request: refuse another kind, source or target under it."""
-    src = parse_model_ref(request.source)
-    tgt = parse_model_ref(request.target) if request.target is not None else None
+    src, tgt = request.source_ref, request.target_ref
     async with runtime.sessions() as session:
         source, target = await resolve_request(session, request)
     same = (

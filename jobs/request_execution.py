@@ -44,7 +44,7 @@ from jobs.request_admission import (
     with_team_ids,
 )
 from jobs.runtime import Runtime
-from jobs.validation import describe, snapshot
+from jobs.validation import describe, request_in_progress, retired_source, snapshot
 
 AfterBatch = Callable[[str, int], Awaitable[None]]
 SWEEP_LIMIT = 10_000
@@ -229,20 +229,6 @@ def _listed(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {label}" for label, n in counts.items())
 
 
-def _retired_source(source: LlmModel | None) -> tuple[str, str] | None:
-    """The code and message when the source is no longer live (``None`` if it is)."""
-    if source is None:
-        return "source_deleted", "the source model was removed meanwhile"
-    if source.deleted_at is not None:
-        return "source_deleted", f"{describe(source)} was deleted by another request"
-    if source.migrated_to_model_id is not None:
-        return (
-            "source_migrated",
-            f"{describe(source)} was migrated to {source.migrated_to_model_id} by another request",
-        )
-    return None
-
-
 async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:
     """End a recorded request as ``rejected`` with ``code`` (nothing of it changes later)."""
     codes = list(row.warnings or [])
@@ -322,9 +308,9 @@ async def _finish(
             if row.from_model_id is not None
             else None
         )
-        retired = _retired_source(source)
+        retired = retired_source(source)
         if retired is not None:
-            await _reject(session, row, *retired)
+            await _reject(session, row, retired.code, retired.message)
             return shape_result(row), None
         assert source is not None
         if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
@@ -451,14 +437,16 @@ async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] |
     """Re-validate a request about to (re)start and mark it running; its final result
     instead when the source is no longer live (another request retired it)."""
     source = await get_model(session, row.from_model_id) if row.from_model_id else None
-    retired = _retired_source(source)
+    retired = retired_source(source)
     if retired is not None:
-        await _reject(session, row, *retired)
+        await _reject(session, row, retired.code, retired.message)
         return shape_result(row)
     assert source is not None
-    active = await rq.active_request_for(session, source.id)
-    if active is not None and active.id != row.id:
-        raise _in_progress(active.request_key, active.status, source)
+    busy = request_in_progress(await rq.active_request_for(session, source.id), source, own=row.id)
+    if busy is not None:
+        raise RequestRefused(
+            busy.code, f"{busy.message}; run this request again once it has finished"
+        )
     progress = dict(row.progress or {})
     progress["phase"] = "moving"
     await rq.update_request(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId
-from db.models import LlmModel
+from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries.models import get_model
 from db.queries.parameters import parameter_pairs
@@ -139,6 +140,35 @@ class Verdict:
     def plan(self) -> dict[str, Any]:
         """Rows that would change: totals per label and per team."""
         return {"counts": impact_totals(self.impact), "teams": impact_by_team(self.impact)}
+
+
+def retired_source(source: LlmModel | None, successor: str | None = None) -> Finding | None:
+    """The rule that a request's source is live, as admission and the final transaction
+    both apply it (``successor``: where a migrated source went, as ``provider:name``)."""
+    if source is None:
+        return Finding("source_deleted", "the source model was removed")
+    if source.deleted_at is not None:
+        return Finding("source_deleted", f"{describe(source)} is already deleted")
+    if source.migrated_to_model_id is not None:
+        went = successor or str(source.migrated_to_model_id)
+        return Finding("source_migrated", f"{describe(source)} was already migrated to {went}")
+    return None
+
+
+def request_in_progress(
+    active: ModelMigration | None, source: LlmModel, *, own: uuid.UUID | None = None
+) -> Finding | None:
+    """The rule of one active request per source: ``active`` (another request than
+    ``own``) holds ``source``."""
+    if active is None or active.id == own:
+        return None
+    hint = ""
+    if active.status == RequestStatus.PAUSED:
+        hint = f" (`lifecycle requests resume|cancel {active.request_key}`)"
+    return Finding(
+        "migration_in_progress",
+        f"request {active.request_key} for {describe(source)} is {active.status}{hint}",
+    )
 
 
 async def _migrated_to(session: AsyncSession, model: LlmModel) -> str:
@@ -288,22 +318,13 @@ async def validate_request(
     if target is not None and target.id == source.id:
         verdict.add("same_model", f"source and target are both {describe(source)}")
         return verdict
-    if source.deleted_at is not None:
-        verdict.add("source_deleted", f"{describe(source)} is already deleted")
-    if source.migrated_to_model_id is not None:
-        verdict.add(
-            "source_migrated",
-            f"{describe(source)} was already migrated to {await _migrated_to(session, source)}",
-        )
-    active = await active_request_for(session, source.id)
-    if active is not None:
-        hint = ""
-        if active.status == RequestStatus.PAUSED:
-            hint = f" (`lifecycle requests resume|cancel {active.request_key}`)"
-        verdict.add(
-            "migration_in_progress",
-            f"request {active.request_key} for {describe(source)} is {active.status}{hint}",
-        )
+    successor = await _migrated_to(session, source) if source.migrated_to_model_id else None
+    for finding in (
+        retired_source(source, successor),
+        request_in_progress(await active_request_for(session, source.id), source),
+    ):
+        if finding is not None:
+            verdict.add(finding.code, finding.message)
     await _impact(session, verdict, source, references, teams)
     if target is not None:
         await _target_findings(session, verdict, source, target, today)
