@@ -24,12 +24,14 @@ Each run, on a fresh clone: the writer runs ``--idle`` seconds with no migration
 idle latencies), then the job is started; writes scheduled between the job's start and its
 end are its latencies during the migration. Their p99s and ratio are printed per run, for
 each ``LIFECYCLE_BATCH_TARGET_MS`` in ``--targets`` (default 200, 500 and 2000; the job's
-other settings come from the environment), with the job's rows/s and its batches' sizes.
-Runs go round the targets ``--repeat`` times; medians are reported.
+other settings come from the environment and ``--setting``), with the job's rows/s and
+its batches' sizes. Batches are at most ``LIFECYCLE_BATCH_SIZE`` rows (5,000 by default):
+a target above the time such a batch takes changes nothing. Runs go round the targets
+``--repeat`` times; medians are reported.
 
     .venv/bin/python -m benchmarks.host_impact [--platform reference|open-chat-studio|both]
         [--refs N] [--teams N] [--questions N] [--rate N] [--idle S] [--targets MS ...]
-        [--repeat N]
+        [--repeat N] [--setting LIFECYCLE_BATCH_SIZE=50000 ...]
 
 Uses ``LIFECYCLE_DATABASE_URL``'s server and ``LIFECYCLE_REDIS_URL``; databases it creates
 are named ``lifecycle_bench_mig_*`` and dropped at the end.
@@ -162,6 +164,14 @@ async def prepare_writer(db: Seeded, url: str, rows: int) -> tuple[Writer, Any, 
     return Writer(sessions, statement, keys, (db.b, third)), engine, ref
 
 
+def setting(given: str) -> tuple[str, str]:
+    """``--setting LIFECYCLE_X=VALUE`` as a pair."""
+    name, sep, value = given.partition("=")
+    if not sep or not name.startswith("LIFECYCLE_"):
+        raise argparse.ArgumentTypeError(f"expected LIFECYCLE_NAME=VALUE, got {given!r}")
+    return name, value
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
@@ -192,7 +202,7 @@ async def one_run(
         idle_from = time.time() + WARM_UP_S
         await asyncio.sleep(WARM_UP_S + args.idle)
         idle_to = time.time()
-        settings = {"LIFECYCLE_BATCH_TARGET_MS": str(target_ms)}
+        settings = {**dict(args.setting), "LIFECYCLE_BATCH_TARGET_MS": str(target_ms)}
         job = await asyncio.to_thread(run_child, db.platform, url, db.a, db.b, settings)
     finally:
         stop.set()
@@ -268,7 +278,7 @@ async def run_platform(platform: BenchPlatform, args: argparse.Namespace) -> Non
 
 
 async def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = load_settings(**{k.removeprefix("LIFECYCLE_").lower(): v for k, v in args.setting})
     print(
         f"host impact of migrate_model (batch size {settings.batch_min}..{settings.batch_size}"
         f" rows, pause {settings.batch_pause_ms} ms)"
@@ -293,4 +303,12 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=20, help="seconds measured idle")
     parser.add_argument("--targets", type=int, nargs="+", default=[200, 500, 2000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per target (medians shown)")
+    parser.add_argument(
+        "--setting",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="LIFECYCLE_X=VALUE",
+        help="a setting for the job's worker, e.g. LIFECYCLE_BATCH_PAUSE_MS=100 (repeatable)",
+    )
     asyncio.run(main(parser.parse_args()))
