@@ -18,11 +18,15 @@ import asyncpg
 from db.migrate import upgrade
 from worker.health import asyncpg_dsn
 
+# Every assistant's parameters. The target takes them as they are (litellm keeps
+# ``temperature`` for an OpenAI chat model), so a migration carries them unchanged and the
+# hand-written equivalent leaves the column alone.
+PARAMETERS = '{"temperature": 0.3}'
 SHARES = {"assistants": 0.4, "apps": 0.2, "services": 0.2, "templates": 0.1, "pipelines": 0.1}
 DELETED_TEMPLATES = 0.01
 
 RAW_MIGRATION = """
-UPDATE assistants SET llm_model_id = $2, model_parameters = '{}'::jsonb WHERE llm_model_id = $1;
+UPDATE assistants SET llm_model_id = $2 WHERE llm_model_id = $1;
 UPDATE apps SET llm_model_id = $2 WHERE llm_model_id = $1;
 UPDATE services SET llm_model_id = $2 WHERE llm_model_id = $1;
 UPDATE templates SET llm_model_id = $2 WHERE llm_model_id = $1 AND deleted_at IS NULL;
@@ -81,10 +85,10 @@ async def seed(dsn: str, refs: int, teams: int, questions: int) -> tuple[uuid.UU
         pick_team = f"(SELECT id FROM team_ix WHERE ix = g % {teams})"
         await conn.execute(
             f"INSERT INTO assistants (team_id, name, llm_model_id, model_parameters) "
-            f"SELECT {pick_team}, 'a' || g, $1, '{{\"temperature\": 0.3}}'::jsonb "
-            f"FROM generate_series(1, $2::int) g",
+            f"SELECT {pick_team}, 'a' || g, $1, $3::jsonb FROM generate_series(1, $2::int) g",
             a,
             rows["assistants"],
+            PARAMETERS,
         )
         for table in ("apps", "services", "templates"):
             await conn.execute(
@@ -126,7 +130,7 @@ def expected_state(refs: int) -> dict[str, int]:
     rows = rows_per_table(refs)
     return {
         **rows,
-        "reset_parameters": rows["assistants"],
+        "carried_parameters": rows["assistants"],
         "deleted_templates_on_source": int(refs * DELETED_TEMPLATES),
         "source_marked": 1,
     }
@@ -164,8 +168,8 @@ async def end_state(dsn: str, a: uuid.UUID, b: uuid.UUID) -> dict[str, int]:
             "SELECT count(*) FROM templates WHERE llm_model_id = $1 AND deleted_at IS NULL", b
         )
         state["pipelines"] = await conn.fetchval(PIPELINES_ON, str(b))
-        state["reset_parameters"] = await conn.fetchval(
-            "SELECT count(*) FROM assistants WHERE model_parameters = '{}'::jsonb"
+        state["carried_parameters"] = await conn.fetchval(
+            "SELECT count(*) FROM assistants WHERE model_parameters = $1::jsonb", PARAMETERS
         )
         state["deleted_templates_on_source"] = await conn.fetchval(
             "SELECT count(*) FROM templates WHERE llm_model_id = $1 AND deleted_at IS NOT NULL",

@@ -143,6 +143,7 @@ async def _move_all(
             began = time.monotonic()
             async with runtime.sessions() as session, session.begin():
                 await q.relax_commit_durability(session)
+                await q.plan_without_jit(session)
                 if await rq.lock_request_status(session, row.id) != RequestStatus.RUNNING:
                     raise RequestStopped
                 if row.to_model_id is not None and not await q.lock_live_model(
@@ -298,6 +299,7 @@ async def _finish(
 ) -> tuple[dict[str, Any], uuid.UUID | None]:
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
+        await q.plan_without_jit(session)
         row = await rq.get_request(session, request_id=request_id, for_update=True)
         assert row is not None
         if row.status != RequestStatus.RUNNING:

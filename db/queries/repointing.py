@@ -313,6 +313,19 @@ async def relax_commit_durability(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
+async def plan_without_jit(session: AsyncSession) -> None:
+    """Plan this transaction's statements without JIT compilation.
+
+    A batch (or the final sweep) changes a few thousand rows in tens of milliseconds, but
+    a per-row subquery over a JSON column (the parameters rewrite, a JSON path) lifts the
+    planner's estimate over ``jit_above_cost``, and PostgreSQL then compiles the statement
+    on every execution: 0.3-0.45 s for a batch of 5,000 assistants, several times the
+    move itself. Batches sized toward a target time then shrank to the minimum, each
+    paying the compilation again (docs/benchmarks.md, the migration benchmark).
+    """
+    await session.execute(text("SET LOCAL jit = off"))
+
+
 async def lock_live_model(session: AsyncSession, model_id: HostId) -> bool:
     """Share-lock ``model_id`` until the transaction ends if it is neither migrated nor
     deleted; ``False`` if it is retired (or gone).

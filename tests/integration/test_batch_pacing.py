@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import text
+
 from db.keys import parse_host_id
 from jobs.migration import run_request
 from jobs.runtime import Runtime
@@ -69,3 +71,54 @@ async def test_batches_grow_from_the_minimum_to_the_maximum_and_pause_between(
     spaced = [float(g.ms) for g in gaps if g.ms is not None]
     assert len(spaced) == sum(len(s) for s in by_label.values()) - 1
     assert min(spaced) >= PAUSE_MS
+
+
+async def test_batches_and_the_final_transaction_are_planned_without_jit(
+    platform: PlatformUnderTest,
+) -> None:
+    """PostgreSQL compiled a batch's statement on every execution (its JSON subqueries lift
+    the estimate over ``jit_above_cost``), several times the cost of the move itself: a
+    request's transactions turn JIT off for themselves only. Triggers record the setting
+    each statement that writes a reference, and the request's final status, ran under."""
+    fleet: dict[str, Any] = await platform.driver.seed_fleet(teams=2, per_team=5)
+    runtime = platform.runtime
+    host = runtime.platform
+    seen = host.qualified("jit_seen")
+    async with runtime.engine.begin() as conn:
+        assert await conn.scalar(text("SHOW jit")) == "on", "the server compiles by default"
+        await conn.execute(text(f"CREATE TABLE {seen} (written text, jit text)"))
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {host.qualified('note_jit')}() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN IF TG_LEVEL = 'ROW' THEN "
+                f"INSERT INTO {seen} VALUES (TG_TABLE_NAME || ' ' || NEW.status, "
+                "current_setting('jit')); ELSE "
+                f"INSERT INTO {seen} VALUES (TG_TABLE_NAME, current_setting('jit')); "
+                "END IF; RETURN NULL; END $$"
+            )
+        )
+        for table in {ref.table for ref in host.live()}:
+            await conn.execute(
+                text(
+                    f"CREATE TRIGGER note_jit AFTER INSERT OR UPDATE OR DELETE ON "
+                    f"{host.qualified(table)} FOR EACH STATEMENT "
+                    f"EXECUTE FUNCTION {host.qualified('note_jit')}()"
+                )
+            )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER note_jit AFTER UPDATE OF status ON model_migrations "
+                f"FOR EACH ROW EXECUTE FUNCTION {host.qualified('note_jit')}()"
+            )
+        )
+
+    request = migration(parse_host_id(fleet["source"]), parse_host_id(fleet["target"]))
+    result = await run_request(runtime, request)
+    assert result["status"] == "succeeded", result
+
+    noted = await rows(runtime, f"SELECT written, jit FROM {seen}")
+    moves = [jit for written, jit in noted if not written.startswith("model_migrations")]
+    assert moves and set(moves) == {"off"}, noted
+    assert [jit for written, jit in noted if written == "model_migrations succeeded"] == ["off"]
+    async with runtime.engine.connect() as conn:
+        assert await conn.scalar(text("SHOW jit")) == "on"
