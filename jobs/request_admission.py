@@ -313,6 +313,8 @@ async def admit_request(
                 verdict,
                 status=RequestStatus.PENDING,
                 progress=progress,
+                # Every row it changes is journaled: it can be undone.
+                journaled=True,
             )
         except IntegrityError as exc:
             for constraint, code, column in (

@@ -334,7 +334,15 @@ async def _finish(
         )
         counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
-        progress.update(phase="done", swept=swept, pointers=pointers)
+        # What this transaction did to models, for undo: the pointers it moved and the
+        # mark it set on the source.
+        progress.update(
+            phase="done",
+            swept=swept,
+            pointers=pointers.counts(),
+            repointed=pointers.journal(),
+            retired=row.kind,
+        )
         await rq.update_request(
             session,
             row.id,
