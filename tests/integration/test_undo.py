@@ -220,3 +220,48 @@ async def test_refused_while_another_request_holds_the_source_or_the_target(
     assert answer["codes"] == ["migration_in_progress"]
     state = await model_state(runtime, source)
     assert state.migrated_to_model_id == target
+
+
+async def test_refused_while_a_new_request_holds_the_source(platform: PlatformUnderTest) -> None:
+    driver, runtime = platform.driver, platform.runtime
+    source, target, _ = await world(driver)
+    request = migration(source, target)
+    request_id, _ = await admit_request(runtime, request)
+    assert request_id is not None
+
+    async def cancel_after_first(label: str, moved: int) -> None:
+        await cancel_request(runtime, request.request_key, actor="ops")
+
+    await execute_request(runtime, request_id, after_batch=cancel_after_first)
+    moved = await driver.live_counts(target)
+    # The cancelled request freed its source: a new one takes it and waits.
+    holder, _ = await admit_request(runtime, migration(source, await driver.model("later")))
+    assert holder is not None
+
+    refused = await undo(runtime, request.request_key)
+
+    assert (refused["codes"], refused["request_status"]) == (
+        ["migration_in_progress"],
+        "cancelled",
+    )
+    assert await driver.live_counts(target) == moved
+
+
+async def test_json_ids_come_back_in_the_form_they_were_written(
+    platform: PlatformUnderTest,
+) -> None:
+    driver, runtime = platform.driver, platform.runtime
+    team = await driver.team()
+    source, target = await driver.model("js-source"), await driver.model("js-target")
+    spellings = driver.json_spellings(source)
+    for spelled in spellings.values():
+        await driver.json_reference(team, source, spelled)
+    before = await host_rows(driver)
+    request = migration(source, target)
+    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert await driver.json_naming(source) == 0
+
+    await undo(runtime, request.request_key)
+
+    assert await driver.json_naming(source) == len(spellings)
+    assert await host_rows(driver) == before, "each id in the form it was written"
