@@ -27,7 +27,7 @@ from db.queries import undo as uq
 from db.queries.audit import record_audit
 from db.queries.keys import key_type
 from db.queries.models import get_model
-from db.queries.repointing import lock_live_model
+from db.queries.repointing import lock_live_model, relax_commit_durability
 from db.reference import Reference
 from jobs.batch_sizing import BatchPause, BatchSizer
 from jobs.errors import PermanentJobError, RequestRefused
@@ -221,13 +221,18 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
         }
     source: HostId = row.from_model_id
     pause = BatchPause(runtime.settings.batch_pause_ms)
+    # One sizer for every reference: an entry costs about the same whatever its label, so
+    # each reference starts at the size the last one reached.
+    sizer = BatchSizer.of(runtime.settings)
     for ref in _references(runtime, labels):
-        sizer = BatchSizer.of(runtime.settings)
         while True:
             await pause.before_batch()
             began = time.monotonic()
             limit = sizer.current()
             async with runtime.sessions() as session, session.begin():
+                # A batch and its cursor commit (or vanish) together: a resumed undo
+                # redoes whatever a server crash lost.
+                await relax_commit_durability(session)
                 row = await _locked(session, request_id)
                 state = _undo_state(row)
                 cursor = (state.get("cursor") or {}).get(ref.label, "start")

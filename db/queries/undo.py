@@ -25,12 +25,13 @@ from db.reference import Reference, Shape, check_identifiers
 
 
 def _entries(*, first: bool) -> str:
+    # Ordered as the (migration_id, label, id) index is: one backward range scan.
     before = "" if first else " AND j.id < :before"
     return f"""
 WITH entries AS (
     SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
     WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text){before}
-    ORDER BY j.id DESC LIMIT :limit
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
 ),"""
 
 
@@ -64,6 +65,8 @@ def _update_undo(
 ) -> TextClause:
     # A row still holding what the request wrote gets each changed column back: the
     # model column the source, every other (JSON) column its value as journaled.
+    # Each entry finds its row by the key's index (no ``= ANY(array)`` beside the join:
+    # a nested loop would probe the whole array for every entry).
     key = ref.key_column
     columns = changed_columns(ref, clear=clear)
     holds = (

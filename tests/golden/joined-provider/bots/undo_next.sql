@@ -1,7 +1,7 @@
 WITH entries AS (
     SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
     WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text) AND j.id < :before
-    ORDER BY j.id DESC LIMIT :limit
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
 ),
 restored AS (
     UPDATE bots t SET ai_model_id = :source
