@@ -118,3 +118,33 @@ async def test_models_re_pointed_by_the_request_point_at_the_source_again(
     assert result["source_mark_cleared"] is True
     assert (await model_state(runtime, older)).migrated_to_model_id == source
     assert (await model_state(runtime, source)).migrated_to_model_id is None
+
+
+async def test_undo_unavailable_for_requests_without_a_journal_or_that_changed_nothing(
+    runtime: Runtime, factory: Factory
+) -> None:
+    a, b = await factory.model("nj-a"), await factory.model("nj-b")
+    await factory.app(await factory.team(), b)
+    before_journal = await factory.model_migration_row(a, b, request_key="old-one")
+    rejected = await factory.model_migration_row(
+        a, b, request_key="refused-one", status="rejected", journaled=True
+    )
+    assert before_journal and rejected
+
+    for key, why in (("old-one", "before requests kept a journal"), ("refused-one", "nothing")):
+        answer = await undo(runtime, key)
+        assert (answer["status"], answer["codes"]) == ("rejected", ["undo_unavailable"])
+        assert why in answer["error"]
+        assert (await factory.request(key)).status == answer["request_status"]
+
+
+async def test_an_active_request_is_not_undone(runtime: Runtime, factory: Factory) -> None:
+    a, b = await factory.model("act-a"), await factory.model("act-b")
+    await factory.model_migration_row(
+        a, b, request_key="still-running", status="running", journaled=True
+    )
+
+    answer = await undo(runtime, "still-running")
+
+    assert answer["codes"] == ["migration_in_progress"]
+    assert (await factory.request("still-running")).status == "running"
