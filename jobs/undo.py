@@ -86,6 +86,11 @@ async def _refusal(session: AsyncSession, row: ModelMigration) -> RequestRefused
             "source_deleted",
             f"{describe(source)} was retired by another request since; undo that one first",
         )
+    return await _held(session, row)
+
+
+async def _held(session: AsyncSession, row: ModelMigration) -> RequestRefused | None:
+    """``migration_in_progress`` while another request holds the source or the target."""
     for model in (row.from_model_id, row.to_model_id):
         if model is None:
             continue
@@ -238,7 +243,9 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                 cursor = (state.get("cursor") or {}).get(ref.label, "start")
                 if cursor is None:
                     break  # this reference is done
-                refusal = await _refusal(session, row)
+                # The source is share-locked live (the write protocol); a request admitted
+                # for it or the target since the undo began stops it here.
+                refusal = await _held(session, row)
                 if refusal is not None:
                     raise refusal
                 if not await lock_live_model(session, source):
