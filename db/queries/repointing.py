@@ -236,7 +236,8 @@ def _json_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     rewrite = json_rewrite_sql(ref.json, new_value=value)
     if _translates(ref, clear=clear):
         rewrite += f", {ref.parameters} = {translated_sql(ref)}"
-    return _update_move(ref, where, f"{ref.column} = {rewrite}", clear=clear, order="t.{key}")
+    order = f"t.{ref.key_column}"
+    return _update_move(ref, where, f"{ref.column} = {rewrite}", clear=clear, order=order)
 
 
 def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
@@ -247,7 +248,7 @@ def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
         assignment += "".join(f", {c} = {RESET_LITERALS[v]}" for c, v in ref.reset_on_move)
     if _translates(ref, clear=clear):
         assignment += f", {ref.parameters} = {translated_sql(ref)}"
-    order = f"t.{ref.column}, t.{{key}}"
+    order = f"t.{ref.column}, t.{ref.key_column}"
     return _update_move(ref, where, assignment, clear=clear, order=order)
 
 
@@ -259,7 +260,7 @@ def _update_move(
     key = ref.key_column
     columns = changed_columns(ref, clear=clear)
     return text(
-        f"""{_locked_batch(ref, where, order.format(key=key), columns)}
+        f"""{_locked_batch(ref, where, order, columns)}
 moved AS (
     UPDATE {ref.table} t SET {assignment}
     FROM batch b
