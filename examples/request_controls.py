@@ -28,3 +28,13 @@ async def stop_for_good(client: LifecycleClient, request_key: str) -> list[Reque
     requests still active."""
     await client.cancel_request(request_key, requested_by="ops")
     return await client.requests(active=True)
+
+
+async def take_it_back(client: LifecycleClient, request_key: str) -> dict[str, Any]:
+    """Undo a finished request: the rows it changed that still hold what it wrote get
+    their previous values back (``restored``); rows changed since are left and counted
+    (``changed_since``). A refusal answers ``status: rejected`` with its code."""
+    handle = await client.undo_request(request_key, requested_by="ops")
+    result: dict[str, Any] = await client.result(handle.job_id, timeout_s=600)
+    print(f"{result['status']}: restored {result['restored']}, left {result['changed_since']}")
+    return result

@@ -48,6 +48,7 @@ from db.queries.cleanup import (
     retired_models_exist,
     select_retired_models,
     set_lock_timeout,
+    undoable_requests,
 )
 from db.queries.history import request_ids_of_model
 from db.reference import Reference
@@ -65,6 +66,8 @@ RunMode = Literal["delete", "report", "dry_run"]
 HISTORY_REFERENCES = "history_references"
 LIVE_REFERENCES = "live_references"
 MIGRATION_POINTER = "migration_pointer"
+# A request that retired it can still be undone (LIFECYCLE_UNDO_DAYS).
+UNDO_WINDOW = "undo_window"
 DB_RESTRICT = "db_restrict"
 # Between selection and the lock the row vanished (another run) or was restored.
 NOT_RETIRED = "not_retired"
@@ -176,6 +179,16 @@ def blocking_reason(holders: Holders, gone: set[HostId]) -> tuple[str, dict[str,
     return None
 
 
+async def _undo_window(
+    db: Any, model_id: HostId, undo_days: int
+) -> tuple[str, dict[str, Any]] | None:
+    """The skip while a request from ``model_id`` can still be undone (``None``: none can)."""
+    keys = await undoable_requests(db, model_id, undo_days)
+    if keys:
+        return UNDO_WINDOW, {"requests": keys, "undo_days": undo_days}
+    return None
+
+
 async def remove_model(
     conn: AsyncConnection,
     model: RetiredModel,
@@ -183,6 +196,7 @@ async def remove_model(
     *,
     run_id: uuid.UUID | None = None,
     trigger: str = "",
+    undo_days: int = 0,
 ) -> Outcome:
     """Lock, re-check and hard-delete one model in its own transaction on ``conn``.
 
@@ -195,7 +209,9 @@ async def remove_model(
             locked = await lock_retired_model(s, model.id)
             if locked is None:
                 return Outcome(model, NOT_RETIRED)
-            blocked = blocking_reason(await find_holders(s, locked.id, references), set())
+            blocked = blocking_reason(
+                await find_holders(s, locked.id, references), set()
+            ) or await _undo_window(s, locked.id, undo_days)
             if blocked is not None:
                 return Outcome(locked, *blocked)
             repointed = await repoint_not_live(
@@ -260,13 +276,15 @@ async def _resolve(
         report.add(outcome)
 
 
-def _planner(conn: AsyncConnection, references: tuple[Reference, ...]) -> Attempt:
+def _planner(conn: AsyncConnection, references: tuple[Reference, ...], undo_days: int) -> Attempt:
     """A dry-run attempt: the real checks, no lock, no write; planned removals count as
     gone, and the not-live rows the real run would re-point are counted."""
     planned: set[HostId] = set()
 
     async def attempt(model: RetiredModel) -> Outcome:
-        blocked = blocking_reason(await find_holders(conn, model.id, references), planned)
+        blocked = blocking_reason(
+            await find_holders(conn, model.id, references), planned
+        ) or await _undo_window(conn, model.id, undo_days)
         if blocked is not None:
             return Outcome(model, *blocked)
         planned.add(model.id)
@@ -291,7 +309,7 @@ async def _walk(
             async with conn.begin():
                 await _resolve(
                     candidates,
-                    _planner(conn, runtime.platform.references),
+                    _planner(conn, runtime.platform.references, runtime.settings.undo_days),
                     report,
                     before_candidate,
                 )
@@ -299,7 +317,12 @@ async def _walk(
 
         async def attempt(model: RetiredModel) -> Outcome:
             return await remove_model(
-                conn, model, runtime.platform.references, run_id=run_id, trigger=report.trigger
+                conn,
+                model,
+                runtime.platform.references,
+                run_id=run_id,
+                trigger=report.trigger,
+                undo_days=runtime.settings.undo_days,
             )
 
         async with conn.begin():

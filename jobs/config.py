@@ -33,6 +33,8 @@ class JobConfig:
     enrich_cron_time: time
     cleanup_max_models: int
     cleanup_mode: CleanupMode
+    # Days a finished request can be undone (its source kept from the cleanup); 0: off.
+    undo_days: int
     max_tries: int
     job_lease_seconds: int
     job_timeout_seconds: int

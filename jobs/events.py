@@ -24,6 +24,7 @@ class Slug(StrEnum):
     RETIRING = "llm-model-retiring"
     MIGRATED = "llm-model-migrated"
     DELETED = "llm-model-deleted"
+    UNDONE = "llm-model-migration-undone"
 
 
 def deprecated_key(model_id: HostId) -> str:
@@ -38,7 +39,7 @@ def retiring_key(model_id: HostId, when: date, milestone: int) -> str:
 
 
 def request_event_key(slug: Slug, request_id: uuid.UUID) -> str:
-    """One migrated/deleted event per migration or deletion request."""
+    """One migrated/deleted (or undone) event per migration or deletion request."""
     return f"{slug}:{request_id}"
 
 

@@ -21,6 +21,7 @@ LEVELS: dict[Slug, str] = {
     Slug.RETIRING: "warning",
     Slug.MIGRATED: "info",
     Slug.DELETED: "warning",
+    Slug.UNDONE: "warning",
 }
 
 
@@ -276,8 +277,20 @@ def _deleted_for_team(facts: EventFacts, usage: str) -> tuple[str, str]:
     return title, f"Your team's configuration that used {facts.model} {now}{advice}"
 
 
+def _undone(facts: EventFacts, usage: str, used: dict[str, int]) -> tuple[str, str]:
+    moved = f"to {facts.replacement}" if facts.replacement else "off it"
+    title = f"{facts.model} is back: the move {moved} was undone"
+    body = (
+        f"The model {facts.model} is back in your team's configuration: the move {moved} "
+        f"was undone for {usage}, with the settings they had before. "
+        "Anything your team changed since was left as it is."
+    )
+    return title, body
+
+
 _TEXT = {
     Slug.DEPRECATED: _deprecated,
     Slug.RETIRING: _retiring,
     Slug.DELETED: _deleted,
+    Slug.UNDONE: _undone,
 }

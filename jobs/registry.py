@@ -20,6 +20,7 @@ FAMILIES: tuple[str, ...] = (
     "notifications",
     "deliveries",
     "migration",
+    "undo",
     "cleanup",
     "catalog",
     "deprecation",

@@ -404,6 +404,8 @@ async def admit_request(
                 verdict,
                 status=RequestStatus.PENDING,
                 progress=progress,
+                # Every row it changes is journaled: it can be undone.
+                journaled=True,
             )
         except IntegrityError as exc:
             violated = violated_constraint(exc)

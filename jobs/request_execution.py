@@ -337,7 +337,16 @@ async def _finish(
         )
         counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
-        progress.update(phase="done", swept=swept, pointers=pointers)
+        # What this transaction did to models, for undo: the pointers it moved and the
+        # mark it set on the source.
+        progress.update(
+            phase="done",
+            swept=swept,
+            pointers=pointers.counts(),
+            repointed=pointers.journal(),
+        )
+        if now_retired:
+            progress["retired"] = row.kind
         await rq.update_request(
             session,
             row.id,
@@ -387,7 +396,7 @@ async def _retire_if_unused(
     row: ModelMigration,
     source: LlmModel,
     target: LlmModel | None,
-) -> tuple[bool, dict[str, int]]:
+) -> tuple[bool, q.RepointedModels]:
     """Under the source row lock, after the sweep: mark the source migrated or deleted
     when no live reference to it is left at all (any team's); (retired, pointers moved).
 
@@ -397,7 +406,7 @@ async def _retire_if_unused(
     moved away from it).
     """
     if await referencing_labels(session, source.id, platform.live()):
-        return False, {"migrated_pointers": 0, "replacement_pointers": 0}
+        return False, q.RepointedModels([], [])
     to = target.id if target else None
     pointers = await q.repoint_model_pointers(session, source.id, to)
     await q.retire_source(session, source.id, kind=row.kind, target=to)

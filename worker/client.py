@@ -277,6 +277,18 @@ class LifecycleClient:
         """Requests, newest first (``active``: pending, running and paused ones)."""
         return await list_requests(self.runtime, active=active)
 
+    async def undo_request(
+        self, request_key: str, *, requested_by: str, key: str | None = None
+    ) -> JobHandle:
+        """Queue ``undo_request`` for the request under ``request_key``: what it changed is
+        put back (see docs/requests-and-rollouts.md). The job is idempotent; ``key`` (by
+        default a new one per call) names this attempt, so a refused undo can be asked
+        again once what refused it is over."""
+        payload = {"request_key": request_key, "requested_by": requested_by}
+        return await self.enqueue(
+            "undo_request", payload, key=key or undo_job_key(request_key), retry_failed=True
+        )
+
     async def fanout_event(self, event_id: uuid.UUID | str) -> JobHandle:
         """Queue the notification fan-out of an outbox event (keyed on the event id)."""
         return await self.enqueue("fanout_event", {"event_id": str(event_id)}, key=str(event_id))
@@ -363,6 +375,11 @@ def _team_list(teams: Sequence[str] | None) -> list[str] | None:
     if isinstance(teams, str):
         raise ClientError(f"teams: a list of team ids or slugs, not the string {teams!r}")
     return None if teams is None else list(teams)
+
+
+def undo_job_key(request_key: str) -> str:
+    """A new idempotency key for one attempt to undo ``request_key``."""
+    return f"undo-{uuid.uuid4().hex[:12]}-{request_key}"
 
 
 def _identity_text(identity: tuple[Any, ...] | None) -> str:

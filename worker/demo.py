@@ -47,13 +47,18 @@ async def recreate_database(settings: Settings, name: str) -> str:
 
 def demo_settings(settings: Settings, database_url: str) -> Settings:
     """The configured settings on the demo database and a queue of the demo's own. The
-    demo database holds the built-in reference platform, whatever mapping is configured."""
+    demo database holds the built-in reference platform, whatever mapping is configured.
+
+    The undo window is off: the tour's cleanup removes at once what its requests retired
+    (a deployment keeps them ``LIFECYCLE_UNDO_DAYS``, 7 by default, so they can be undone).
+    """
     return settings.model_copy(
         update={
             "database_url": SecretStr(database_url),
             "queue_name": f"lifecycle-demo:{uuid.uuid4().hex[:8]}",
             "health_check_interval_seconds": 5,
             "platform_file": None,
+            "undo_days": 0,
         }
     )
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings, *channel_settings_models()):  # type: ignore[misc]
     cleanup_max_models: int = Field(default=1000, ge=1, le=1_000_000)
     # LIFECYCLE_CLEANUP_MODE (unset: see ``resolved_cleanup_mode``).
     cleanup_mode: CleanupMode | None = None
+    # LIFECYCLE_UNDO_DAYS: a finished request can be undone this long, and the cleanup
+    # keeps its source meanwhile (reason undo_window); 0 turns the window off.
+    undo_days: int = Field(default=7, ge=0, le=3650)
     job_timeout_seconds: Seconds = 600
     job_lease_seconds: Seconds = 30
     keep_result_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
@@ -197,6 +200,7 @@ class Settings(BaseSettings, *channel_settings_models()):  # type: ignore[misc]
             enrich_cron_time=self.enrich_cron_time,
             cleanup_max_models=self.cleanup_max_models,
             cleanup_mode=self.resolved_cleanup_mode,
+            undo_days=self.undo_days,
             max_tries=self.max_tries,
             job_lease_seconds=self.job_lease_seconds,
             job_timeout_seconds=self.job_timeout_seconds,

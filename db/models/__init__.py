@@ -10,6 +10,7 @@ from db.models.lifecycle import (
     ModelMigrationBatch,
     ModelState,
     Notification,
+    RequestJournalEntry,
 )
 from db.models.model_view import LlmModel
 from db.models.platform import (
@@ -45,6 +46,7 @@ __all__ = [
     "Notification",
     "Pipeline",
     "Question",
+    "RequestJournalEntry",
     "Service",
     "Space",
     "SpaceModel",

@@ -8,11 +8,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     Text,
@@ -112,6 +114,8 @@ class ModelMigration(Base):
     teams: Mapped[list[str] | None] = mapped_column(JSONB)
     # Whether the finished request marked its source migrated or deleted.
     source_retired: Mapped[bool | None] = mapped_column(Boolean)
+    # Whether its changes are journaled (``request_journal``): only then can it be undone.
+    journaled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
 class ModelMigrationBatch(Base):
@@ -136,6 +140,33 @@ class ModelMigrationBatch(Base):
     # {team_id or "": rows}
     teams: Mapped[dict[str, int]] = _jsonb("{}")
     created_at: Mapped[datetime] = created_at()
+
+
+class RequestJournalEntry(Base):
+    """One host row a request changed, as it was and as the request left it.
+
+    Written by the statement that changes the row (a batch or the final sweep), read by
+    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name (a
+    link row: ``old_values`` is the deleted row, ``new_values`` says whether the request
+    inserted the target's link). ``row_key`` is the row's key in its canonical text.
+    """
+
+    __tablename__ = "request_journal"
+    __table_args__ = (
+        Index("ix_request_journal_migration_label", "migration_id", "label", "id"),
+        IN_WORKER_SCHEMA,
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    migration_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey(f"{WORKER_SCHEMA}.model_migrations.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    label: Mapped[str] = mapped_column(Text, nullable=False)
+    row_key: Mapped[str] = mapped_column(Text, nullable=False)
+    old_values: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    new_values: Mapped[Any] = mapped_column(JSONB, nullable=False)
 
 
 class LifecycleEvent(Base):

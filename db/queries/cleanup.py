@@ -214,6 +214,27 @@ async def find_holders(
     )
 
 
+# Requests that can still be undone: journaled, finished (not undone) within the window.
+_UNDOABLE_REQUESTS = text(
+    """
+SELECT request_key FROM model_migrations
+WHERE from_model_id = :model_id AND journaled
+  AND status IN ('succeeded', 'failed', 'cancelled')
+  AND finished_at > now() - make_interval(days => :days)
+ORDER BY finished_at DESC
+LIMIT 20"""
+)
+
+
+async def undoable_requests(db: Executor, model_id: HostId, days: int) -> list[str]:
+    """Keys of the requests from ``model_id`` that can still be undone (finished less
+    than ``days`` ago, with a journal); none when ``days`` is 0 (no undo window)."""
+    if days <= 0:
+        return []
+    found = await db.execute(_UNDOABLE_REQUESTS, {"model_id": model_id, "days": days})
+    return [row.request_key for row in found]
+
+
 def not_live_references(references: tuple[Reference, ...]) -> tuple[Reference, ...]:
     """Live references whose rows marked not live (soft-deleted, archived) do not keep a
     model alive: the cleanup repoints or clears them first."""

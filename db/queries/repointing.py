@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import TextClause, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import HostId, parse_host_id
+from db.keys import HostId, id_text, parse_host_id
 from db.models import LlmModel
 from db.queries.parameters import covered_sql, translated_sql
 from db.queries.reference_sql import (
@@ -51,10 +51,6 @@ _MOVED = "(SELECT COALESCE(sum(n), 0) FROM per_team)"
 _BATCH_OUTCOME = f"""
 SELECT (SELECT count(*) FROM batch) AS selected, {_MOVED} AS moved,
        (SELECT {{key}} FROM batch ORDER BY {{key}} DESC LIMIT 1) AS last_key
-"""
-_RANGE_OUTCOME = f"""
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE {_MOVED} END AS selected,
-       {_MOVED} AS moved, (SELECT {{key}} FROM bound) AS last_key
 """
 
 
@@ -163,13 +159,48 @@ def move_batch_statement(
     return _column_move(ref, where, clear=clear)
 
 
-def _batch(ref: Reference, where: str, order: str) -> str:
+def changed_columns(ref: Reference, *, clear: bool) -> list[str]:
+    """The columns a move (or clear) of a column or JSON reference writes."""
+    columns = [ref.column]
+    columns += [ref.json_copy.column] if ref.json_copy else []
+    if not clear:
+        columns += [column for column, _ in ref.reset_on_move]
+        columns += [ref.parameters] if _translates(ref, clear=clear) and ref.parameters else []
+    return list(dict.fromkeys(columns))
+
+
+def row_values_sql(columns: list[str], alias: str = "t") -> str:
+    """The row's ``columns`` as one jsonb object (what the journal keeps and compares).
+
+    A column that is SQL NULL is left out of the object (``->`` then gives NULL back),
+    so it is never confused with a JSON ``null`` held in a jsonb column.
+    """
+    pairs = ", ".join(f"'{c}', {alias}.{c}" for c in columns)
+    nulls = ", ".join(f"CASE WHEN {alias}.{c} IS NULL THEN '{c}' END" for c in columns)
+    return f"(jsonb_build_object({pairs}) - ARRAY[{nulls}])"
+
+
+# Journals every row a batch changed, in the statement that changes it (``undo_request``
+# puts back what still holds ``new_values``).
+_JOURNAL = """
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.{key} AS text), m.old_values,
+           m.new_values
+    FROM moved m
+),"""
+
+
+def _locked_batch(ref: Reference, where: str, order: str, columns: list[str]) -> str:
+    # The batch's rows are locked as they are read: the values journaled as they were
+    # are those the UPDATE then changes, whatever a concurrent writer did before.
     key = ref.key_column
     return f"""
 WITH batch AS (
-    SELECT t.{key} FROM {ref.table} t
+    SELECT t.{key}, {row_values_sql(columns)} AS old_values FROM {ref.table} t
     WHERE {where}
     ORDER BY {order} LIMIT :limit
+    FOR UPDATE OF t
 ),"""
 
 
@@ -181,7 +212,9 @@ def _in_batch(ref: Reference) -> str:
 def _link_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     # Ordering by (model column, key) matches the link table's key, so each batch is one
     # index range scan starting at the cursor. No FOR UPDATE: the DELETE locks the rows
-    # itself and re-checks the match on rows a concurrent writer changed.
+    # itself and re-checks the match on rows a concurrent writer changed. The journal
+    # keeps each deleted row whole, and whether this request inserted the target's link
+    # (``ON CONFLICT DO NOTHING`` returns only the rows it inserted).
     key = ref.key_column
     # The table's other NOT NULL columns, from the mapping's ``insert`` constants.
     columns = "".join(f", {column}" for column, _ in ref.insert_values)
@@ -194,11 +227,22 @@ added AS (
     INSERT INTO {ref.table} ({key}, {ref.column}{columns})
     SELECT {key}, :target{values} FROM batch
     ON CONFLICT DO NOTHING
+    RETURNING {key}
 ),"""
     )
+    was_added = "FALSE" if clear else f"t.{key} IN (SELECT {key} FROM added)"
     return text(
-        f"""{_batch(ref, where, f"t.{ref.column}, t.{key}")}{added}
-moved AS (DELETE FROM {ref.table} t WHERE {_in_batch(ref)} RETURNING {_returning(ref)}),
+        f"""
+WITH batch AS (
+    SELECT t.{key} FROM {ref.table} t
+    WHERE {where}
+    ORDER BY t.{ref.column}, t.{key} LIMIT :limit
+),{added}
+moved AS (
+    DELETE FROM {ref.table} t WHERE {_in_batch(ref)}
+    RETURNING {_returning(ref)}, to_jsonb(t) AS old_values,
+              jsonb_build_object('added', {was_added}) AS new_values
+),{_JOURNAL.format(key=key)}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 
@@ -209,42 +253,38 @@ def _json_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
     rewrite = json_rewrite_sql(ref.json, new_value=value)
     if _translates(ref, clear=clear):
         rewrite += f", {ref.parameters} = {translated_sql(ref)}"
-    key = ref.key_column
-    return text(
-        f"""{_batch(ref, where, f"t.{key}")}
-moved AS (
-    UPDATE {ref.table} t SET {ref.column} = {rewrite}
-    WHERE {_in_batch(ref)} RETURNING {_returning(ref)}
-),
-{_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
-    )
+    order = f"t.{ref.key_column}"
+    return _update_move(ref, where, f"{ref.column} = {rewrite}", clear=clear, order=order)
 
 
 def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
-    # Find the batch's last key with an index-only probe, then update the whole key range
-    # in one index range scan (each row is visited once, as a single UPDATE would). No
-    # bound means fewer than :limit rows are left: take them all. The JSON copy of the
-    # id, if any, changes in the same UPDATE, so the two never disagree.
-    key = ref.key_column
+    # The JSON copy of the id, if any, changes in the same UPDATE, so the two never
+    # disagree.
     assignment = new_column_value_sql(ref, clear=clear)
     if not clear:
         assignment += "".join(f", {c} = {RESET_LITERALS[v]}" for c, v in ref.reset_on_move)
     if _translates(ref, clear=clear):
         assignment += f", {ref.parameters} = {translated_sql(ref)}"
+    order = f"t.{ref.column}, t.{ref.key_column}"
+    return _update_move(ref, where, assignment, clear=clear, order=order)
+
+
+def _update_move(
+    ref: Reference, where: str, assignment: str, *, clear: bool, order: str
+) -> TextClause:
+    """An UPDATE of a locked batch that journals each row's changed columns as they were
+    and as they are now."""
+    key = ref.key_column
+    columns = changed_columns(ref, clear=clear)
     return text(
-        f"""
-WITH bound AS (
-    SELECT t.{key} FROM {ref.table} t
-    WHERE {where}
-    ORDER BY t.{ref.column}, t.{key} OFFSET :limit - 1 LIMIT 1
-),
+        f"""{_locked_batch(ref, where, order, columns)}
 moved AS (
     UPDATE {ref.table} t SET {assignment}
-    WHERE {where}
-      AND (NOT EXISTS (SELECT 1 FROM bound) OR t.{key} <= (SELECT {key} FROM bound))
-    RETURNING {_returning(ref)}
-),
-{_moved_teams(ref)}{_COUNT_MOVED}{_RANGE_OUTCOME.format(key=key)}"""
+    FROM batch b
+    WHERE t.{key} = b.{key}
+    RETURNING {_returning(ref)}, b.old_values, {row_values_sql(columns)} AS new_values
+),{_JOURNAL.format(key=key)}
+{_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 
 
@@ -458,28 +498,57 @@ async def spaces_above_level(
     return total
 
 
+@dataclass(frozen=True)
+class RepointedModels:
+    """Models whose pointer at a source the final transaction moved to its target."""
+
+    migrated: list[HostId]
+    replaced: list[HostId]
+
+    def counts(self) -> dict[str, int]:
+        return {"migrated_pointers": len(self.migrated), "replacement_pointers": len(self.replaced)}
+
+    def journal(self) -> dict[str, list[str]]:
+        """The ids as text, as the request's progress keeps them for undo."""
+        return {
+            "migrated": [id_text(i) for i in self.migrated],
+            "replaced": [id_text(i) for i in self.replaced],
+        }
+
+
 async def repoint_model_pointers(
     session: AsyncSession, source: HostId, target: HostId | None
-) -> dict[str, int]:
-    """Models migrated to (or replaced by) ``source`` now name ``target`` (no chains)."""
-    migrated = (
+) -> RepointedModels:
+    """Models migrated to (or replaced by) ``source`` now name ``target`` (no chains).
+
+    The ids are read first, then those rows updated: under the source row lock no other
+    request can point a model at the source meanwhile. Undo reads which ones moved.
+    """
+    migrated: list[HostId] = []
+    if target is not None:
+        migrated = list(
+            await session.scalars(
+                select(LlmModel.id).where(
+                    LlmModel.migrated_to_model_id == source, LlmModel.id != target
+                )
+            )
+        )
+    replaced = list(
+        await session.scalars(select(LlmModel.id).where(LlmModel.replacement_model_id == source))
+    )
+    if migrated:
         await session.execute(
             update(LlmModel)
-            .where(LlmModel.migrated_to_model_id == source, LlmModel.id != target)
+            .where(LlmModel.id.in_(migrated))
             .values(migrated_to_model_id=target, updated_at=func.now())
         )
-        if target is not None
-        else None
-    )
-    replaced = await session.execute(
-        update(LlmModel)
-        .where(LlmModel.replacement_model_id == source)
-        .values(replacement_model_id=target, updated_at=func.now())
-    )
-    return {
-        "migrated_pointers": int(getattr(migrated, "rowcount", 0) or 0),
-        "replacement_pointers": int(getattr(replaced, "rowcount", 0) or 0),
-    }
+    if replaced:
+        await session.execute(
+            update(LlmModel)
+            .where(LlmModel.id.in_(replaced))
+            .values(replacement_model_id=target, updated_at=func.now())
+        )
+    return RepointedModels(migrated, replaced)
 
 
 async def retire_source(

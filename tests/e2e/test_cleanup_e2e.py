@@ -22,7 +22,7 @@ from tests.e2e.conftest import run_cli
 from tests.factories import Factory
 from tests.platforms import REFERENCE, every_platform
 from tests.platforms.lifecycle import deletion, rows
-from worker.app import redis_settings
+from worker.app import make_worker, redis_settings
 from worker.client import LifecycleClient
 from worker.serialization import deserialize, serialize
 from worker.settings import Settings
@@ -172,7 +172,7 @@ async def test_cli_dry_run_in_process_then_real_run_through_a_worker(
 
 @every_platform
 async def test_a_worker_starting_on_a_mapped_host_reports_and_deletes_nothing(
-    platform: PlatformUnderTest, burst_worker: Callable[..., Worker]
+    platform: PlatformUnderTest, redis_ready: None
 ) -> None:
     """A host's model retired before the worker was ever started: the start-up catch-up
     runs, and only the reference platform (default mode ``delete``) removes it; a mapped
@@ -184,7 +184,14 @@ async def test_a_worker_starting_on_a_mapped_host_reports_and_deletes_nothing(
     host = await driver.host_checksum()
     deletes = platform.name == REFERENCE
 
-    worker = burst_worker()
+    # Retired long ago: no undo window keeps it (LIFECYCLE_UNDO_DAYS=0).
+    worker = make_worker(
+        platform.settings(undo_days=0),
+        burst=True,
+        poll_delay=0,
+        handle_signals=False,
+        cron_jobs=[],
+    )
     await worker.main()
     await worker.close()
 

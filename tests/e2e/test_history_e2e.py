@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from db.keys import HostId
 from jobs.cleanup import CleanupPayload, cleanup_retired_models
 from jobs.migration import run_request
+from jobs.runtime import Runtime
 from tests.conftest import PlatformUnderTest
 from tests.e2e.conftest import run_cli
 from tests.platforms import every_platform
@@ -45,7 +47,7 @@ async def migrate(platform: PlatformUnderTest, source: HostId, target: HostId) -
 
 
 async def test_history_names_one_model_and_shows_a_custom_models_team(
-    platform: PlatformUnderTest,
+    platform: PlatformUnderTest, make_runtime: Callable[..., Awaitable[Runtime]]
 ) -> None:
     driver, runtime = platform.driver, platform.runtime
     team, other = await driver.team(), await driver.team()
@@ -57,7 +59,9 @@ async def test_history_names_one_model_and_shows_a_custom_models_team(
     await driver.live_reference(other, shared, PLAIN)
     await driver.live_reference(team, custom, PLAIN)
     global_key = await migrate(platform, shared, after)
-    removed = await cleanup_retired_models(runtime, CleanupPayload())
+    # With the undo window off, the cleanup takes the source at once.
+    unwindowed = await make_runtime(undo_days=0)
+    removed = await cleanup_retired_models(unwindowed, CleanupPayload())
     assert [r["name"] for r in removed["removed"]] == ["xp-gpt"]
     custom_label = f"openai:xp-gpt (team {team})"
 
@@ -111,7 +115,7 @@ async def test_history_names_one_model_and_shows_a_custom_models_team(
     quiet = await driver.model("xp-quiet")
     async with runtime.engine.begin() as conn:
         await conn.execute(text("UPDATE models SET deleted_at = now() WHERE id = :m"), {"m": quiet})
-    removed = await cleanup_retired_models(runtime, CleanupPayload())
+    removed = await cleanup_retired_models(unwindowed, CleanupPayload())
     assert sorted(r["name"] for r in removed["removed"]) == ["xp-gpt", "xp-quiet"]
 
     assert summary(await history(platform, str(custom))) == [

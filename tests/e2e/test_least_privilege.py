@@ -24,6 +24,7 @@ from jobs.cost_map import CostMap
 from jobs.deprecation import EnrichPayload, enrich_deprecations
 from jobs.migration import run_request
 from jobs.runtime import Runtime
+from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
 from tests.e2e.conftest import run_cli
 from tests.platforms import every_platform
@@ -127,6 +128,13 @@ async def test_every_job_runs_as_a_role_holding_only_the_printed_grants(
         [label for k in driver.kinds for label in await driver.live_reference(team, retired, k)]
     )
     await driver.not_live_reference(team, retired)
+    first = migration(retired, target)
+    migrated = await run_request(runtime, first, today=TODAY)
+    assert migrated["status"] == "succeeded", migrated
+    undo = UndoRequestPayload(request_key=first.request_key, requested_by="tester")
+    undone = await undo_request(runtime, undo)
+    assert (undone["status"], undone["restored"]) == ("undone", moved)
+    assert await driver.live_counts(target) == {}
     migrated = await run_request(runtime, migration(retired, target), today=TODAY)
     assert migrated["status"] == "succeeded", migrated
     assert await driver.live_counts(target) == moved
@@ -140,7 +148,17 @@ async def test_every_job_runs_as_a_role_holding_only_the_printed_grants(
     await fan_out_all(runtime)
     assert (str(team), str(member)) in await notified(runtime)
 
-    report = await cleanup_retired_models(runtime, CleanupPayload(dry_run=False))
+    kept = await cleanup_retired_models(runtime, CleanupPayload(dry_run=False))
+    assert [e["reason"] for e in kept["skipped"]] == ["undo_window"] * 2, kept
+    unwindowed = build_runtime(
+        platform.settings(
+            database_url=worker_role.settings.database_url.get_secret_value(), undo_days=0
+        )
+    )
+    try:
+        report = await cleanup_retired_models(unwindowed, CleanupPayload(dry_run=False))
+    finally:
+        await unwindowed.engine.dispose()
     assert report["errors"] == [], report
     assert sorted(e["name"] for e in report["removed"]) == ["lp-deleted", "lp-retired"]
     assert not await driver.model_exists(retired)

@@ -3,7 +3,7 @@
 import json
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from arq.worker import Worker
 from sqlalchemy import text
@@ -133,7 +133,10 @@ def test_cli_no_wait_prints_the_request_key(e2e_settings: Settings) -> None:
 
 
 async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
-    e2e_settings: Settings, factory: Factory, runtime: Runtime
+    e2e_settings: Settings,
+    factory: Factory,
+    runtime: Runtime,
+    make_runtime: Callable[..., Awaitable[Runtime]],
 ) -> None:
     from jobs.cleanup import CleanupPayload, cleanup_retired_models
     from jobs.request_admission import Request
@@ -146,7 +149,9 @@ async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
     key = f"hist-{uuid.uuid4()}"
     request = Request("migration", "openai:hist-a", "openai:hist-b", "e2e", key, True)
     assert (await run_request(runtime, request))["status"] == "succeeded"
-    report = await cleanup_retired_models(runtime, CleanupPayload(dry_run=False))
+    # With the undo window off, the cleanup takes the source at once.
+    unwindowed = await make_runtime(undo_days=0)
+    report = await cleanup_retired_models(unwindowed, CleanupPayload(dry_run=False))
     assert [r["name"] for r in report["removed"]] == ["hist-a"]
 
     for named in ("openai:hist-a", str(a)):

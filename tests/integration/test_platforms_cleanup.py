@@ -25,6 +25,14 @@ pytestmark = every_platform
 TODAY = date(2026, 11, 21)
 
 
+@pytest.fixture(autouse=True)
+def no_undo_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These models are retired by requests that could still be undone: with the undo
+    window off, the cleanup takes them at once (tests/integration/test_undo_window.py
+    covers the window)."""
+    monkeypatch.setenv("LIFECYCLE_UNDO_DAYS", "0")
+
+
 async def migrated(
     runtime: Runtime, driver: HostDriver, team: HostId, target: HostId, name: str
 ) -> tuple[HostId, dict[str, int]]:

@@ -19,6 +19,7 @@ from jobs.migration import preview_request, run_request
 from jobs.request_admission import admit_request
 from jobs.request_control import list_requests, pause_request, resume_request
 from jobs.runtime import Runtime
+from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
 from tests.platforms import every_platform
 from tests.platforms.drivers import HostDriver
@@ -294,3 +295,37 @@ async def test_a_recorded_request_resumes_after_its_team_is_gone(
     assert result["team_scope"] == [id_text(gone)]
     with pytest.raises(RequestRefused, match="team_not_found"):
         await run_request(runtime, migration(w.a, w.b, teams=[id_text(gone)]), today=TODAY)
+
+
+async def test_a_rollout_is_undone_last_request_first(platform: PlatformUnderTest) -> None:
+    """The pilot's undo is refused while the request that finished the rollout holds the
+    source retired (its rows would go back to a migrated model); undone in reverse order,
+    every host row ends as before the pilot, and the source is live again."""
+    driver, runtime = platform.driver, platform.runtime
+    w = await two_teams(driver)
+    checksum = {t: s for t, s in (await driver.host_checksum()).items() if t != driver.model_table}
+    pilot = migration(w.a, w.b, teams=[w.pilot])
+    rest = migration(w.a, w.b, teams=[w.rest])
+    assert (await run_request(runtime, pilot, today=TODAY))["source_retired"] is False
+    assert (await run_request(runtime, rest, today=TODAY))["source_retired"] is True
+
+    refused = await undo(runtime, pilot.request_key)
+    assert (refused["status"], refused["codes"]) == ("rejected", ["source_deleted"]), refused
+    assert "undo that one first" in refused["error"]
+    assert (await request_row(runtime, pilot.request_key)).status == "succeeded"
+    assert await driver.live_counts(w.a) == {}, "a refused undo changes nothing"
+
+    last = await undo(runtime, rest.request_key)
+    assert (last["status"], last["restored"]) == ("undone", w.counts[w.rest])
+    assert (await model_state(runtime, w.a)).migrated_to_model_id is None
+    first = await undo(runtime, pilot.request_key)
+    assert (first["status"], first["restored"]) == ("undone", w.counts[w.pilot])
+
+    after = {t: s for t, s in (await driver.host_checksum()).items() if t != driver.model_table}
+    assert after == checksum
+    state = await model_state(runtime, w.a)
+    assert state.migrated_to_model_id is None and state.deleted_at is None
+
+
+async def undo(runtime: Runtime, key: str) -> dict[str, Any]:
+    return await undo_request(runtime, UndoRequestPayload(request_key=key, requested_by="ops"))

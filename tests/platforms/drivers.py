@@ -108,6 +108,11 @@ class HostDriver(ABC):
         """Live rows whose JSON names ``model``, however the id is spelled there."""
 
     @abstractmethod
+    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
+        """A team's edit of one live row naming ``model``: it now names ``other``; the
+        label it counts under."""
+
+    @abstractmethod
     async def not_live_reference(self, team: HostId, model: HostId) -> None:
         """A row naming ``model`` that is not live configuration (soft-deleted, archived)."""
 
@@ -282,6 +287,15 @@ class ReferenceDriver(HostDriver):
 
     def json_spellings(self, model: HostId) -> dict[str, str]:
         return {"upper case": f'"{str(model).upper()}"'}
+
+    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
+        await self._one(
+            "UPDATE apps SET llm_model_id = :o "
+            "WHERE id = (SELECT id FROM apps WHERE llm_model_id = :m ORDER BY id LIMIT 1)",
+            m=model,
+            o=other,
+        )
+        return "apps"
 
     async def json_reference(self, team: HostId, model: HostId, spelled: str) -> list[str]:
         await self._one(
@@ -543,6 +557,16 @@ class OpenChatStudioDriver(HostDriver):
         async with self.engine.begin() as conn:
             await self._node(conn, team, model, spelled, archived=False)
         return ["pipeline_nodes"]
+
+    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
+        await self._one(
+            "UPDATE assistants_openaiassistant SET llm_provider_model_id = :o "
+            "WHERE id = (SELECT id FROM assistants_openaiassistant "
+            "WHERE llm_provider_model_id = :m AND NOT is_archived ORDER BY id LIMIT 1)",
+            m=model,
+            o=other,
+        )
+        return "assistants"
 
     async def json_naming(self, model: HostId) -> int:
         return int(

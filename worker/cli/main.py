@@ -25,6 +25,7 @@ from worker.cli import (
     platform,
     requests,
     run_worker,
+    undo,
 )
 from worker.cli.failures import explain_unreachable
 from worker.cli.output import (
@@ -48,6 +49,7 @@ COMMAND_MODULES = (
     migrate,
     history,
     requests,
+    undo,
     models,
     notifications,
     cleanup,

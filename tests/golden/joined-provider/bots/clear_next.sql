@@ -1,13 +1,20 @@
-WITH bound AS (
-    SELECT t.id FROM bots t
+WITH batch AS (
+    SELECT t.id, (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) AS old_values FROM bots t
     WHERE t.ai_model_id = :source AND t.id > :after
-    ORDER BY t.ai_model_id, t.id OFFSET :limit - 1 LIMIT 1
+    ORDER BY t.ai_model_id, t.id LIMIT :limit
+    FOR UPDATE OF t
 ),
 moved AS (
     UPDATE bots t SET ai_model_id = NULL
-    WHERE t.ai_model_id = :source AND t.id > :after
-      AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
-    RETURNING t.id, t.org_id
+    FROM batch b
+    WHERE t.id = b.id
+    RETURNING t.id, t.org_id, b.old_values, (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+           m.new_values
+    FROM moved m
 ),
 moved_teams AS (SELECT m.org_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
@@ -17,5 +24,5 @@ counted AS (
            jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
     FROM per_team HAVING sum(n) > 0
 )
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE (SELECT COALESCE(sum(n), 0) FROM per_team) END AS selected,
-       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved, (SELECT id FROM bound) AS last_key
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key

@@ -1,16 +1,23 @@
-WITH bound AS (
-    SELECT t.id FROM pipelines_node t
+WITH batch AS (
+    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS old_values FROM pipelines_node t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
-    ORDER BY t.llm_provider_model_id, t.id OFFSET :limit - 1 LIMIT 1
+    ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
+    FOR UPDATE OF t
 ),
 moved AS (
     UPDATE pipelines_node t SET llm_provider_model_id = NULL,
         params = CASE WHEN CASE jsonb_typeof(t.params #> '{llm_provider_model_id}') WHEN 'string' THEN lower(t.params #> '{llm_provider_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(t.params #> '{llm_provider_model_id}' AS numeric)) AS text) END = :source_text
             THEN jsonb_set(t.params, '{llm_provider_model_id}', 'null'::jsonb)
             ELSE t.params END
-    WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
-      AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
-    RETURNING t.id, t.pipeline_id
+    FROM batch b
+    WHERE t.id = b.id
+    RETURNING t.id, t.pipeline_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+           m.new_values
+    FROM moved m
 ),
 moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN pipelines_pipeline p ON p.id = m.pipeline_id),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
@@ -20,5 +27,5 @@ counted AS (
            jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
     FROM per_team HAVING sum(n) > 0
 )
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE (SELECT COALESCE(sum(n), 0) FROM per_team) END AS selected,
-       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved, (SELECT id FROM bound) AS last_key
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key

@@ -1,13 +1,20 @@
-WITH bound AS (
-    SELECT t.id FROM analysis_transcriptanalysis t
+WITH batch AS (
+    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS old_values FROM analysis_transcriptanalysis t
     WHERE t.llm_provider_model_id = :source
-    ORDER BY t.llm_provider_model_id, t.id OFFSET :limit - 1 LIMIT 1
+    ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
+    FOR UPDATE OF t
 ),
 moved AS (
     UPDATE analysis_transcriptanalysis t SET llm_provider_model_id = :target
-    WHERE t.llm_provider_model_id = :source
-      AND (NOT EXISTS (SELECT 1 FROM bound) OR t.id <= (SELECT id FROM bound))
-    RETURNING t.id, t.team_id
+    FROM batch b
+    WHERE t.id = b.id
+    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+           m.new_values
+    FROM moved m
 ),
 moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
@@ -17,5 +24,5 @@ counted AS (
            jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
     FROM per_team HAVING sum(n) > 0
 )
-SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN :limit ELSE (SELECT COALESCE(sum(n), 0) FROM per_team) END AS selected,
-       (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved, (SELECT id FROM bound) AS last_key
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key

@@ -1,8 +1,9 @@
 WITH batch AS (
-    SELECT t.id FROM pipelines t
+    SELECT t.id, (jsonb_build_object('definition', t.definition) - ARRAY[CASE WHEN t.definition IS NULL THEN 'definition' END]) AS old_values FROM pipelines t
     WHERE (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
       AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text) AND t.id > :after
     ORDER BY t.id LIMIT :limit
+    FOR UPDATE OF t
 ),
 moved AS (
     UPDATE pipelines t SET definition = CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN jsonb_set(t.definition, '{nodes}', (
@@ -13,8 +14,15 @@ moved AS (
             ORDER BY e.ord), '[]'::jsonb)
         FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord)))
     ELSE t.definition END
-    WHERE t.id = ANY(ARRAY(SELECT id FROM batch)) AND (CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc AS jsonb) OR CAST(lower(CAST(t.definition AS text)) AS jsonb) @> CAST(:source_doc_num AS jsonb))
-      AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.definition #> '{nodes}') = 'array' THEN t.definition #> '{nodes}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord) WHERE CASE jsonb_typeof(e.elem #> '{params,llm_model_id}') WHEN 'string' THEN lower(e.elem #> '{params,llm_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(e.elem #> '{params,llm_model_id}' AS numeric)) AS text) END = :source_text) RETURNING t.id, t.team_id
+    FROM batch b
+    WHERE t.id = b.id
+    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('definition', t.definition) - ARRAY[CASE WHEN t.definition IS NULL THEN 'definition' END]) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+           m.new_values
+    FROM moved m
 ),
 moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

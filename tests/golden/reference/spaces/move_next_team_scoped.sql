@@ -8,8 +8,19 @@ added AS (
     INSERT INTO space_models (space_id, llm_model_id)
     SELECT space_id, :target FROM batch
     ON CONFLICT DO NOTHING
+    RETURNING space_id
 ),
-moved AS (DELETE FROM space_models t WHERE t.space_id = ANY(ARRAY(SELECT space_id FROM batch)) AND t.llm_model_id = :source RETURNING t.space_id),
+moved AS (
+    DELETE FROM space_models t WHERE t.space_id = ANY(ARRAY(SELECT space_id FROM batch)) AND t.llm_model_id = :source
+    RETURNING t.space_id, to_jsonb(t) AS old_values,
+              jsonb_build_object('added', t.space_id IN (SELECT space_id FROM added)) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), CAST(m.space_id AS text), m.old_values,
+           m.new_values
+    FROM moved m
+),
 moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN spaces p ON p.id = m.space_id),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
 counted AS (

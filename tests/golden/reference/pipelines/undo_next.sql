@@ -1,0 +1,14 @@
+WITH entries AS (
+    SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
+    WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text) AND j.id < :before
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
+),
+restored AS (
+    UPDATE pipelines t SET definition = e.old_values -> 'definition'
+    FROM entries e
+    WHERE t.id = CAST(e.row_key AS uuid)
+      AND (jsonb_build_object('definition', t.definition) - ARRAY[CASE WHEN t.definition IS NULL THEN 'definition' END]) = e.new_values
+    RETURNING t.id
+)
+SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
+       (SELECT min(id) FROM entries) AS last_id
