@@ -51,8 +51,9 @@ UPDATE "{s}".model_migrations
 SET progress = progress - 'planned' - 'done' - 'cursor' - 'batches'
 """
 
-# A cursor goes back as the JSON the older code wrote: a number for an integer key, a
-# string for a UUID.
+# Written back as the older code kept them: ``done`` names the references a batch was
+# recorded for, ``cursor`` those with a cursor (a number for an integer key, a string for
+# a UUID), ``batches`` is the request's total.
 _COPY_TO_JSONB = """
 UPDATE "{s}".model_migrations m
 SET progress = m.progress || jsonb_build_object(
@@ -61,10 +62,13 @@ FROM (
     SELECT migration_id,
            COALESCE(jsonb_object_agg(label, planned) FILTER (WHERE planned IS NOT NULL),
                     '{{}}'::jsonb) AS planned,
-           jsonb_object_agg(label, done) AS done,
-           jsonb_object_agg(label, CASE WHEN cursor ~ '^-?[0-9]+$'
-                                        THEN to_jsonb(cursor::bigint)
-                                        ELSE to_jsonb(cursor) END) AS cursor,
+           COALESCE(jsonb_object_agg(label, done) FILTER (WHERE done > 0 OR batches > 0),
+                    '{{}}'::jsonb) AS done,
+           COALESCE(jsonb_object_agg(label, CASE WHEN cursor ~ '^-?[0-9]+$'
+                                                 THEN to_jsonb(cursor::bigint)
+                                                 ELSE to_jsonb(cursor) END)
+                        FILTER (WHERE cursor IS NOT NULL),
+                    '{{}}'::jsonb) AS cursor,
            sum(batches) AS batches
     FROM "{s}".model_migration_progress
     GROUP BY migration_id
