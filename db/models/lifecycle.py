@@ -99,6 +99,8 @@ class ModelMigration(Base):
     requested_by: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[str]] = _jsonb("[]")
     counts: Mapped[dict[str, int]] = _jsonb("{}")
+    # The whole request's facts: phase, final sweep, pointers moved, undo state (its rows
+    # planned and done and its cursor per reference are in ``model_migration_progress``).
     progress: Mapped[dict[str, Any]] = _jsonb("{}")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()

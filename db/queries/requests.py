@@ -228,7 +228,7 @@ class RunRows:
 @dataclass(frozen=True)
 class RequestTotals:
     """A request's rows done and planned, summed over its references (``planned`` is
-    ``None`` when nothing was planned for it: a rejected request)."""
+    ``None`` when it has no progress rows: a rejected request, or one with nothing to do)."""
 
     done: int
     planned: int | None
