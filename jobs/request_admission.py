@@ -329,11 +329,13 @@ async def _insert_request(
     source: LlmModel | None,
     target: LlmModel | None,
     verdict: Verdict,
+    planned: dict[str, int] | None = None,
     **values: Any,
 ) -> uuid.UUID:
-    """Record the request with its codes and name snapshots, in its own transaction."""
+    """Record the request with its codes and name snapshots (and, when ``planned``, its
+    progress rows per reference), in its own transaction."""
     async with runtime.sessions() as session, session.begin():
-        return await rq.insert_request(
+        request_id = await rq.insert_request(
             session,
             kind=request.kind,
             request_key=request.request_key,
@@ -342,6 +344,9 @@ async def _insert_request(
             warnings=verdict.all_codes(),
             **{**_snapshot_columns(source, target, request), **values},
         )
+        if planned is not None:
+            await rq.plan_progress(session, request_id, planned)
+        return request_id
 
 
 async def _record_rejection(
@@ -393,8 +398,9 @@ async def admit_request(
         if verdict.refused(request.confirm_warnings):
             return None, await _record_rejection(runtime, request, source, target, verdict)
         assert source is not None
-        planned = verdict.plan()["counts"]
-        progress = {"phase": "pending", "planned": planned, "done": {}, "batches": 0}
+        # The rows planned per reference go to the request's progress rows (done and the
+        # cursor follow there, batch by batch); ``progress`` keeps the request's phase.
+        progress = {"phase": "pending"}
         try:
             request_id = await _insert_request(
                 runtime,
@@ -403,6 +409,7 @@ async def admit_request(
                 target,
                 verdict,
                 status=RequestStatus.PENDING,
+                planned=verdict.plan()["counts"],
                 progress=progress,
                 # Every row it changes is journaled: it can be undone.
                 journaled=True,

@@ -61,11 +61,6 @@ def _refuse(row: ModelMigration, code: str, allowed: str, verb: str) -> RequestC
     )
 
 
-def _done(row: ModelMigration) -> dict[str, int]:
-    """Rows changed so far per reference, as the request's committed batches recorded."""
-    return {label: int(n) for label, n in ((row.progress or {}).get("done") or {}).items()}
-
-
 async def _set_status(
     session: AsyncSession,
     row: ModelMigration,
@@ -73,16 +68,18 @@ async def _set_status(
     *,
     action: str,
     actor: str,
+    done: dict[str, int],
     **values: Any,
 ) -> None:
-    """Change the request's status, with an audit record of who did (``action``)."""
+    """Change the request's status, with an audit record of who did (``action``) and the
+    rows ``done`` so far per reference."""
     await rq.update_request(session, row.id, status=status, **values)
     await record_audit(
         session,
         action,
         actor=actor,
         model_id=row.from_model_id,
-        details={"request_key": row.request_key, "kind": row.kind, "done": _done(row)},
+        details={"request_key": row.request_key, "kind": row.kind, "done": done},
     )
     await session.flush()
     await session.refresh(row)
@@ -106,13 +103,15 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> di
             return await _answer(session, row, changed=False)
         if row.status not in (RequestStatus.PENDING, RequestStatus.RUNNING):
             raise _refuse(row, "request_not_active", "a pending or running", "paused")
+        done = await rq.done_by_label(session, row.id)
         await _set_status(
             session,
             row,
             RequestStatus.PAUSED,
             action="request.paused",
             actor=actor,
-            counts=_done(row),
+            done=done,
+            counts=done,
         )
         return await _answer(session, row, changed=True)
 
@@ -132,13 +131,15 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> d
             RequestStatus.PAUSED,
         ):
             raise _refuse(row, "request_not_active", "a pending, running or paused", "cancelled")
+        done = await rq.done_by_label(session, row.id)
         await _set_status(
             session,
             row,
             RequestStatus.CANCELLED,
             action="request.cancelled",
             actor=actor,
-            counts=_done(row),
+            done=done,
+            counts=done,
             finished_at=func.now(),
         )
         return await _answer(session, row, changed=True)
@@ -200,6 +201,7 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> d
                 RequestStatus.PENDING,
                 action="request.resumed",
                 actor=actor,
+                done=await rq.done_by_label(session, row.id),
                 resumes=ModelMigration.resumes + 1,
                 run_started_at=func.now(),
             )
@@ -246,17 +248,15 @@ class RequestSummary:
         }
 
 
-def summarize(row: ModelMigration, run: rq.RunRows) -> RequestSummary:
+def summarize(row: ModelMigration, run: rq.RunRows, totals: rq.RequestTotals) -> RequestSummary:
     """What ``lifecycle requests`` shows of ``row``: rows done of planned, and the rate of
     its latest run (since it started or was resumed) with the time left at that rate."""
     result = shape_result(row)
-    progress = row.progress or {}
-    planned_by_label = progress.get("planned")
-    planned = None if planned_by_label is None else sum(int(n) for n in planned_by_label.values())
+    planned = totals.planned
     if row.status == RequestStatus.SUCCEEDED:
         done = sum(int(n) for n in (row.counts or {}).values())
     else:
-        done = sum(_done(row).values())
+        done = totals.done
     rate = run_rate(row, run)
     eta: float | None = None
     if row.status == RequestStatus.SUCCEEDED:
@@ -297,7 +297,7 @@ async def list_requests(
     """Requests newest first (``active``: pending, running and paused ones only)."""
     async with runtime.sessions() as session:
         found = await rq.recent_requests(session, active=active, limit=limit)
-        summaries = [summarize(row, run) for row, run in found]
+        summaries = [summarize(row, run, totals) for row, run, totals in found]
         for summary in summaries:  # a custom model is shown with its team
             await name_teams(session, {"source": summary.source, "target": summary.target})
         slugs = await _team_slugs(session, runtime, summaries)

@@ -125,7 +125,8 @@ async def _move_all(
     """
     source = row.from_model_id
     assert source is not None
-    cursors = dict((row.progress or {}).get("cursor") or {})
+    async with runtime.sessions() as session:
+        progress = await rq.progress_by_label(session, row.id)
     pause = BatchPause(runtime.settings.batch_pause_ms)
     for ref in _movable(runtime.platform, row):
         async with runtime.sessions() as session:
@@ -172,8 +173,8 @@ async def _move_all(
                 await after_batch(ref.label, batch.moved)
             return batch
 
-        saved = cursors.get(ref.label)
-        await _drain(step, parse_host_id(saved) if saved is not None else None, sizer.current)
+        saved = progress.get(ref.label)
+        await _drain(step, saved.cursor if saved is not None else None, sizer.current)
 
 
 async def _target_of(runtime: Runtime, row: ModelMigration) -> LlmModel | None:

@@ -99,6 +99,8 @@ class ModelMigration(Base):
     requested_by: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[str]] = _jsonb("[]")
     counts: Mapped[dict[str, int]] = _jsonb("{}")
+    # The whole request's facts: phase, final sweep, pointers moved, undo state (its rows
+    # planned and done and its cursor per reference are in ``model_migration_progress``).
     progress: Mapped[dict[str, Any]] = _jsonb("{}")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
@@ -140,6 +142,31 @@ class ModelMigrationBatch(Base):
     # {team_id or "": rows}
     teams: Mapped[dict[str, int]] = _jsonb("{}")
     created_at: Mapped[datetime] = created_at()
+
+
+class ModelMigrationProgress(Base):
+    """How far a request has come on one reference: rows planned and done, batches, cursor.
+
+    Planned at admission; each batch adds its rows and its keyset cursor in the batch's own
+    transaction, so a resumed request carries on after the last committed batch. The
+    whole-request facts (phase, sweep, pointers, undo) stay in ``model_migrations.progress``.
+    """
+
+    __tablename__ = "model_migration_progress"
+    __table_args__ = (IN_WORKER_SCHEMA,)
+
+    migration_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey(f"{WORKER_SCHEMA}.model_migrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    label: Mapped[str] = mapped_column(Text, primary_key=True)
+    # Rows the admission's plan counted (``None``: a reference the plan did not count).
+    planned: Mapped[int | None] = mapped_column(BigInteger)
+    done: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    # The key of the last row the last committed batch selected, as text (parse_host_id).
+    cursor: Mapped[str | None] = mapped_column(Text)
+    batches: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
 
 
 class RequestJournalEntry(Base):

@@ -92,12 +92,11 @@ async def active_requests(conn: AsyncConnection) -> list[RequestProgress]:
     """Requests not finished, with the rows they changed and planned per label summed."""
     rows = await conn.execute(
         text(
-            "SELECT request_key, kind, "
-            "(SELECT COALESCE(sum(value::bigint), 0) FROM jsonb_each_text("
-            "COALESCE(progress -> 'done', '{}'::jsonb))), "
-            "(SELECT COALESCE(sum(value::bigint), 0) FROM jsonb_each_text("
-            "COALESCE(progress -> 'planned', '{}'::jsonb))) "
-            "FROM model_migrations WHERE status = ANY(:active)"
+            "SELECT m.request_key, m.kind, "
+            "COALESCE(sum(p.done), 0), COALESCE(sum(p.planned), 0) "
+            "FROM model_migrations m "
+            "LEFT JOIN model_migration_progress p ON p.migration_id = m.id "
+            "WHERE m.status = ANY(:active) GROUP BY m.id"
         ),
         {"active": list(ACTIVE_MIGRATION_STATUSES)},
     )

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import HostId, parse_host_id
-from db.models import ModelMigration, ModelMigrationBatch
+from db.keys import HostId, id_text, parse_host_id
+from db.models import ModelMigration, ModelMigrationBatch, ModelMigrationProgress
 from db.models.lifecycle import ACTIVE_MIGRATION_STATUSES
 
 ACTIVE_SOURCE_INDEX = "uq_model_migrations_active_source"
@@ -27,6 +27,20 @@ TARGET_FK = "fk_model_migrations_to_model_id_llm_models"
 COUNT_PAGE = 8
 
 
+async def plan_progress(
+    session: AsyncSession, migration_id: uuid.UUID, planned: dict[str, int]
+) -> None:
+    """One progress row per reference the admission planned, nothing done yet."""
+    if planned:
+        await session.execute(
+            insert(ModelMigrationProgress),
+            [
+                {"migration_id": migration_id, "label": label, "planned": rows}
+                for label, rows in planned.items()
+            ],
+        )
+
+
 async def record_batch_progress(
     session: AsyncSession,
     migration_id: uuid.UUID,
@@ -34,37 +48,65 @@ async def record_batch_progress(
     rows: int,
     cursor: HostId | None,
 ) -> None:
-    """Add ``rows`` to ``progress.done[label]``, count the batch, keep the keyset cursor.
+    """Add ``rows`` to the reference's rows done, count the batch, keep the keyset cursor.
 
-    The cursor is kept as a JSON number (integer keys) or string (UUIDs), the forms
-    ``parse_host_id`` reads back.
+    Run in the batch's transaction: the rows it moved, its counts and its cursor commit
+    together. A batch that selected nothing new (``cursor`` None) keeps the last cursor.
     """
     await session.execute(
         text(
             """
-UPDATE model_migrations SET progress = jsonb_set(jsonb_set(jsonb_set(
-        progress || jsonb_build_object('cursor', COALESCE(progress -> 'cursor', '{}'::jsonb)),
-        ARRAY['done', CAST(:label AS text)],
-        to_jsonb(COALESCE((progress #>> ARRAY['done', CAST(:label AS text)])::bigint, 0) + :rows)),
-    '{batches}', to_jsonb(COALESCE((progress ->> 'batches')::bigint, 0) + 1)),
-    ARRAY['cursor', CAST(:label AS text)],
-    COALESCE(CAST(:cursor AS jsonb), progress #> ARRAY['cursor', CAST(:label AS text)],
-             'null'::jsonb))
-WHERE id = :id"""
+INSERT INTO model_migration_progress AS p (migration_id, label, done, cursor, batches)
+VALUES (:id, :label, :rows, :cursor, 1)
+ON CONFLICT (migration_id, label) DO UPDATE
+SET done = p.done + excluded.done,
+    batches = p.batches + 1,
+    cursor = COALESCE(excluded.cursor, p.cursor)"""
         ),
         {
             "id": migration_id,
             "label": label,
             "rows": rows,
-            "cursor": _cursor_json(cursor),
+            "cursor": None if cursor is None else id_text(cursor),
         },
     )
 
 
-def _cursor_json(cursor: HostId | None) -> str | None:
-    if cursor is None:
-        return None
-    return str(cursor) if isinstance(cursor, int) else f'"{cursor}"'
+@dataclass(frozen=True)
+class LabelProgress:
+    """How far a request has come on one reference (a ``model_migration_progress`` row)."""
+
+    planned: int | None
+    done: int
+    cursor: HostId | None
+    batches: int
+
+
+async def progress_by_label(
+    session: AsyncSession, migration_id: uuid.UUID
+) -> dict[str, LabelProgress]:
+    """The request's progress per reference label."""
+    p = ModelMigrationProgress
+    rows = await session.execute(
+        select(p.label, p.planned, p.done, p.cursor, p.batches).where(
+            p.migration_id == migration_id
+        )
+    )
+    return {
+        label: LabelProgress(
+            planned, done, None if cursor is None else parse_host_id(cursor), batches
+        )
+        for label, planned, done, cursor, batches in rows
+    }
+
+
+async def done_by_label(session: AsyncSession, migration_id: uuid.UUID) -> dict[str, int]:
+    """Rows changed so far per reference, as the request's committed batches recorded."""
+    return {
+        label: p.done
+        for label, p in (await progress_by_label(session, migration_id)).items()
+        if p.batches or p.done
+    }
 
 
 async def counts_by_label_and_team(
@@ -183,24 +225,66 @@ class RunRows:
     now: datetime
 
 
+@dataclass(frozen=True)
+class RequestTotals:
+    """A request's rows done and planned, summed over its references (``planned`` is
+    ``None`` when it has no progress rows: a rejected request, or one with nothing to do)."""
+
+    done: int
+    planned: int | None
+
+
 async def recent_requests(
     session: AsyncSession, *, active: bool, limit: int
-) -> list[tuple[ModelMigration, RunRows]]:
+) -> list[tuple[ModelMigration, RunRows, RequestTotals]]:
     """Requests newest first (``active``: only pending, running and paused ones), each
-    with the rows its latest run's batches moved."""
+    with the rows its latest run's batches moved and its rows done and planned."""
     batch = ModelMigrationBatch
     in_run = (batch.migration_id == ModelMigration.id) & (
         batch.created_at >= ModelMigration.run_started_at
     )
     run_rows = select(func.coalesce(func.sum(batch.rows), 0)).where(in_run).scalar_subquery()
     last_batch = select(func.max(batch.created_at)).where(in_run).scalar_subquery()
-    stmt = select(ModelMigration, run_rows, last_batch, func.now()).order_by(
+    progress = ModelMigrationProgress
+    of_request = progress.migration_id == ModelMigration.id
+    done = select(func.coalesce(func.sum(progress.done), 0)).where(of_request).scalar_subquery()
+    planned = select(func.sum(progress.planned)).where(of_request).scalar_subquery()
+    stmt = select(ModelMigration, run_rows, last_batch, func.now(), done, planned).order_by(
         ModelMigration.created_at.desc(), ModelMigration.id
     )
     if active:
         stmt = stmt.where(ModelMigration.status.in_(ACTIVE_MIGRATION_STATUSES))
     found = await session.execute(stmt.limit(limit))
-    return [(row, RunRows(int(rows), last, now)) for row, rows, last, now in found]
+    return [
+        (
+            row,
+            RunRows(int(rows), last, now),
+            RequestTotals(int(done), None if planned is None else int(planned)),
+        )
+        for row, rows, last, now, done, planned in found
+    ]
+
+
+async def totals_of(session: AsyncSession, request_key: str) -> RequestTotals | None:
+    """The rows done and planned of the request under ``request_key`` (``None``: no such
+    request is recorded yet)."""
+    progress = ModelMigrationProgress
+    found = (
+        await session.execute(
+            select(
+                ModelMigration.id,
+                func.coalesce(func.sum(progress.done), 0),
+                func.sum(progress.planned),
+            )
+            .outerjoin(progress, progress.migration_id == ModelMigration.id)
+            .where(ModelMigration.request_key == request_key)
+            .group_by(ModelMigration.id)
+        )
+    ).first()
+    if found is None:
+        return None
+    _, done, planned = found
+    return RequestTotals(int(done), None if planned is None else int(planned))
 
 
 # Requests left pending/running with no sign of life (start, resume or batch) for longer than

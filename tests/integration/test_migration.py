@@ -19,6 +19,10 @@ from tests.factories import Factory
 HOST = reference_host()
 
 TODAY = date(2026, 11, 21)
+# A request's progress per reference: planned, done, batches and the keyset cursor.
+PROGRESS_ROWS = (
+    "SELECT label, planned, done, batches, cursor FROM model_migration_progress ORDER BY label"
+)
 
 
 def migrate(
@@ -220,11 +224,15 @@ async def test_failure_after_batch_k_then_rerun_resumes(make_runtime, factory: F
     with pytest.raises(PermanentJobError, match="simulated crash"):
         await run_request(runtime, request, today=TODAY, after_batch=crash_after_second_batch)
     async with runtime.engine.connect() as conn:
-        row = (
-            await conn.execute(text("SELECT status, progress, error FROM model_migrations"))
-        ).one()
+        row = (await conn.execute(text("SELECT status, error FROM model_migrations"))).one()
+        at_crash = (await conn.execute(text(PROGRESS_ROWS))).all()
     assert row.status == "failed" and "simulated crash" in row.error
-    assert row.progress["done"] == {"assistants": 6}
+    # The table kept the two committed batches' rows, and the cursor the resume starts
+    # after: the last of the rows they moved, in key order.
+    last_moved = await scalar(
+        runtime, "SELECT id FROM assistants WHERE llm_model_id = :b ORDER BY id DESC LIMIT 1", b=b
+    )
+    assert [tuple(r) for r in at_crash] == [("assistants", 10, 6, 2, str(last_moved))]
     assert (
         await scalar(runtime, "SELECT count(*) FROM assistants WHERE llm_model_id = :b", b=b) == 6
     )
@@ -233,9 +241,9 @@ async def test_failure_after_batch_k_then_rerun_resumes(make_runtime, factory: F
     assert result["status"] == "succeeded"
     assert result["counts"] == {"assistants": 10}
     async with runtime.engine.connect() as conn:
-        progress = await conn.scalar(text("SELECT progress FROM model_migrations"))
+        at_end = (await conn.execute(text(PROGRESS_ROWS))).all()
     # 2 batches before the crash, 2 more after it (3 + 1 rows): nothing was redone.
-    assert progress["batches"] == 4 and progress["done"] == {"assistants": 10}
+    assert [tuple(r[:4]) for r in at_end] == [("assistants", 10, 10, 4)]
 
 
 async def test_concurrent_writer_leaves_no_reference_behind(make_runtime, factory: Factory) -> None:

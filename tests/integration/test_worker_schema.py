@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from alembic import command
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import make_engine
-from db.migrate import current_revision, head_revision, upgrade
+from db.migrate import alembic_config, current_revision, head_revision, upgrade
 from db.models import Base, LifecycleRun
+from db.queries.requests import LabelProgress, progress_by_label
 from db.schema_layout import WORKER_SCHEMA, Layout
 from tests.services import create_test_database, drop_database
 from worker.devservices import with_database
@@ -100,5 +105,60 @@ async def test_a_configured_schema_name_serves_orm_and_raw_sql(empty_database_ur
             orm = await conn.scalar(select(LifecycleRun.job))
             assert await current_revision(conn, "lc_custom") == head_revision()
         assert raw == orm == "enrich"
+    finally:
+        await engine.dispose()
+
+
+async def test_revision_0011_moves_a_running_requests_progress_to_rows_and_back(
+    empty_database_url: str,
+) -> None:
+    """A request in flight across the upgrade resumes from its rows; after a downgrade the
+    older code finds its JSONB keys as it wrote them."""
+    await asyncio.to_thread(upgrade, empty_database_url, "0010")
+    space = "6f1c2a9e-3b0d-4c55-9a1e-2f7d8b6c4e10"
+    progress = {
+        "phase": "moving",
+        "planned": {"assistants": 5, "apps": 2, "spaces": 4},
+        "done": {"assistants": 3, "spaces": 1},
+        "cursor": {"assistants": 41, "spaces": space},
+        "batches": 3,
+    }
+    engine = make_engine(empty_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            request_id = await conn.scalar(
+                text(
+                    "INSERT INTO model_migrations (kind, request_key, status, progress) "
+                    "VALUES ('migration', 'in-flight', 'running', CAST(:p AS jsonb)) "
+                    "RETURNING id"
+                ),
+                {"p": json.dumps(progress)},
+            )
+            # Its committed batches: two on assistants, one on spaces.
+            await conn.execute(
+                text(
+                    "INSERT INTO model_migration_batches (migration_id, label, rows) "
+                    "VALUES (:id, 'assistants', 2), (:id, 'assistants', 1), (:id, 'spaces', 1)"
+                ),
+                {"id": request_id},
+            )
+
+        await asyncio.to_thread(upgrade, empty_database_url, "0011")
+        async with engine.connect() as conn:
+            kept = await conn.scalar(text("SELECT progress FROM model_migrations"))
+        assert kept == {"phase": "moving"}
+        async with engine.connect() as conn, AsyncSession(bind=conn) as session:
+            rows = await progress_by_label(session, request_id)
+        assert rows == {
+            "apps": LabelProgress(planned=2, done=0, cursor=None, batches=0),
+            "assistants": LabelProgress(planned=5, done=3, cursor=41, batches=2),
+            "spaces": LabelProgress(planned=4, done=1, cursor=uuid.UUID(space), batches=1),
+        }
+
+        await asyncio.to_thread(command.downgrade, alembic_config(empty_database_url), "0010")
+        async with engine.connect() as conn:
+            restored = await conn.scalar(text("SELECT progress FROM model_migrations"))
+        assert restored == progress
+        assert not await _tables(empty_database_url, WORKER_SCHEMA) & {"model_migration_progress"}
     finally:
         await engine.dispose()

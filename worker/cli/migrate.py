@@ -8,10 +8,8 @@ import getpass
 import sys
 from typing import Any
 
-from sqlalchemy import select
-
-from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
+from db.queries import requests as rq
 from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef
 from jobs.model_ref import model_label as named_model
@@ -151,18 +149,10 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
 
     async def progress(runtime: Runtime) -> tuple[int, int] | None:
         async with runtime.sessions() as session:
-            row = (
-                await session.execute(
-                    select(ModelMigration.progress).where(
-                        ModelMigration.request_key == request.request_key
-                    )
-                )
-            ).scalar_one_or_none()
-        if not row:
+            totals = await rq.totals_of(session, request.request_key)
+        if totals is None or totals.planned is None:
             return None
-        planned = sum(int(v) for v in (row.get("planned") or {}).values())
-        done = sum(int(v) for v in (row.get("done") or {}).values())
-        return done, max(planned, done)
+        return totals.done, max(totals.planned, totals.done)
 
     result = asyncio.run(
         submit_and_wait(

@@ -339,10 +339,13 @@ def _column_expr(table: str, column: str) -> str | None:
 
 
 # Where batch boundaries fall is the worker's business (a resumed or doubly-run request
-# cuts them differently); what counts is the rows per reference and team.
+# cuts them differently); what counts is the rows per reference and team, and the rows
+# planned and done per reference (not how many batches, nor where the last one ended).
 _AGGREGATED = {
     "model_migration_batches": "SELECT ROW(label, t.key, sum(t.value::bigint))::text AS r "
     "FROM model_migration_batches, jsonb_each_text(teams) t GROUP BY label, t.key ORDER BY 1",
+    "model_migration_progress": "SELECT ROW(label, planned, done)::text AS r "
+    "FROM model_migration_progress ORDER BY 1",
 }
 
 

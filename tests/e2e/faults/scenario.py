@@ -37,7 +37,8 @@ async def batches(runtime: Runtime, key: str) -> int:
     """Batches the request under ``key`` has committed so far."""
     n = await scalar(
         runtime,
-        "SELECT (progress->>'batches')::int FROM model_migrations WHERE request_key = :k",
+        "SELECT sum(p.batches) FROM model_migration_progress p "
+        "JOIN model_migrations m ON m.id = p.migration_id WHERE m.request_key = :k",
         k=key,
     )
     return int(n or 0)

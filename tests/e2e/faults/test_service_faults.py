@@ -127,9 +127,9 @@ async def test_postgres_backends_terminated_mid_batch(
                     "FROM pg_stat_activity "
                     "WHERE datname = :db AND pid <> pg_backend_pid() "
                     "AND state IN ('active', 'idle in transaction') "
-                    "AND EXISTS (SELECT 1 FROM model_migrations "
-                    "WHERE request_key = :k AND status = 'running' "
-                    "AND (progress->>'batches')::int > 0)"
+                    "AND EXISTS (SELECT 1 FROM model_migrations m "
+                    "JOIN model_migration_progress p ON p.migration_id = m.id "
+                    "WHERE m.request_key = :k AND m.status = 'running' AND p.batches > 0)"
                 ),
                 {"db": database, "k": key},
             )
