@@ -146,7 +146,8 @@ class RequestJournalEntry(Base):
     """One host row a request changed, as it was and as the request left it.
 
     Written by the statement that changes the row (a batch or the final sweep), read by
-    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name (a
+    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name, but
+    for a column reference's model column, which held the source and holds the target (a
     link row: ``old_values`` is the deleted row, ``new_values`` says whether the request
     inserted the target's link). ``row_key`` is the row's key in its canonical text.
     """

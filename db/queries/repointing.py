@@ -169,12 +169,23 @@ def changed_columns(ref: Reference, *, clear: bool) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+def journaled_columns(ref: Reference, *, clear: bool) -> list[str]:
+    """The changed columns whose values the journal keeps: all but a column reference's
+    model column, which held the source before and holds the target (``NULL`` for a
+    clear) after, both known to the undo."""
+    model = ref.column if ref.shape is Shape.COLUMN else None
+    return [c for c in changed_columns(ref, clear=clear) if c != model]
+
+
 def row_values_sql(columns: list[str], alias: str = "t") -> str:
-    """The row's ``columns`` as one jsonb object (what the journal keeps and compares).
+    """The row's ``columns`` as one jsonb object (what the journal keeps and compares;
+    ``{}`` for none).
 
     A column that is SQL NULL is left out of the object (``->`` then gives NULL back),
     so it is never confused with a JSON ``null`` held in a jsonb column.
     """
+    if not columns:
+        return "CAST('{}' AS jsonb)"
     pairs = ", ".join(f"'{c}', {alias}.{c}" for c in columns)
     nulls = ", ".join(f"CASE WHEN {alias}.{c} IS NULL THEN '{c}' END" for c in columns)
     return f"(jsonb_build_object({pairs}) - ARRAY[{nulls}])"
@@ -272,10 +283,10 @@ def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
 def _update_move(
     ref: Reference, where: str, assignment: str, *, clear: bool, order: str
 ) -> TextClause:
-    """An UPDATE of a locked batch that journals each row's changed columns as they were
-    and as they are now."""
+    """An UPDATE of a locked batch that journals each row's changed columns (those
+    :func:`journaled_columns` names) as they were and as they are now."""
     key = ref.key_column
-    columns = changed_columns(ref, clear=clear)
+    columns = journaled_columns(ref, clear=clear)
     return text(
         f"""{_locked_batch(ref, where, order, columns)}
 moved AS (

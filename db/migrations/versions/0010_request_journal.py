@@ -2,7 +2,8 @@
 
 ``request_journal`` holds one row per host row a migration or deletion changed, written by
 the statement that changes it: the row's key, and the changed columns as they were
-(``old_values``) and as the request left them (``new_values``); for a link row, the deleted row and
+(``old_values``) and as the request left them (``new_values``), but for a column
+reference's model column (the source before, the target after); for a link row, the deleted row and
 whether the request inserted the target's link. ``model_migrations.journaled`` marks the
 requests recorded with a journal (one finished before this revision cannot be undone).
 

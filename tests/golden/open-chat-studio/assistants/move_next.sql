@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS old_values FROM assistants_openaiassistant t
+    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM assistants_openaiassistant t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -8,7 +8,7 @@ moved AS (
     UPDATE assistants_openaiassistant t SET llm_provider_model_id = :target
     FROM batch b
     WHERE t.id = b.id
-    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS new_values
+    RETURNING t.id, t.team_id, b.old_values, CAST('{}' AS jsonb) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS old_values FROM pipelines_node t
+    SELECT t.id, (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) AS old_values FROM pipelines_node t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -11,7 +11,7 @@ moved AS (
             ELSE t.params END
     FROM batch b
     WHERE t.id = b.id
-    RETURNING t.id, t.pipeline_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
+    RETURNING t.id, t.pipeline_id, b.old_values, (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)

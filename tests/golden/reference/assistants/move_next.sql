@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_model_id', t.llm_model_id, 'model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END, CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS old_values FROM assistants t
+    SELECT t.id, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS old_values FROM assistants t
     WHERE t.llm_model_id = :source
       AND NOT EXISTS (
         SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(t.model_parameters) = 'object' THEN t.model_parameters ELSE '{}' END) AS e
@@ -21,7 +21,7 @@ moved AS (
     ) ELSE t.model_parameters END
     FROM batch b
     WHERE t.id = b.id
-    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_model_id', t.llm_model_id, 'model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END, CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS new_values
+    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_model_id', t.llm_model_id) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END]) AS old_values FROM services t
+    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM services t
     WHERE t.llm_model_id = :source
     ORDER BY t.llm_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -8,7 +8,7 @@ moved AS (
     UPDATE services t SET llm_model_id = :target
     FROM batch b
     WHERE t.id = b.id
-    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_model_id', t.llm_model_id) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END]) AS new_values
+    RETURNING t.id, t.team_id, b.old_values, CAST('{}' AS jsonb) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
