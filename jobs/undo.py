@@ -27,7 +27,7 @@ from db.queries import undo as uq
 from db.queries.audit import record_audit
 from db.queries.keys import key_type
 from db.queries.models import get_model
-from db.queries.repointing import lock_live_model, relax_commit_durability
+from db.queries.repointing import lock_live_model, plan_without_jit, relax_commit_durability
 from db.reference import Reference
 from jobs.batch_sizing import BatchPause, BatchSizer
 from jobs.errors import PermanentJobError, RequestRefused
@@ -141,6 +141,7 @@ async def _count(runtime: Runtime, row: ModelMigration) -> tuple[dict[str, int],
     changed: dict[str, int] = {}
     assert row.from_model_id is not None
     async with runtime.sessions() as session:
+        await uq.read_journal_by_its_index(session)
         for ref in _references(runtime, await uq.journaled_labels(session, row.id)):
             keys = await key_type(session, runtime.platform.qualified(ref.table), ref.key_column)
             before: int | None = None
@@ -243,6 +244,8 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                 # A batch and its cursor commit (or vanish) together: a resumed undo
                 # redoes whatever a server crash lost.
                 await relax_commit_durability(session)
+                await plan_without_jit(session)
+                await uq.read_journal_by_its_index(session)
                 row = await _locked(session, request_id)
                 state = _undo_state(row)
                 cursor = (state.get("cursor") or {}).get(ref.label, "start")

@@ -173,9 +173,14 @@ class RequestJournalEntry(Base):
     """One host row a request changed, as it was and as the request left it.
 
     Written by the statement that changes the row (a batch or the final sweep), read by
-    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name (a
+    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name, but
+    for a column reference's model column, which held the source and holds the target (a
     link row: ``old_values`` is the deleted row, ``new_values`` says whether the request
     inserted the target's link). ``row_key`` is the row's key in its canonical text.
+
+    ``migration_id`` has no foreign key: a batch journals thousands of rows, and each
+    would check the request row the batch already holds locked (requests are never
+    deleted).
     """
 
     __tablename__ = "request_journal"
@@ -185,11 +190,7 @@ class RequestJournalEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    migration_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True),
-        ForeignKey(f"{WORKER_SCHEMA}.model_migrations.id", ondelete="CASCADE"),
-        nullable=False,
-    )
+    migration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     label: Mapped[str] = mapped_column(Text, nullable=False)
     row_key: Mapped[str] = mapped_column(Text, nullable=False)
     old_values: Mapped[Any] = mapped_column(JSONB, nullable=False)

@@ -169,25 +169,37 @@ def changed_columns(ref: Reference, *, clear: bool) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+def journaled_columns(ref: Reference, *, clear: bool) -> list[str]:
+    """The changed columns whose values the journal keeps: all but a column reference's
+    model column, which held the source before and holds the target (``NULL`` for a
+    clear) after, both known to the undo."""
+    model = ref.column if ref.shape is Shape.COLUMN else None
+    return [c for c in changed_columns(ref, clear=clear) if c != model]
+
+
 def row_values_sql(columns: list[str], alias: str = "t") -> str:
-    """The row's ``columns`` as one jsonb object (what the journal keeps and compares).
+    """The row's ``columns`` as one jsonb object (what the journal keeps and compares;
+    ``{}`` for none).
 
     A column that is SQL NULL is left out of the object (``->`` then gives NULL back),
     so it is never confused with a JSON ``null`` held in a jsonb column.
     """
+    if not columns:
+        return "CAST('{}' AS jsonb)"
     pairs = ", ".join(f"'{c}', {alias}.{c}" for c in columns)
     nulls = ", ".join(f"CASE WHEN {alias}.{c} IS NULL THEN '{c}' END" for c in columns)
     return f"(jsonb_build_object({pairs}) - ARRAY[{nulls}])"
 
 
 # Journals every row a batch changed, in the statement that changes it (``undo_request``
-# puts back what still holds ``new_values``).
+# puts back what still holds ``new_values``): ``{rows}`` give each moved row ``m`` and
+# its ``old_values``.
 _JOURNAL = """
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.{key} AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.{key} AS text), {old_values},
            m.new_values
-    FROM moved m
+    FROM {rows}
 ),"""
 
 
@@ -242,7 +254,7 @@ moved AS (
     DELETE FROM {ref.table} t WHERE {_in_batch(ref)}
     RETURNING {_returning(ref)}, to_jsonb(t) AS old_values,
               jsonb_build_object('added', {was_added}) AS new_values
-),{_JOURNAL.format(key=key)}
+),{_JOURNAL.format(key=key, old_values="m.old_values", rows="moved m")}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 
@@ -272,18 +284,24 @@ def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
 def _update_move(
     ref: Reference, where: str, assignment: str, *, clear: bool, order: str
 ) -> TextClause:
-    """An UPDATE of a locked batch that journals each row's changed columns as they were
-    and as they are now."""
+    """An UPDATE of a locked batch that journals each row's changed columns (those
+    :func:`journaled_columns` names) as they were and as they are now.
+
+    The UPDATE finds its rows by the batch's keys (the key's index), not by a join with
+    the batch, which the planner makes a hash join over the whole table, once per batch;
+    the journal pairs each moved row with its values as they were.
+    """
     key = ref.key_column
-    columns = changed_columns(ref, clear=clear)
+    columns = journaled_columns(ref, clear=clear)
+    in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch))"
+    rows = f"moved m JOIN batch b ON b.{key} = m.{key}"
     return text(
         f"""{_locked_batch(ref, where, order, columns)}
 moved AS (
     UPDATE {ref.table} t SET {assignment}
-    FROM batch b
-    WHERE t.{key} = b.{key}
-    RETURNING {_returning(ref)}, b.old_values, {row_values_sql(columns)} AS new_values
-),{_JOURNAL.format(key=key)}
+    WHERE {in_batch}
+    RETURNING {_returning(ref)}, {row_values_sql(columns)} AS new_values
+),{_JOURNAL.format(key=key, old_values="b.old_values", rows=rows)}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.keys import HostId, parse_host_id
 from db.models import LlmModel
 from db.queries.keys import KEY_TYPES
-from db.queries.repointing import changed_columns, row_values_sql
+from db.queries.repointing import changed_columns, journaled_columns, row_values_sql
 from db.reference import Reference, Shape, check_identifiers
 
 
@@ -69,10 +69,15 @@ def _update_undo(
     # a nested loop would probe the whole array for every entry).
     key = ref.key_column
     columns = changed_columns(ref, clear=clear)
-    holds = (
-        f"t.{key} = CAST(e.row_key AS {key_type})\n"
-        f"      AND {row_values_sql(columns)} = e.new_values"
-    )
+    holds = f"t.{key} = CAST(e.row_key AS {key_type})"
+    if ref.shape is Shape.COLUMN:
+        # The model column is not journaled: the request left the target in it (NULL for
+        # a clear). Not ``=``, which would offer the planner that column's index, whose
+        # statistics still show the rows on the source: the key's index finds the row.
+        holds += f"\n      AND t.{ref.column} IS NOT DISTINCT FROM :target"
+    journaled = journaled_columns(ref, clear=clear)
+    if journaled:
+        holds += f"\n      AND {row_values_sql(journaled)} = e.new_values"
     if dry_run:
         work = f"""
 restored AS (SELECT e.id FROM entries e JOIN {ref.table} t ON {holds})"""
@@ -149,7 +154,7 @@ async def undo_batch(
         "limit": limit,
         "source": source,
     }
-    if ref.shape is Shape.LINK:
+    if ref.shape is not Shape.JSON:
         params["target"] = target
     if before is not None:
         params["before"] = before
@@ -159,6 +164,19 @@ async def undo_batch(
     row = (await session.execute(statement, params)).one()
     last = None if row.last_id is None else int(row.last_id)
     return UndoOutcome(int(row.selected), int(row.restored), last)
+
+
+async def read_journal_by_its_index(session: AsyncSession) -> None:
+    """Plan this transaction's journal reads as walks of the journal's index.
+
+    A request's entries are usually newer than the table's statistics, which then put a
+    handful of rows under the request and its label; the planner reads those with a
+    bitmap scan and sorts them to keep the newest ``:limit``. But they are every entry
+    of the reference before the cursor, re-read and re-sorted by every batch (at 500,000
+    references, most of an undo's time). Without bitmap scans the batch reads its entries
+    off the index backwards from the cursor, and stops at ``:limit``.
+    """
+    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
 
 
 async def journaled_labels(session: AsyncSession, migration_id: uuid.UUID) -> set[str]:

@@ -2,9 +2,13 @@
 
 ``request_journal`` holds one row per host row a migration or deletion changed, written by
 the statement that changes it: the row's key, and the changed columns as they were
-(``old_values``) and as the request left them (``new_values``); for a link row, the deleted row and
-whether the request inserted the target's link. ``model_migrations.journaled`` marks the
-requests recorded with a journal (one finished before this revision cannot be undone).
+(``old_values``) and as the request left them (``new_values``), but for a column
+reference's model column (the source before, the target after); for a link row, the
+deleted row and whether the request inserted the target's link.
+``model_migrations.journaled`` marks the requests recorded with a journal (one finished
+before this revision cannot be undone).
+``migration_id`` has no foreign key: a batch journals thousands of rows, and each would
+check the request row the batch already holds locked.
 
 Revision ID: 0010
 Revises: 0009
@@ -42,12 +46,6 @@ def upgrade() -> None:
         sa.Column("row_key", sa.Text(), nullable=False),
         sa.Column("old_values", postgresql.JSONB(), nullable=False),
         sa.Column("new_values", postgresql.JSONB(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["migration_id"],
-            [f"{schema}.model_migrations.id"],
-            name=op.f("fk_request_journal_migration_id_model_migrations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_request_journal")),
         schema=schema,
     )

@@ -1,20 +1,19 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) AS old_values FROM flow_steps t
+    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM flow_steps t
     WHERE t.ai_model_id = :source AND t.id > :after
     ORDER BY t.ai_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
 ),
 moved AS (
     UPDATE flow_steps t SET ai_model_id = :target
-    FROM batch b
-    WHERE t.id = b.id
-    RETURNING t.id, t.flow_uid, b.old_values, (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) AS new_values
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.flow_uid, CAST('{}' AS jsonb) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
            m.new_values
-    FROM moved m
+    FROM moved m JOIN batch b ON b.id = m.id
 ),
 moved_teams AS (SELECT p.org_id AS team_id FROM moved m JOIN flows p ON p.uid = m.flow_uid),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

@@ -4,6 +4,6 @@ WITH entries AS (
     ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
 ),
 restored AS (SELECT e.id FROM entries e JOIN flow_steps t ON t.id = CAST(e.row_key AS integer)
-      AND (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) = e.new_values)
+      AND t.ai_model_id IS NOT DISTINCT FROM :target)
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
        (SELECT min(id) FROM entries) AS last_id

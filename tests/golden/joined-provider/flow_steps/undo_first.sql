@@ -7,7 +7,7 @@ restored AS (
     UPDATE flow_steps t SET ai_model_id = :source
     FROM entries e
     WHERE t.id = CAST(e.row_key AS integer)
-      AND (jsonb_build_object('ai_model_id', t.ai_model_id) - ARRAY[CASE WHEN t.ai_model_id IS NULL THEN 'ai_model_id' END]) = e.new_values
+      AND t.ai_model_id IS NOT DISTINCT FROM :target
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,

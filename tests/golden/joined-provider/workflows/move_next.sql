@@ -14,15 +14,14 @@ moved AS (
             ORDER BY e.ord), '[]'::jsonb)
         FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.spec #> '{steps}') = 'array' THEN t.spec #> '{steps}' ELSE '[]'::jsonb END) WITH ORDINALITY AS e(elem, ord)))
     ELSE t.spec END
-    FROM batch b
-    WHERE t.id = b.id
-    RETURNING t.id, t.org_id, b.old_values, (jsonb_build_object('spec', t.spec) - ARRAY[CASE WHEN t.spec IS NULL THEN 'spec' END]) AS new_values
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.org_id, (jsonb_build_object('spec', t.spec) - ARRAY[CASE WHEN t.spec IS NULL THEN 'spec' END]) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
            m.new_values
-    FROM moved m
+    FROM moved m JOIN batch b ON b.id = m.id
 ),
 moved_teams AS (SELECT m.org_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

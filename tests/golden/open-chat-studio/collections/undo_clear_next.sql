@@ -7,7 +7,7 @@ restored AS (
     UPDATE documents_collection t SET contextualizer_llm_model_id = :source
     FROM entries e
     WHERE t.id = CAST(e.row_key AS bigint)
-      AND (jsonb_build_object('contextualizer_llm_model_id', t.contextualizer_llm_model_id) - ARRAY[CASE WHEN t.contextualizer_llm_model_id IS NULL THEN 'contextualizer_llm_model_id' END]) = e.new_values
+      AND t.contextualizer_llm_model_id IS NOT DISTINCT FROM :target
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,

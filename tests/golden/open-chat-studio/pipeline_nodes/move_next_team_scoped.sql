@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS old_values FROM pipelines_node t
+    SELECT t.id, (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) AS old_values FROM pipelines_node t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE
       AND EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)) AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
@@ -10,15 +10,14 @@ moved AS (
         params = CASE WHEN CASE jsonb_typeof(t.params #> '{llm_provider_model_id}') WHEN 'string' THEN lower(t.params #> '{llm_provider_model_id}' #>> '{}') WHEN 'number' THEN CAST(trim_scale(CAST(t.params #> '{llm_provider_model_id}' AS numeric)) AS text) END = :source_text
             THEN jsonb_set(t.params, '{llm_provider_model_id}', to_jsonb(CAST(:target_number AS bigint)))
             ELSE t.params END
-    FROM batch b
-    WHERE t.id = b.id
-    RETURNING t.id, t.pipeline_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.pipeline_id, (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
            m.new_values
-    FROM moved m
+    FROM moved m JOIN batch b ON b.id = m.id
 ),
 moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN pipelines_pipeline p ON p.id = m.pipeline_id),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

@@ -4,6 +4,7 @@ WITH entries AS (
     ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
 ),
 restored AS (SELECT e.id FROM entries e JOIN pipelines_node t ON t.id = CAST(e.row_key AS bigint)
-      AND (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) = e.new_values)
+      AND t.llm_provider_model_id IS NOT DISTINCT FROM :target
+      AND (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) = e.new_values)
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
        (SELECT min(id) FROM entries) AS last_id

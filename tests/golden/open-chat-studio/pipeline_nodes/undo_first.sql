@@ -8,7 +8,8 @@ restored AS (
         params = e.old_values -> 'params'
     FROM entries e
     WHERE t.id = CAST(e.row_key AS bigint)
-      AND (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id, 'params', t.params) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END, CASE WHEN t.params IS NULL THEN 'params' END]) = e.new_values
+      AND t.llm_provider_model_id IS NOT DISTINCT FROM :target
+      AND (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) = e.new_values
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,

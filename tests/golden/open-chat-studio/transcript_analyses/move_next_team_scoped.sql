@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS old_values FROM analysis_transcriptanalysis t
+    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM analysis_transcriptanalysis t
     WHERE t.llm_provider_model_id = :source
       AND t.team_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
@@ -7,15 +7,14 @@ WITH batch AS (
 ),
 moved AS (
     UPDATE analysis_transcriptanalysis t SET llm_provider_model_id = :target
-    FROM batch b
-    WHERE t.id = b.id
-    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_provider_model_id', t.llm_provider_model_id) - ARRAY[CASE WHEN t.llm_provider_model_id IS NULL THEN 'llm_provider_model_id' END]) AS new_values
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.team_id, CAST('{}' AS jsonb) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
            m.new_values
-    FROM moved m
+    FROM moved m JOIN batch b ON b.id = m.id
 ),
 moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

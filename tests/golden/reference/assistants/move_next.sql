@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, (jsonb_build_object('llm_model_id', t.llm_model_id, 'model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END, CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS old_values FROM assistants t
+    SELECT t.id, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS old_values FROM assistants t
     WHERE t.llm_model_id = :source
       AND NOT EXISTS (
         SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(t.model_parameters) = 'object' THEN t.model_parameters ELSE '{}' END) AS e
@@ -19,15 +19,14 @@ moved AS (
         LEFT JOIN LATERAL (SELECT rule FROM jsonb_array_elements(CAST(:param_rules AS jsonb)) AS r(rule) WHERE r.rule ->> 'k' = e.key AND r.rule -> 'v' = e.value LIMIT 1) AS r ON TRUE
         WHERE NOT COALESCE(CAST(r.rule ->> 'drop' AS boolean), FALSE)
     ) ELSE t.model_parameters END
-    FROM batch b
-    WHERE t.id = b.id
-    RETURNING t.id, t.team_id, b.old_values, (jsonb_build_object('llm_model_id', t.llm_model_id, 'model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END, CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS new_values
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.team_id, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS new_values
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), m.old_values,
+    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
            m.new_values
-    FROM moved m
+    FROM moved m JOIN batch b ON b.id = m.id
 ),
 moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

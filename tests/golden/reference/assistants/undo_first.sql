@@ -8,7 +8,8 @@ restored AS (
         model_parameters = e.old_values -> 'model_parameters'
     FROM entries e
     WHERE t.id = CAST(e.row_key AS uuid)
-      AND (jsonb_build_object('llm_model_id', t.llm_model_id, 'model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END, CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) = e.new_values
+      AND t.llm_model_id IS NOT DISTINCT FROM :target
+      AND (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) = e.new_values
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,

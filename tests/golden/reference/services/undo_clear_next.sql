@@ -7,7 +7,7 @@ restored AS (
     UPDATE services t SET llm_model_id = :source
     FROM entries e
     WHERE t.id = CAST(e.row_key AS uuid)
-      AND (jsonb_build_object('llm_model_id', t.llm_model_id) - ARRAY[CASE WHEN t.llm_model_id IS NULL THEN 'llm_model_id' END]) = e.new_values
+      AND t.llm_model_id IS NOT DISTINCT FROM :target
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
