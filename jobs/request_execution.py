@@ -44,7 +44,13 @@ from jobs.request_admission import (
     with_team_ids,
 )
 from jobs.runtime import Runtime
-from jobs.validation import describe, request_in_progress, retired_source, snapshot
+from jobs.validation import (
+    describe,
+    request_in_progress,
+    retired_source,
+    scope_findings,
+    snapshot,
+)
 
 AfterBatch = Callable[[str, int], Awaitable[None]]
 SWEEP_LIMIT = 10_000
@@ -211,24 +217,9 @@ async def _check_scope(
     teams' rows are simply not its business."""
     assert row.from_model_id is not None
     found = await q.out_of_scope(session, _movable(platform, row), row.from_model_id, scope)
-    if found.other_teams:
-        raise RequestRefused(
-            "team_scope_mismatch",
-            f"target is team {target.team_id}'s custom model but other teams (or global "
-            f"configuration) now use the source: {_listed(found.other_teams)}; they were not "
-            "moved and the source was not retired",
-        )
-    if found.above_level:
-        raise RequestRefused(
-            "security_level_insufficient",
-            f"spaces requiring a level above the target's ({target.security_level or 0}) now "
-            f"enable the source: {_listed(found.above_level)}; they were not moved and the "
-            "source was not retired",
-        )
-
-
-def _listed(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {label}" for label, n in counts.items())
+    teams = scope.teams if scope.chosen else None
+    for finding in scope_findings(target, teams, found, meanwhile=True):
+        raise RequestRefused(finding.code, finding.message)
 
 
 async def _reject(session: AsyncSession, row: ModelMigration, code: str, message: str) -> None:

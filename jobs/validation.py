@@ -22,7 +22,7 @@ from db.queries.references import (
     impact_totals,
     usage_by_team,
 )
-from db.queries.repointing import spaces_above_level
+from db.queries.repointing import OutOfScope, Scope, out_of_scope
 from db.queries.requests import active_request_for
 from db.reference import Reference
 from jobs.cost_map import CostMap
@@ -210,34 +210,54 @@ async def _target_findings(
         )
 
 
-def _custom_target_scope(
-    verdict: Verdict, target: LlmModel, teams: tuple[HostId, ...] | None
-) -> None:
-    """``team_scope_mismatch`` when a team's custom model would serve another team: a
-    request naming any other team, or (naming none) another team's or a teamless row."""
-    if target.team_id is None:
-        return
-    if teams is not None:
-        named = sorted(str(t) for t in teams if t != target.team_id)
-        if named:
-            verdict.add(
+def scope_findings(
+    target: LlmModel,
+    teams: tuple[HostId, ...] | None,
+    found: OutOfScope,
+    *,
+    meanwhile: bool = False,
+) -> list[Finding]:
+    """The scope and level rules, as admission and the final transaction both apply them
+    to the live references ``found`` outside the request's scope (``meanwhile``: found
+    under the source row lock after the batches, so written since admission).
+
+    ``team_scope_mismatch``: a team's custom model would serve another team (a request
+    naming any other team, or rows of other teams or of none); ``security_level_insufficient``:
+    a space enabling the source asks more than the target's level.
+    """
+    findings: list[Finding] = []
+    named = sorted(str(t) for t in teams or () if t != target.team_id)
+    if target.team_id is not None and named:
+        findings.append(
+            Finding(
                 "team_scope_mismatch",
                 f"target is team {target.team_id}'s custom model: a request for it may name "
                 f"only that team, and this one also names team(s) {', '.join(named)}",
             )
-    else:
-        others = {
-            team
-            for usage in verdict.impact.values()
-            for team in usage.teams
-            if team != target.team_id
-        }
-        if others:
-            verdict.add(
+        )
+    left = "; they were not moved and the source was not retired" if meanwhile else ""
+    now = " now" if meanwhile else ""
+    if found.other_teams:
+        findings.append(
+            Finding(
                 "team_scope_mismatch",
-                f"target is team {target.team_id}'s custom model but {len(others)} other "
-                "team(s) (or global configuration) use the source",
+                f"target is team {target.team_id}'s custom model but other teams (or global "
+                f"configuration){now} use the source: {_listed(found.other_teams)}{left}",
             )
+        )
+    if found.above_level:
+        findings.append(
+            Finding(
+                "security_level_insufficient",
+                f"spaces requiring a level above the target's ({target.security_level or 0})"
+                f"{now} enable the source: {_listed(found.above_level)}{left}",
+            )
+        )
+    return findings
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
 
 
 async def _scope_and_security(
@@ -248,15 +268,9 @@ async def _scope_and_security(
     references: tuple[Reference, ...],
     teams: tuple[HostId, ...] | None,
 ) -> None:
-    _custom_target_scope(verdict, target, teams)
-    level = target.security_level or 0
-    above = await spaces_above_level(session, references, source.id, level, teams)
-    if above:
-        verdict.add(
-            "security_level_insufficient",
-            f"{above} space(s) enabling the source require a security level above "
-            f"the target's ({level})",
-        )
+    found = await out_of_scope(session, references, source.id, Scope.of(target, teams))
+    for finding in scope_findings(target, teams, found):
+        verdict.add(finding.code, finding.message)
 
 
 async def _parameter_findings(

@@ -31,7 +31,6 @@ from db.queries.reference_sql import (
     match_sql,
     new_column_value_sql,
     new_json_value_sql,
-    parent_join_sql,
     team_scope_sql,
     team_sql,
 )
@@ -441,8 +440,8 @@ def scope_probe_statement(
     ref: Reference, *, team: bool, within_teams: bool = False
 ) -> TextClause | None:
     """Count live rows of ``ref`` on ``:source`` outside the scope: of none of the teams
-    ``:scope_teams`` (``team``) or above ``:scope_level`` (of those teams' rows only,
-    ``within_teams``); ``None`` when none can be."""
+    ``:scope_teams`` (``team``; a row of no team is of none) or above ``:scope_level`` (of
+    those teams' rows only, ``within_teams``); ``None`` when none can be."""
     allowed = team_scope_sql(ref, "t") if team else level_scope_sql(ref, "t")
     if allowed == "TRUE":
         return None
@@ -450,7 +449,7 @@ def scope_probe_statement(
     return text(
         f"SELECT count(*) FROM {ref.table} t "
         f"WHERE {all_of(match_sql(ref, 't', 'source'), live_row_sql(ref, 't'), mine)} "
-        f"AND NOT ({allowed})"
+        f"AND NOT COALESCE({allowed}, FALSE)"
     )
 
 
@@ -477,43 +476,6 @@ async def out_of_scope(
             if n:
                 found[ref.label] = int(n)
     return OutOfScope(other, above)
-
-
-def above_level_statement(ref: Reference, *, team_scoped: bool = False) -> TextClause | None:
-    """Count parents linking ``:source`` that require a level above ``:level`` (those of
-    the teams ``:scope_teams`` only, ``team_scoped``)."""
-    via = ref.team_via
-    if via is None or via.level_column is None:
-        return None
-    teams = f" AND p.{via.team_column} = ANY(:scope_teams)" if team_scoped else ""
-    return text(
-        f"SELECT count(*) FROM {ref.table} t{parent_join_sql(via, 't')} "
-        f"WHERE {match_sql(ref, 't', 'source')} "
-        f"AND p.{via.level_column} > :level{teams}"
-    )
-
-
-async def spaces_above_level(
-    session: AsyncSession,
-    refs: tuple[Reference, ...],
-    source: HostId,
-    level: int,
-    teams: tuple[HostId, ...] | None = None,
-) -> int:
-    """How many linked parents enabling ``source`` require a level above ``level`` (of
-    ``teams`` only, when given)."""
-    total = 0
-    check_identifiers(refs)
-    for ref in refs:
-        statement = above_level_statement(ref, team_scoped=teams is not None)
-        if statement is None:
-            continue
-        params = {**id_params(ref, "source", source), "level": level}
-        if teams is not None:
-            params["scope_teams"] = list(teams)
-        n = await session.scalar(statement, params)
-        total += int(n or 0)
-    return total
 
 
 @dataclass(frozen=True)

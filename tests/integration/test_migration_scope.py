@@ -3,6 +3,8 @@
 from collections.abc import Awaitable, Callable
 
 import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import models as m
 from jobs.errors import RequestRefused
@@ -121,3 +123,38 @@ async def test_another_teams_space_above_the_level_does_not_refuse_a_request_for
     result = await run_request(runtime, request)
     assert (result["status"], result["counts"]) == ("succeeded", {"apps": 1, "spaces": 1})
     assert await late_rows_on_source(factory, world) == 1  # the other team's space
+
+
+async def test_global_configuration_written_meanwhile_refuses_a_custom_target(
+    make_runtime: Callable[..., Awaitable[Runtime]], factory: Factory
+) -> None:
+    """Rows of no team (a global template) written during the run are outside a custom
+    target's scope, as admission counts them: the final transaction refuses with
+    team_scope_mismatch, moves none of them and leaves the source live — the same rule at
+    both ends, not a silent success that keeps the source."""
+    runtime = await make_runtime(batch_size=2)
+    world = await seed_scope_world(factory, apps=6)
+    written: list[bool] = []
+
+    async def global_template(conn: AsyncConnection, w: object) -> None:
+        await conn.execute(
+            insert(m.Template.__table__).values(
+                team_id=None, name="late global", llm_model_id=world.source
+            )
+        )
+
+    async def write_after_the_first_batch(label: str, moved: int) -> None:
+        if not written:
+            written.append(await write_late(factory, world, global_template))
+
+    request = Request("migration", str(world.source), str(world.target), "t", "global", True)
+    with pytest.raises(RequestRefused, match="team_scope_mismatch") as refused:
+        await run_request(runtime, request, after_batch=write_after_the_first_batch)
+
+    assert written == [True]
+    assert "1 templates; they were not moved" in str(refused.value)
+    row = await factory.request("global")
+    assert row.status == "failed" and "team_scope_mismatch" in row.warnings
+    on_source = m.Template.llm_model_id == world.source
+    assert await factory.count(m.Template.__table__, on_source) == 1
+    assert (await factory.get_model(world.source)).migrated_to_model_id is None

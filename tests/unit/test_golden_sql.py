@@ -33,7 +33,6 @@ from db.queries.overview import recent_use_statement
 from db.queries.parameters import parameter_pairs_statement
 from db.queries.references import count_statement, exists_statement, recent_statement
 from db.queries.repointing import (
-    above_level_statement,
     move_batch_statement,
     scope_probe_statement,
 )
@@ -78,8 +77,6 @@ def _shapes(ref: Reference, row_key: str) -> Iterator[tuple[str, TextClause | No
     yield "scope_probe_level", scope_probe_statement(ref, team=False)
     yield "scope_probe_team", scope_probe_statement(ref, team=True)
     yield "scope_probe_level_team_scoped", scope_probe_statement(ref, team=False, within_teams=True)
-    yield "above_level", above_level_statement(ref)
-    yield "above_level_team_scoped", above_level_statement(ref, team_scoped=True)
     if ref.not_live:
         yield "cleanup_repoint", repoint_not_live_statement(ref, clear=False)
         yield "cleanup_count", count_not_live_statement(ref, clear=False)

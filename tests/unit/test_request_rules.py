@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
-from jobs.validation import request_in_progress, retired_source
+from db.queries.repointing import OutOfScope
+from jobs.validation import request_in_progress, retired_source, scope_findings
 
 
 def model(**values: object) -> LlmModel:
@@ -49,3 +50,35 @@ def test_one_active_request_per_source_but_a_request_never_blocks_itself() -> No
     paused = request_in_progress(request(RequestStatus.PAUSED), source)
     assert paused is not None
     assert paused.message.endswith("(`lifecycle requests resume|cancel retire-gpt-4`)")
+
+
+def test_the_scope_rules_name_what_is_out_of_scope_at_admission_and_since() -> None:
+    team, other = uuid.uuid4(), uuid.uuid4()
+    custom = model(team_id=team, security_level=2)
+    nothing = OutOfScope({}, {})
+    assert scope_findings(custom, None, nothing) == []
+    assert scope_findings(custom, (team,), nothing) == []
+
+    [named] = scope_findings(custom, (team, other), nothing)
+    assert named.code == "team_scope_mismatch"
+    assert named.message.endswith(f"also names team(s) {other}")
+
+    found = OutOfScope({"apps": 2}, {"spaces": 1})
+    admission = scope_findings(custom, None, found)
+    assert [(f.code, f.message) for f in admission] == [
+        (
+            "team_scope_mismatch",
+            f"target is team {team}'s custom model but other teams (or global configuration)"
+            " use the source: 2 apps",
+        ),
+        (
+            "security_level_insufficient",
+            "spaces requiring a level above the target's (2) enable the source: 1 spaces",
+        ),
+    ]
+    since = scope_findings(custom, None, found, meanwhile=True)
+    assert [f.code for f in since] == [f.code for f in admission]
+    assert all(
+        f.message.endswith("; they were not moved and the source was not retired") for f in since
+    )
+    assert " now use the source" in since[0].message

@@ -1,1 +1,1 @@
-SELECT count(*) FROM pipelines_node t WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND NOT (EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)))
+SELECT count(*) FROM pipelines_node t WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND NOT COALESCE(EXISTS (SELECT 1 FROM pipelines_pipeline p WHERE p.id = t.pipeline_id AND p.team_id = ANY(:scope_teams)), FALSE)

@@ -1,1 +1,1 @@
-SELECT count(*) FROM analysis_transcriptanalysis t WHERE t.translation_llm_provider_model_id = :source AND NOT (t.team_id = ANY(:scope_teams))
+SELECT count(*) FROM analysis_transcriptanalysis t WHERE t.translation_llm_provider_model_id = :source AND NOT COALESCE(t.team_id = ANY(:scope_teams), FALSE)

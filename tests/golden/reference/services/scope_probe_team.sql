@@ -1,1 +1,1 @@
-SELECT count(*) FROM services t WHERE t.llm_model_id = :source AND NOT (t.team_id = ANY(:scope_teams))
+SELECT count(*) FROM services t WHERE t.llm_model_id = :source AND NOT COALESCE(t.team_id = ANY(:scope_teams), FALSE)

@@ -1,1 +1,1 @@
-SELECT count(*) FROM space_models t WHERE t.llm_model_id = :source AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = ANY(:scope_teams)) AND NOT (NOT EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.required_security_level > :scope_level))
+SELECT count(*) FROM space_models t WHERE t.llm_model_id = :source AND EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.team_id = ANY(:scope_teams)) AND NOT COALESCE(NOT EXISTS (SELECT 1 FROM spaces p WHERE p.id = t.space_id AND p.required_security_level > :scope_level), FALSE)
