@@ -274,9 +274,11 @@ async def _sweep(
     return total
 
 
-def _tally(
+def tally(
     rows: list[tuple[str, HostId | None, int]],
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """A request's rows changed, per label and per team (``{team: {label: rows}}``, the
+    event's payload), from :func:`db.queries.requests.counts_by_label_and_team`."""
     counts: dict[str, int] = {}
     teams: dict[str, dict[str, int]] = {}
     for label, team, n in rows:
@@ -327,7 +329,7 @@ async def _finish(
         now_retired, pointers = await _retire_if_unused(
             session, runtime.platform, row, source, target
         )
-        counts, teams = _tally(await rq.counts_by_label_and_team(session, row.id))
+        counts, teams = tally(await rq.counts_by_label_and_team(session, row.id))
         progress = dict(row.progress or {})
         # What this transaction did to models, for undo: the pointers it moved and the
         # mark it set on the source.

@@ -33,6 +33,7 @@ from jobs.batch_sizing import BatchPause, BatchSizer
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.request_admission import name_teams, shape_result
+from jobs.request_execution import tally
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 from jobs.validation import describe
@@ -287,14 +288,6 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                 break
 
 
-def _teams(rows: list[tuple[str, HostId | None, int]]) -> dict[str, dict[str, int]]:
-    teams: dict[str, dict[str, int]] = {}
-    for label, team, n in rows:
-        if team is not None:
-            teams.setdefault(str(team), {})[label] = n
-    return teams
-
-
 async def _finish(
     runtime: Runtime, request_id: uuid.UUID
 ) -> tuple[dict[str, Any], uuid.UUID | None]:
@@ -329,7 +322,7 @@ async def _finish(
                 **result,
             },
         )
-        teams = _teams(await rq.counts_by_label_and_team(session, row.id))
+        _, teams = tally(await rq.counts_by_label_and_team(session, row.id))
         event_id = await emit_model_event(
             session,
             Slug.UNDONE,
