@@ -29,7 +29,7 @@ from db.queries.keys import key_type
 from db.queries.models import get_model
 from db.queries.repointing import lock_live_model, plan_without_jit, relax_commit_durability
 from db.reference import Reference
-from jobs.batch_sizing import BatchPause, BatchSizer
+from jobs.batch_sizing import BatchPause
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
 from jobs.request_admission import name_teams, shape_result
@@ -142,7 +142,6 @@ async def _count(runtime: Runtime, row: ModelMigration) -> tuple[dict[str, int],
     changed: dict[str, int] = {}
     assert row.from_model_id is not None
     async with runtime.sessions() as session:
-        await uq.read_journal_by_its_index(session)
         for ref in _references(runtime, await uq.journaled_labels(session, row.id)):
             keys = await key_type(session, runtime.platform.qualified(ref.table), ref.key_column)
             before: int | None = None
@@ -154,13 +153,12 @@ async def _count(runtime: Runtime, row: ModelMigration) -> tuple[dict[str, int],
                     migration_id=row.id,
                     source=row.from_model_id,
                     target=row.to_model_id,
-                    limit=runtime.settings.batch_size,
                     before=before,
                     dry_run=True,
                 )
                 _add(restored, ref.label, batch.restored)
                 _add(changed, ref.label, batch.selected - batch.restored)
-                if batch.selected < runtime.settings.batch_size or batch.last_id is None:
+                if batch.last_id is None:
                     break
                 before = batch.last_id
     return restored, changed
@@ -233,20 +231,17 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
         }
     source: HostId = row.from_model_id
     pause = BatchPause(runtime.settings.batch_pause_ms)
-    # One sizer for every reference: an entry costs about the same whatever its label, so
-    # each reference starts at the size the last one reached.
-    sizer = BatchSizer.of(runtime.settings)
+    # A batch puts back one journal row: the rows one statement of the request changed,
+    # in a batch the request sized toward the same target time.
     for ref in _references(runtime, labels):
         while True:
             await pause.before_batch()
             began = time.monotonic()
-            limit = sizer.current()
             async with runtime.sessions() as session, session.begin():
                 # A batch and its cursor commit (or vanish) together: a resumed undo
                 # redoes whatever a server crash lost.
                 await relax_commit_durability(session)
                 await plan_without_jit(session)
-                await uq.read_journal_by_its_index(session)
                 row = await _locked(session, request_id)
                 state = _undo_state(row)
                 cursor = (state.get("cursor") or {}).get(ref.label, "start")
@@ -268,7 +263,6 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                     migration_id=row.id,
                     source=source,
                     target=row.to_model_id,
-                    limit=limit,
                     before=None if cursor == "start" else int(cursor),
                     dry_run=False,
                 )
@@ -278,11 +272,10 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                     ref.label,
                     batch.selected - batch.restored,
                 )
-                finished = batch.selected < limit or batch.last_id is None
+                finished = batch.last_id is None
                 state.setdefault("cursor", {})[ref.label] = None if finished else batch.last_id
                 await _save(session, row, state)
             elapsed = time.monotonic() - began
-            sizer.observe(elapsed * 1000)
             runtime.observer.batch_done(ref.label, batch.restored, elapsed)
             if finished:
                 break

@@ -11,7 +11,7 @@ from db.models.lifecycle import (
     ModelMigrationProgress,
     ModelState,
     Notification,
-    RequestJournalEntry,
+    RequestJournalBatch,
 )
 from db.models.model_view import LlmModel
 from db.models.platform import (
@@ -48,7 +48,7 @@ __all__ = [
     "Notification",
     "Pipeline",
     "Question",
-    "RequestJournalEntry",
+    "RequestJournalBatch",
     "Service",
     "Space",
     "SpaceModel",

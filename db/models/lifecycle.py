@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.keys import HostId, HostKey
@@ -169,18 +169,21 @@ class ModelMigrationProgress(Base):
     batches: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
 
 
-class RequestJournalEntry(Base):
-    """One host row a request changed, as it was and as the request left it.
+class RequestJournalBatch(Base):
+    """The host rows one statement of a request changed (a batch or the final sweep's),
+    as they were and as the request left them.
 
-    Written by the statement that changes the row (a batch or the final sweep), read by
-    ``undo_request``. ``old_values``/``new_values`` hold the changed columns by name, but
-    for a column reference's model column, which held the source and holds the target (a
-    link row: ``old_values`` is the deleted row, ``new_values`` says whether the request
-    inserted the target's link). ``row_key`` is the row's key in its canonical text.
+    Written by the statement that changes the rows, read by ``undo_request``. Entry ``i``
+    is the row whose key (in its canonical text) is ``row_keys[i]``, with
+    ``old_values[i]``/``new_values[i]``: the changed columns by name, but for a column
+    reference's model column, which held the source and holds the target (a link row:
+    the old values are the deleted row, the new ones say whether the request inserted
+    the target's link). Both arrays are ``NULL`` where the undo knows every changed
+    column (a plain column reference). One row per statement, not per host row: a batch
+    of 5,000 rows writes one journal row and one index entry.
 
-    ``migration_id`` has no foreign key: a batch journals thousands of rows, and each
-    would check the request row the batch already holds locked (requests are never
-    deleted).
+    ``migration_id`` has no foreign key: the batch already holds the request row locked
+    (requests are never deleted).
     """
 
     __tablename__ = "request_journal"
@@ -192,9 +195,9 @@ class RequestJournalEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     migration_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     label: Mapped[str] = mapped_column(Text, nullable=False)
-    row_key: Mapped[str] = mapped_column(Text, nullable=False)
-    old_values: Mapped[Any] = mapped_column(JSONB, nullable=False)
-    new_values: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    row_keys: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    old_values: Mapped[list[Any] | None] = mapped_column(ARRAY(JSONB))
+    new_values: Mapped[list[Any] | None] = mapped_column(ARRAY(JSONB))
 
 
 class LifecycleEvent(Base):

@@ -190,15 +190,21 @@ def row_values_sql(columns: list[str], alias: str = "t") -> str:
     return f"(jsonb_build_object({pairs}) - ARRAY[{nulls}])"
 
 
-# Journals every row a batch changed, in the statement that changes it (``undo_request``
-# puts back what still holds ``new_values``): ``{rows}`` give each moved row ``m`` and
-# its ``old_values``.
-_JOURNAL = """
+def _journal(ref: Reference, rows: str, old_values: str | None) -> str:
+    """Journals the rows a statement changed, in that statement, as one row of arrays
+    (``undo_request`` puts back what still holds the new values): the key of each moved
+    row ``m`` of ``rows`` and, unless ``old_values`` is ``None`` (the undo knows every
+    column the statement changed), its ``old_values`` and ``m.new_values``. One journal
+    row (and one index entry) for a batch, however many rows it changed."""
+    entries = (
+        "NULL, NULL" if old_values is None else f"array_agg({old_values}), array_agg(m.new_values)"
+    )
+    return f"""
 journaled AS (
-    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.{key} AS text), {old_values},
-           m.new_values
-    FROM {rows}
+    INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), array_agg(CAST(m.{ref.key_column} AS text)),
+           {entries}
+    FROM {rows} HAVING count(*) > 0
 ),"""
 
 
@@ -253,7 +259,7 @@ moved AS (
     DELETE FROM {ref.table} t WHERE {_in_batch(ref)}
     RETURNING {_returning(ref)}, to_jsonb(t) AS old_values,
               jsonb_build_object('added', {was_added}) AS new_values
-),{_JOURNAL.format(key=key, old_values="m.old_values", rows="moved m")}
+),{_journal(ref, "moved m", "m.old_values")}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 
@@ -293,14 +299,18 @@ def _update_move(
     key = ref.key_column
     columns = journaled_columns(ref, clear=clear)
     in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch))"
-    rows = f"moved m JOIN batch b ON b.{key} = m.{key}"
+    journal = (
+        _journal(ref, f"moved m JOIN batch b ON b.{key} = m.{key}", "b.old_values")
+        if columns
+        else _journal(ref, "moved m", None)
+    )
     return text(
         f"""{_locked_batch(ref, where, order, columns)}
 moved AS (
     UPDATE {ref.table} t SET {assignment}
     WHERE {in_batch}
     RETURNING {_returning(ref)}, {row_values_sql(columns)} AS new_values
-),{_JOURNAL.format(key=key, old_values="b.old_values", rows=rows)}
+),{journal}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )
 

@@ -1,9 +1,9 @@
 """SQL of undo: putting back, from a request's journal, what its batches changed.
 
-A batch takes journal entries of one reference newest first (a row the request changed
-twice is put back to what it held before the first change) and, for each, puts the row
-back only where it still holds what the request wrote (``new_values``); every other entry
-is a row changed since, left alone. Statements take the reference row's key type (read
+A batch takes one journal row of one reference (the entries of one statement of the
+request), newest first, and, for each entry, puts the row back only where it still holds
+what the request wrote (``new_values``); every other entry is a row changed since, left
+alone. Statements take the reference row's key type (read
 with :func:`db.queries.keys.key_type`) to compare the journal's text keys with the host's.
 """
 
@@ -25,19 +25,25 @@ from db.reference import Reference, Shape, check_identifiers
 
 
 def _entries(*, first: bool) -> str:
-    # Ordered as the (migration_id, label, id) index is: one backward range scan.
+    # One journal row (one statement's entries) of the reference, the newest before the
+    # cursor: one backward step on the (migration_id, label, id) index.
     before = "" if first else " AND j.id < :before"
     return f"""
-WITH entries AS (
-    SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
+WITH journal AS (
+    SELECT j.id, j.row_keys, j.old_values, j.new_values FROM request_journal j
     WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text){before}
-    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT 1
+),
+entries AS (
+    SELECT e.row_key, e.old_values, e.new_values
+    FROM journal j,
+         unnest(j.row_keys, j.old_values, j.new_values) AS e(row_key, old_values, new_values)
 ),"""
 
 
 _OUTCOME = """
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM {done}) AS restored,
-       (SELECT min(id) FROM entries) AS last_id
+       (SELECT id FROM journal) AS last_id
 """
 
 
@@ -45,12 +51,12 @@ SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM {done})
 def undo_batch_statement(
     ref: Reference, key_type: str, *, clear: bool, dry_run: bool = False, first: bool = False
 ) -> TextClause:
-    """Put back up to ``:limit`` journal entries of ``ref`` for request ``:migration_id``,
-    newest first, before journal id ``:before`` (``first``: from the newest).
+    """Put back the entries of one journal row of ``ref`` for request ``:migration_id``:
+    the newest before journal id ``:before`` (``first``: the newest of all).
 
     ``clear`` says whether the request cleared its rows (no target) rather than moving
     them. A dry run changes nothing and counts what would be put back. Returns (entries
-    read, rows put back, the last entry's id: the cursor).
+    read, rows put back, the journal row's id: the cursor; ``NULL`` once none is left).
     """
     check_identifiers((ref,))
     if key_type not in KEY_TYPES:
@@ -80,7 +86,7 @@ def _update_undo(
         holds += f"\n      AND {row_values_sql(journaled)} = e.new_values"
     if dry_run:
         work = f"""
-restored AS (SELECT e.id FROM entries e JOIN {ref.table} t ON {holds})"""
+restored AS (SELECT e.row_key FROM entries e JOIN {ref.table} t ON {holds})"""
     else:
         assignment = ",\n        ".join(
             f"{c} = :source"
@@ -143,15 +149,13 @@ async def undo_batch(
     migration_id: uuid.UUID,
     source: HostId,
     target: HostId | None,
-    limit: int,
     before: int | None,
     dry_run: bool,
 ) -> UndoOutcome:
-    """Put back (or, in a dry run, count) one batch of ``ref``'s journal entries."""
+    """Put back (or, in a dry run, count) the entries of ``ref``'s next journal row."""
     params: dict[str, Any] = {
         "migration_id": migration_id,
         "label": ref.label,
-        "limit": limit,
         "source": source,
     }
     if ref.shape is not Shape.JSON:
@@ -164,19 +168,6 @@ async def undo_batch(
     row = (await session.execute(statement, params)).one()
     last = None if row.last_id is None else int(row.last_id)
     return UndoOutcome(int(row.selected), int(row.restored), last)
-
-
-async def read_journal_by_its_index(session: AsyncSession) -> None:
-    """Plan this transaction's journal reads as walks of the journal's index.
-
-    A request's entries are usually newer than the table's statistics, which then put a
-    handful of rows under the request and its label; the planner reads those with a
-    bitmap scan and sorts them to keep the newest ``:limit``. But they are every entry
-    of the reference before the cursor, re-read and re-sorted by every batch (at 500,000
-    references, most of an undo's time). Without bitmap scans the batch reads its entries
-    off the index backwards from the cursor, and stops at ``:limit``.
-    """
-    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
 
 
 async def journaled_labels(session: AsyncSession, migration_id: uuid.UUID) -> set[str]:

@@ -162,3 +162,108 @@ async def test_revision_0011_moves_a_running_requests_progress_to_rows_and_back(
         assert not await _tables(empty_database_url, WORKER_SCHEMA) & {"model_migration_progress"}
     finally:
         await engine.dispose()
+
+
+async def test_revision_0012_keeps_every_journal_entry_and_an_undos_cursor_both_ways(
+    empty_database_url: str,
+) -> None:
+    """Entries journaled a row each become journal rows of one entry under the same ids
+    (an undo in progress resumes from its cursor); a downgrade gives each entry of a
+    batch's row a row again, in order, with the undo's cursor moved with them."""
+    await asyncio.to_thread(upgrade, empty_database_url, "0011")
+    entries = [
+        ("apps", "k1", {}, {}),
+        ("apps", "k2", {}, {}),
+        ("assistants", "k3", {"model_parameters": {"top_p": 1}}, {"model_parameters": {}}),
+        ("apps", "k4", {}, {}),
+    ]
+    progress = {"phase": "done", "undo": {"cursor": {"apps": 4, "assistants": None}}}
+    engine = make_engine(empty_database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            request_id = await conn.scalar(
+                text(
+                    "INSERT INTO model_migrations (kind, request_key, status, progress) "
+                    "VALUES ('migration', 'undoing', 'succeeded', CAST(:p AS jsonb)) "
+                    "RETURNING id"
+                ),
+                {"p": json.dumps(progress)},
+            )
+            for label, key, old, new in entries:
+                await conn.execute(
+                    text(
+                        "INSERT INTO request_journal "
+                        "(migration_id, label, row_key, old_values, new_values) "
+                        "VALUES (:id, :label, :key, CAST(:old AS jsonb), CAST(:new AS jsonb))"
+                    ),
+                    {
+                        "id": request_id,
+                        "label": label,
+                        "key": key,
+                        "old": json.dumps(old),
+                        "new": json.dumps(new),
+                    },
+                )
+
+        await asyncio.to_thread(upgrade, empty_database_url, "0012")
+        async with engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, label, row_keys, old_values, new_values "
+                        "FROM request_journal ORDER BY id"
+                    )
+                )
+            ).all()
+            # A batch journaled after the upgrade: three entries in one row.
+            batch_id = await conn.scalar(
+                text(
+                    "INSERT INTO request_journal (migration_id, label, row_keys) "
+                    "VALUES (:id, 'apps', ARRAY['k5', 'k6', 'k7']) RETURNING id"
+                ),
+                {"id": request_id},
+            )
+        assert [tuple(r) for r in rows] == [
+            (n, label, [key], [old], [new])
+            for n, (label, key, old, new) in enumerate(entries, start=1)
+        ]
+        assert batch_id == 5
+
+        await asyncio.to_thread(command.downgrade, alembic_config(empty_database_url), "0011")
+        async with engine.begin() as conn:
+            cursor = await conn.scalar(
+                text("SELECT progress #> '{undo,cursor,apps}' FROM model_migrations")
+            )
+            before_cursor = await conn.scalars(
+                text(
+                    "SELECT row_key FROM request_journal "
+                    "WHERE label = 'apps' AND id < :cursor ORDER BY id"
+                ),
+                {"cursor": cursor},
+            )
+            assert list(before_cursor) == ["k1", "k2"], "the undo's cursor moved with the ids"
+            back = (
+                await conn.execute(
+                    text(
+                        "SELECT label, row_key, old_values, new_values FROM request_journal "
+                        "ORDER BY id"
+                    )
+                )
+            ).all()
+            later = await conn.scalar(
+                text(
+                    "INSERT INTO request_journal "
+                    "(migration_id, label, row_key, old_values, new_values) "
+                    "VALUES (:id, 'apps', 'k8', '{}', '{}') RETURNING id"
+                ),
+                {"id": request_id},
+            )
+        assert [tuple(r) for r in back] == [
+            *entries,
+            ("apps", "k5", {}, {}),
+            ("apps", "k6", {}, {}),
+            ("apps", "k7", {}, {}),
+        ]
+        assert later > 5 * 1_000_000 + 3, "new entries are numbered after the old ones"
+    finally:
+        await engine.dispose()

@@ -107,10 +107,21 @@ class HostDriver(ABC):
     async def json_naming(self, model: HostId) -> int:
         """Live rows whose JSON names ``model``, however the id is spelled there."""
 
-    @abstractmethod
-    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
+    # A team's edit of one live row naming ``:m``: it now names ``:o``; and the label that
+    # row counts under.
+    edit_one_sql: ClassVar[tuple[str, str]]
+
+    async def edit_one_reference(
+        self, model: HostId, other: HostId, conn: AsyncConnection | None = None
+    ) -> str:
         """A team's edit of one live row naming ``model``: it now names ``other``; the
-        label it counts under."""
+        label it counts under. In ``conn``'s transaction when given (the caller commits)."""
+        sql, label = self.edit_one_sql
+        if conn is None:
+            await self._one(sql, m=model, o=other)
+        else:
+            await conn.execute(text(sql), {"m": model, "o": other})
+        return label
 
     @abstractmethod
     async def not_live_reference(self, team: HostId, model: HostId) -> None:
@@ -201,6 +212,11 @@ class ReferenceDriver(HostDriver):
     model_table = "llm_models"
     model_name_column = "name"
     token_limit_column = "token_limit"
+    edit_one_sql = (
+        "UPDATE apps SET llm_model_id = :o "
+        "WHERE id = (SELECT id FROM apps WHERE llm_model_id = :m ORDER BY id LIMIT 1)",
+        "apps",
+    )
 
     async def team(self) -> HostId:
         slug = f"team-{self._seq()}"
@@ -287,15 +303,6 @@ class ReferenceDriver(HostDriver):
 
     def json_spellings(self, model: HostId) -> dict[str, str]:
         return {"upper case": f'"{str(model).upper()}"'}
-
-    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
-        await self._one(
-            "UPDATE apps SET llm_model_id = :o "
-            "WHERE id = (SELECT id FROM apps WHERE llm_model_id = :m ORDER BY id LIMIT 1)",
-            m=model,
-            o=other,
-        )
-        return "apps"
 
     async def json_reference(self, team: HostId, model: HostId, spelled: str) -> list[str]:
         await self._one(
@@ -429,6 +436,12 @@ class OpenChatStudioDriver(HostDriver):
     model_table = "service_providers_llmprovidermodel"
     model_name_column = "name"
     token_limit_column = "max_token_limit"
+    edit_one_sql = (
+        "UPDATE assistants_openaiassistant SET llm_provider_model_id = :o "
+        "WHERE id = (SELECT id FROM assistants_openaiassistant "
+        "WHERE llm_provider_model_id = :m AND NOT is_archived ORDER BY id LIMIT 1)",
+        "assistants",
+    )
 
     # From the seed: the group whose permissions include changing LLM provider models,
     # and one that does not.
@@ -557,16 +570,6 @@ class OpenChatStudioDriver(HostDriver):
         async with self.engine.begin() as conn:
             await self._node(conn, team, model, spelled, archived=False)
         return ["pipeline_nodes"]
-
-    async def edit_one_reference(self, model: HostId, other: HostId) -> str:
-        await self._one(
-            "UPDATE assistants_openaiassistant SET llm_provider_model_id = :o "
-            "WHERE id = (SELECT id FROM assistants_openaiassistant "
-            "WHERE llm_provider_model_id = :m AND NOT is_archived ORDER BY id LIMIT 1)",
-            m=model,
-            o=other,
-        )
-        return "assistants"
 
     async def json_naming(self, model: HostId) -> int:
         return int(

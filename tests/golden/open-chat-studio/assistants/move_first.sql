@@ -10,10 +10,10 @@ moved AS (
     RETURNING t.id, t.team_id, CAST('{}' AS jsonb) AS new_values
 ),
 journaled AS (
-    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
-           m.new_values
-    FROM moved m JOIN batch b ON b.id = m.id
+    INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), array_agg(CAST(m.id AS text)),
+           NULL, NULL
+    FROM moved m HAVING count(*) > 0
 ),
 moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

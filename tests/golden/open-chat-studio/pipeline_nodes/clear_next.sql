@@ -13,10 +13,10 @@ moved AS (
     RETURNING t.id, t.pipeline_id, (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) AS new_values
 ),
 journaled AS (
-    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.id AS text), b.old_values,
-           m.new_values
-    FROM moved m JOIN batch b ON b.id = m.id
+    INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), array_agg(CAST(m.id AS text)),
+           array_agg(b.old_values), array_agg(m.new_values)
+    FROM moved m JOIN batch b ON b.id = m.id HAVING count(*) > 0
 ),
 moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN pipelines_pipeline p ON p.id = m.pipeline_id),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

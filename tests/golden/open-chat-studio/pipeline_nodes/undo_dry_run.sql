@@ -1,10 +1,15 @@
-WITH entries AS (
-    SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
+WITH journal AS (
+    SELECT j.id, j.row_keys, j.old_values, j.new_values FROM request_journal j
     WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text) AND j.id < :before
-    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT 1
 ),
-restored AS (SELECT e.id FROM entries e JOIN pipelines_node t ON t.id = CAST(e.row_key AS bigint)
+entries AS (
+    SELECT e.row_key, e.old_values, e.new_values
+    FROM journal j,
+         unnest(j.row_keys, j.old_values, j.new_values) AS e(row_key, old_values, new_values)
+),
+restored AS (SELECT e.row_key FROM entries e JOIN pipelines_node t ON t.id = CAST(e.row_key AS bigint)
       AND t.llm_provider_model_id IS NOT DISTINCT FROM :target
       AND (jsonb_build_object('params', t.params) - ARRAY[CASE WHEN t.params IS NULL THEN 'params' END]) = e.new_values)
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
-       (SELECT min(id) FROM entries) AS last_id
+       (SELECT id FROM journal) AS last_id

@@ -9,10 +9,10 @@ moved AS (
               jsonb_build_object('added', FALSE) AS new_values
 ),
 journaled AS (
-    INSERT INTO request_journal (migration_id, label, row_key, old_values, new_values)
-    SELECT :migration_id, CAST(:label AS text), CAST(m.space_id AS text), m.old_values,
-           m.new_values
-    FROM moved m
+    INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), array_agg(CAST(m.space_id AS text)),
+           array_agg(m.old_values), array_agg(m.new_values)
+    FROM moved m HAVING count(*) > 0
 ),
 moved_teams AS (SELECT p.team_id AS team_id FROM moved m JOIN spaces p ON p.id = m.space_id),
 per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),

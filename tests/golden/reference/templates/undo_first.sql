@@ -1,7 +1,12 @@
-WITH entries AS (
-    SELECT j.id, j.row_key, j.old_values, j.new_values FROM request_journal j
+WITH journal AS (
+    SELECT j.id, j.row_keys, j.old_values, j.new_values FROM request_journal j
     WHERE j.migration_id = :migration_id AND j.label = CAST(:label AS text)
-    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT :limit
+    ORDER BY j.migration_id DESC, j.label DESC, j.id DESC LIMIT 1
+),
+entries AS (
+    SELECT e.row_key, e.old_values, e.new_values
+    FROM journal j,
+         unnest(j.row_keys, j.old_values, j.new_values) AS e(row_key, old_values, new_values)
 ),
 restored AS (
     UPDATE templates t SET llm_model_id = :source
@@ -11,4 +16,4 @@ restored AS (
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM entries) AS selected, (SELECT count(*) FROM restored) AS restored,
-       (SELECT min(id) FROM entries) AS last_id
+       (SELECT id FROM journal) AS last_id
