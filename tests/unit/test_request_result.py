@@ -28,6 +28,7 @@ from worker.cli.common import read_result
 from worker.cli.migrate import render_request
 from worker.cli.output import CommandFailed
 from worker.cli.undo import render_undo
+from worker.demo import request_text
 from worker.job_results import LIST_KEEP, RESULT_MAX_BYTES, result_size
 from worker.metrics import WorkerMetrics
 from worker.settings import load_settings
@@ -287,3 +288,10 @@ async def test_a_typed_result_over_the_cap_is_bounded_by_the_worker(
     plain = {"status": "rejected", "request_key": "k", "truncated": {"plan": 1}}
     with pytest.raises(CommandFailed, match=r"too large to keep whole \(plan left out\)"):
         read_result(RequestResult, plain)
+
+
+def test_the_demo_prints_a_request_as_the_cli_does_and_a_failed_job_by_its_error() -> None:
+    answer = RequestResult.of(row()).model_dump(mode="json")
+    assert request_text(answer) == render_request(RequestResult.of(row()))
+    failed = {"status": "failed", "error": {"error": "PermanentJobError", "message": "boom"}}
+    assert request_text(failed) == "the job failed: PermanentJobError: boom"
