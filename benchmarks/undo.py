@@ -43,6 +43,7 @@ from benchmarks import migration_reference as ref
 from benchmarks.migration import admin
 from jobs.request_admission import Request
 from jobs.request_execution import run_request
+from jobs.request_result import UndoResult
 from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from worker.app import build_runtime
@@ -161,7 +162,7 @@ def runtime_for(platform: UndoPlatform, url: str) -> Runtime:
     return build_runtime(load_settings(database_url=url, platform_file=platform.mapping_file))
 
 
-async def timed_undo(platform: UndoPlatform, url: str, key: str) -> tuple[float, dict[str, Any]]:
+async def timed_undo(platform: UndoPlatform, url: str, key: str) -> tuple[float, UndoResult]:
     runtime = runtime_for(platform, url)
     try:
         started = time.perf_counter()
@@ -191,7 +192,7 @@ async def measure(platform: UndoPlatform, refs: int, teams: int, repeat: int) ->
             migrate_s = time.perf_counter() - started
         finally:
             await runtime.engine.dispose()
-        assert migrated["status"] == "succeeded", migrated
+        assert migrated.status == "succeeded", migrated
         expected = platform.expected(refs)
         undo_s, raw_s = [], []
         for run in range(1, repeat + 1):
@@ -208,7 +209,7 @@ async def measure(platform: UndoPlatform, refs: int, teams: int, repeat: int) ->
                 back, left = await platform.on_source(asyncpg_dsn(dsn), a, b)
                 if back != expected or left:
                     raise SystemExit(f"the {contender} run left {back} (+{left} on the target)")
-            if result["status"] != "undone" or result["changed_since"]:
+            if result.status != "undone" or result.changed_since:
                 raise SystemExit(f"the undo answered {result}")
             print(f"    run {run}: raw {raw_s[-1]:.2f} s, undo {seconds:.2f} s", flush=True)
         return {

@@ -7,11 +7,11 @@ the batches and the final transaction in :mod:`jobs.request_execution`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from jobs.parameters import load_translator
 from jobs.request_admission import DeleteModelPayload, MigrateModelPayload, Request, preview_request
 from jobs.request_execution import close_spent_request, run_request
+from jobs.request_result import RequestResult
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec
 
@@ -21,14 +21,14 @@ async def give_up(runtime: Runtime, payload: MigrateModelPayload | DeleteModelPa
     await close_spent_request(runtime, payload.request_key, runtime.settings.max_tries)
 
 
-async def migrate_model(runtime: Runtime, payload: MigrateModelPayload) -> dict[str, Any]:
+async def migrate_model(runtime: Runtime, payload: MigrateModelPayload) -> RequestResult:
     """Job ``migrate_model`` (with ``dry_run``: the verdict only, nothing changed)."""
     if payload.dry_run:
         return await preview_request(runtime, Request.of(payload))
     return await run_request(runtime, Request.of(payload))
 
 
-async def delete_model(runtime: Runtime, payload: DeleteModelPayload) -> dict[str, Any]:
+async def delete_model(runtime: Runtime, payload: DeleteModelPayload) -> RequestResult:
     """Job ``delete_model`` (with ``dry_run``: the verdict only, nothing changed)."""
     if payload.dry_run:
         return await preview_request(runtime, Request.of(payload))

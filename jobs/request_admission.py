@@ -10,7 +10,7 @@ import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 from sqlalchemy import func
@@ -29,12 +29,13 @@ from jobs.deprecation import read_cost_map
 from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref, resolve_model_ref
 from jobs.overview import resolve_team
+from jobs.request_result import Kind, ModelInResult, RequestResult
 from jobs.run_log import utc_today
 from jobs.runtime import Runtime
 from jobs.spec import Payload
-from jobs.validation import Verdict, describe, snapshot, validate_request
+from jobs.validation import Verdict, describe, validate_request
 
-Kind = Literal["migration", "deletion"]
+R = TypeVar("R", bound=RequestResult)
 
 
 def _team_texts(values: Any) -> list[str] | None:
@@ -235,8 +236,8 @@ async def parameters_cost_map(runtime: Runtime, request: Request) -> CostMap | N
 
 async def preview_request(
     runtime: Runtime, request: Request, *, today: date | None = None
-) -> dict[str, Any]:
-    """The dry run: the verdict, its codes and exact per-team counts, and whether the
+) -> RequestResult:
+    """The dry run: the verdict, its findings and exact per-team counts, and whether the
     source would be retired; records nothing."""
     request = await with_team_ids(runtime, request)
     cost_map = await parameters_cost_map(runtime, request)
@@ -244,69 +245,46 @@ async def preview_request(
         source, target, verdict = await plan_request(
             session, request, references=runtime.platform.live(), today=today, cost_map=cost_map
         )
-    return {
-        "status": "rejected" if verdict.refused(request.confirm_warnings) else "ok",
-        "dry_run": True,
-        "kind": request.kind,
-        "request_key": request.request_key,
-        "source": snapshot(source) or _named(request.source_ref),
-        "target": snapshot(target) or (_named(request.target_ref) if request.target_ref else None),
-        "team_scope": None if request.teams is None else list(request.teams),
-        "source_retired": verdict.retires_source,
-        "codes": verdict.all_codes(),
-        "codes_by_kind": verdict.codes(),
-        "messages": verdict.messages(),
-        "findings": verdict.findings(),
-        "plan": verdict.plan(),
-    }
+    tgt_ref = request.target_ref
+    return RequestResult(
+        status="rejected" if verdict.refused(request.confirm_warnings) else "ok",
+        dry_run=True,
+        kind=request.kind,
+        request_key=request.request_key,
+        source=ModelInResult.of(source) if source else ModelInResult.named(request.source_ref),
+        target=ModelInResult.of(target)
+        if target
+        else (ModelInResult.named(tgt_ref) if tgt_ref else None),
+        team_scope=None if request.teams is None else list(request.teams),
+        source_retired=verdict.retires_source,
+        codes=verdict.all_codes(),
+        findings=verdict.findings(),
+        plan=verdict.plan(),
+    )
 
 
-def _named(ref: ModelRef) -> dict[str, Any]:
-    """A model the request names that does not exist, in a result's shape."""
-    return {"id": _id_or_none(ref.model_id), "provider": ref.provider, "name": ref.name}
+async def name_teams(session: AsyncSession, result: R) -> R:
+    """The result with ``team_id`` on its source and target (where they have an id): a
+    team's custom model is never shown as if it were the global model of its name."""
+    source, target = await named_with_teams(session, [result.source, result.target])
+    assert source is not None
+    return result.model_copy(update={"source": source, "target": target})
 
 
-def shape_result(row: ModelMigration, **extra: Any) -> dict[str, Any]:
-    """A recorded request as a job result (``extra`` keys added)."""
-    return {
-        "status": row.status,
-        "request_id": str(row.id),
-        "request_key": row.request_key,
-        "kind": row.kind,
-        "source": {
-            "id": _id_or_none(row.from_model_id),
-            "provider": row.from_provider,
-            "name": row.from_model_name,
-        },
-        "target": None
-        if row.to_provider is None and row.to_model_id is None
-        else {
-            "id": _id_or_none(row.to_model_id),
-            "provider": row.to_provider,
-            "name": row.to_model_name,
-        },
-        "team_scope": None if row.teams is None else list(row.teams),
-        "source_retired": bool(row.source_retired),
-        "codes": list(row.warnings or []),
-        "counts": dict(row.counts or {}),
-        "error": row.error,
-        **extra,
-    }
-
-
-async def name_teams(session: AsyncSession, result: dict[str, Any]) -> None:
-    """Add ``team_id`` to the result's source and target: a team's custom model is never
-    shown as if it were the global model of its name."""
-    models = [m for m in (result.get("source"), result.get("target")) if m and m.get("id")]
-    found = await model_names(session, [m["id"] for m in models])
+async def named_with_teams(
+    session: AsyncSession, models: list[ModelInResult | None]
+) -> list[ModelInResult | None]:
+    """``models`` with ``team_id`` given to each one that has an id."""
+    found = await model_names(session, [parse_host_id(m.id) for m in models if m and m.id])
+    named: list[ModelInResult | None] = []
     for model in models:
-        known = found.get(id_text(model["id"]))
+        if model is None or not model.id:
+            named.append(model)
+            continue
+        known = found.get(id_text(parse_host_id(model.id)))
         team = known[2] if known is not None else None
-        model["team_id"] = str(team) if team is not None else None
-
-
-def _id_or_none(value: HostId | None) -> str | None:
-    return str(value) if value else None
+        named.append(model.model_copy(update={"team_id": str(team) if team is not None else None}))
+    return named
 
 
 def _snapshot_columns(
@@ -356,8 +334,9 @@ async def _record_rejection(
     target: LlmModel | None,
     verdict: Verdict,
     **columns: Any,
-) -> dict[str, Any]:
+) -> RequestResult:
     """Record the request as ``rejected`` with the verdict's codes; its result."""
+    findings, plan = verdict.findings(), verdict.plan()
     request_id = await _insert_request(
         runtime,
         request,
@@ -366,25 +345,19 @@ async def _record_rejection(
         verdict,
         **columns,
         status=RequestStatus.REJECTED,
-        counts=verdict.plan()["counts"],
-        error="; ".join(verdict.messages()),
+        counts=plan.counts,
+        error="; ".join(f.text for f in findings),
         finished_at=func.now(),
     )
     async with runtime.sessions() as session:
         row = await rq.get_request(session, request_id=request_id)
     assert row is not None
-    return shape_result(
-        row,
-        codes_by_kind=verdict.codes(),
-        messages=verdict.messages(),
-        findings=verdict.findings(),
-        plan=verdict.plan(),
-    )
+    return RequestResult.of(row, findings=findings, plan=plan)
 
 
 async def admit_request(
     runtime: Runtime, request: Request, *, today: date | None = None
-) -> tuple[uuid.UUID | None, dict[str, Any] | None]:
+) -> tuple[uuid.UUID | None, RequestResult | None]:
     """Validate and record a new request: (id to execute, None) or (None, rejection).
 
     (None, None) means the same key was recorded concurrently: the caller reloads it.
@@ -409,7 +382,7 @@ async def admit_request(
                 target,
                 verdict,
                 status=RequestStatus.PENDING,
-                planned=verdict.plan()["counts"],
+                planned=verdict.plan().counts,
                 progress=progress,
                 # Every row it changes is journaled: it can be undone.
                 journaled=True,

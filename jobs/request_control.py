@@ -26,8 +26,9 @@ from jobs.request_admission import (
     DeleteModelPayload,
     MigrateModelPayload,
     name_teams,
-    shape_result,
+    named_with_teams,
 )
+from jobs.request_result import ModelInResult, RequestResult
 from jobs.runtime import Runtime
 from jobs.spec import job_id_for
 
@@ -85,14 +86,15 @@ async def _set_status(
     await session.refresh(row)
 
 
-async def _answer(session: AsyncSession, row: ModelMigration, **extra: Any) -> dict[str, Any]:
-    """The request's result as a control answers it, a custom model named with its team."""
-    result = shape_result(row, **extra)
-    await name_teams(session, result)
-    return result
+async def _answer(
+    session: AsyncSession, row: ModelMigration, *, changed: bool, **extra: Any
+) -> RequestResult:
+    """The request's result as a control answers it (``changed``: whether this call
+    changed it), a custom model named with its team."""
+    return await name_teams(session, RequestResult.of(row, changed=changed, **extra))
 
 
-async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> dict[str, Any]:
+async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> RequestResult:
     """Pause a pending or running request after its current batch; it keeps its source.
 
     Returns its result as it now stands (``changed``: whether this call paused it).
@@ -116,7 +118,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> di
         return await _answer(session, row, changed=True)
 
 
-async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> dict[str, Any]:
+async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> RequestResult:
     """Stop a pending, running or paused request for good, after its current batch.
 
     Rows moved stay moved; the source stays live and is free for a new request.
@@ -180,7 +182,7 @@ def resume_job(row: ModelMigration) -> tuple[str, dict[str, Any]]:
     return "delete_model", delete.model_dump(mode="json")
 
 
-async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> dict[str, Any]:
+async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> RequestResult:
     """Carry a paused request on from its cursor: it becomes ``pending`` and its job is
     queued (``job_id`` in the answer). Resuming it again before the job starts queues the
     same job; a running request is left as it is."""
@@ -221,8 +223,8 @@ class RequestSummary:
     request_key: str
     kind: str
     status: str
-    source: dict[str, Any]
-    target: dict[str, Any] | None
+    source: ModelInResult
+    target: ModelInResult | None
     # The teams the request is limited to, by slug (by id where a team has none, or is
     # gone); ``None``: every team.
     teams: list[str] | None
@@ -237,8 +239,8 @@ class RequestSummary:
             "request_key": self.request_key,
             "kind": self.kind,
             "status": self.status,
-            "source": self.source,
-            "target": self.target,
+            "source": self.source.model_dump(mode="json"),
+            "target": None if self.target is None else self.target.model_dump(mode="json"),
             "teams": self.teams,
             "done": self.done,
             "planned": self.planned,
@@ -251,7 +253,7 @@ class RequestSummary:
 def summarize(row: ModelMigration, run: rq.RunRows, totals: rq.RequestTotals) -> RequestSummary:
     """What ``lifecycle requests`` shows of ``row``: rows done of planned, and the rate of
     its latest run (since it started or was resumed) with the time left at that rate."""
-    result = shape_result(row)
+    result = RequestResult.of(row)
     planned = totals.planned
     if row.status == RequestStatus.SUCCEEDED:
         done = sum(int(n) for n in (row.counts or {}).values())
@@ -267,8 +269,8 @@ def summarize(row: ModelMigration, run: rq.RunRows, totals: rq.RequestTotals) ->
         request_key=row.request_key,
         kind=row.kind,
         status=row.status,
-        source=result["source"],
-        target=result["target"],
+        source=result.source,
+        target=result.target,
         teams=row.teams,
         done=done,
         planned=planned,
@@ -298,13 +300,17 @@ async def list_requests(
     async with runtime.sessions() as session:
         found = await rq.recent_requests(session, active=active, limit=limit)
         summaries = [summarize(row, run, totals) for row, run, totals in found]
-        for summary in summaries:  # a custom model is shown with its team
-            await name_teams(session, {"source": summary.source, "target": summary.target})
+        # A custom model is shown with its team.
+        models = await named_with_teams(
+            session, [m for s in summaries for m in (s.source, s.target)]
+        )
         slugs = await _team_slugs(session, runtime, summaries)
-    return [
-        s if s.teams is None else dataclasses.replace(s, teams=[slugs.get(t, t) for t in s.teams])
-        for s in summaries
-    ]
+    named = []
+    for summary, source, target in zip(summaries, models[::2], models[1::2], strict=True):
+        assert source is not None
+        teams = None if summary.teams is None else [slugs.get(t, t) for t in summary.teams]
+        named.append(dataclasses.replace(summary, source=source, target=target, teams=teams))
+    return named
 
 
 async def _team_slugs(

@@ -40,16 +40,15 @@ from jobs.request_admission import (
     admit_request,
     check_same_request,
     name_teams,
-    shape_result,
     with_team_ids,
 )
+from jobs.request_result import ModelInResult, RequestResult
 from jobs.runtime import Runtime
 from jobs.validation import (
     describe,
     request_in_progress,
     retired_source,
     scope_findings,
-    snapshot,
 )
 
 AfterBatch = Callable[[str, int], Awaitable[None]]
@@ -290,7 +289,7 @@ def tally(
 
 async def _finish(
     runtime: Runtime, request_id: uuid.UUID, goal: Target | None
-) -> tuple[dict[str, Any], uuid.UUID | None]:
+) -> tuple[RequestResult, uuid.UUID | None]:
     """The final transaction. Returns the result and the event to publish (if any)."""
     async with runtime.sessions() as session, session.begin():
         await q.plan_without_jit(session)
@@ -298,7 +297,7 @@ async def _finish(
         assert row is not None
         if row.status != RequestStatus.RUNNING:
             # Finished meanwhile (a re-run), or paused or cancelled after the last batch.
-            return shape_result(row), None
+            return RequestResult.of(row), None
         source = (
             await get_model(session, row.from_model_id, for_update=True)
             if row.from_model_id is not None
@@ -307,7 +306,7 @@ async def _finish(
         retired = retired_source(source)
         if retired is not None:
             await _reject(session, row, retired.code, retired.message)
-            return shape_result(row), None
+            return RequestResult.of(row), None
         assert source is not None
         if row.to_model_id is not None and not await q.lock_live_model(session, row.to_model_id):
             raise PermanentJobError(_target_retired(row))
@@ -363,7 +362,9 @@ async def _finish(
                 "team_id": str(source.team_id) if source.team_id else None,
                 "request_key": row.request_key,
                 "requested_by": row.requested_by,
-                "replacement": snapshot(target),
+                "replacement": None
+                if target is None
+                else ModelInResult.of(target).model_dump(mode="json"),
                 "counts": counts,
                 "warnings": list(row.warnings or []),
                 "teams": row.teams,
@@ -381,7 +382,7 @@ async def _finish(
         )
         await session.flush()
         await session.refresh(row)
-        return shape_result(row, teams=len(teams)), event_id
+        return RequestResult.of(row, teams=len(teams)), event_id
 
 
 async def _retire_if_unused(
@@ -438,14 +439,14 @@ async def _mark_failed(
         )
 
 
-async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] | None:
+async def _start(session: AsyncSession, row: ModelMigration) -> RequestResult | None:
     """Re-validate a request about to (re)start and mark it running; its final result
     instead when the source is no longer live (another request retired it)."""
     source = await get_model(session, row.from_model_id) if row.from_model_id else None
     retired = retired_source(source)
     if retired is not None:
         await _reject(session, row, retired.code, retired.message)
-        return shape_result(row)
+        return RequestResult.of(row)
     assert source is not None
     busy = request_in_progress(await rq.active_request_for(session, source.id), source, own=row.id)
     if busy is not None:
@@ -467,12 +468,12 @@ async def _start(session: AsyncSession, row: ModelMigration) -> dict[str, Any] |
     return None
 
 
-async def _stopped_result(runtime: Runtime, request_id: uuid.UUID) -> dict[str, Any]:
+async def _stopped_result(runtime: Runtime, request_id: uuid.UUID) -> RequestResult:
     """The result of a request this run does not (or no longer) carry on."""
     async with runtime.sessions() as session:
         row = await rq.get_request(session, request_id=request_id)
     assert row is not None
-    return shape_result(row)
+    return RequestResult.of(row)
 
 
 def _in_progress(key: str, status: str, source: LlmModel | None) -> RequestRefused:
@@ -485,7 +486,7 @@ def _in_progress(key: str, status: str, source: LlmModel | None) -> RequestRefus
 
 async def execute_request(
     runtime: Runtime, request_id: uuid.UUID, *, after_batch: AfterBatch | None = None
-) -> dict[str, Any]:
+) -> RequestResult:
     """Run (or resume) an admitted request to the end."""
     try:
         async with runtime.sessions() as session, session.begin():
@@ -528,13 +529,12 @@ async def run_request(
     *,
     today: date | None = None,
     after_batch: AfterBatch | None = None,
-) -> dict[str, Any]:
+) -> RequestResult:
     """Admit (or find) the request under its key and carry it out; idempotent."""
     request = await _resolve_teams(runtime, request)
     result = await _admit_and_execute(runtime, request, today=today, after_batch=after_batch)
     async with runtime.sessions() as session:
-        await name_teams(session, result)
-    return result
+        return await name_teams(session, result)
 
 
 async def _resolve_teams(runtime: Runtime, request: Request) -> Request:
@@ -552,7 +552,7 @@ async def _resolve_teams(runtime: Runtime, request: Request) -> Request:
 
 async def _admit_and_execute(
     runtime: Runtime, request: Request, *, today: date | None, after_batch: AfterBatch | None
-) -> dict[str, Any]:
+) -> RequestResult:
     for _ in range(2):
         async with runtime.sessions() as session:
             existing = await rq.get_request(session, request_key=request.request_key)

@@ -6,9 +6,16 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from jobs.config import JobConfig
 from jobs.runtime import Runtime
@@ -44,13 +51,43 @@ class EmptyPayload(Payload):
     """For jobs that take no arguments."""
 
 
+class JobResult(BaseModel):
+    """Base of a job's typed result, which the worker stores as ``model_dump(mode="json")``.
+
+    Its JSON holds the fields it was given (a field left at its default is left out), so
+    one model answers each of a job's paths with the keys that path has; and the keys a
+    result derives from its fields (``DERIVED``), which reading it back ignores.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    DERIVED: ClassVar[tuple[str, ...]] = ()
+
+    def derived(self) -> dict[str, Any]:
+        """The derived keys of this result's JSON, as JSON values."""
+        return {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_derived(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.DERIVED:
+            return {k: v for k, v in data.items() if k not in cls.DERIVED}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _given_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+        return {**data, **self.derived()}
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One ARQ job. ``run`` is the plain function that tests call directly."""
 
     name: str
     payload: type[Payload]
-    run: Callable[[Runtime, Any], Awaitable[dict[str, Any]]]
+    # The result: a typed one (stored as its JSON) or a JSON object as it is.
+    run: Callable[[Runtime, Any], Awaitable[JobResult | dict[str, Any]]]
     timeout_seconds: int | None = None
     max_tries: int | None = None
     # Called (with the parsed payload) instead of ``run`` once the job's tries are spent,

@@ -32,8 +32,9 @@ from db.reference import Reference
 from jobs.batch_sizing import BatchPause
 from jobs.errors import PermanentJobError, RequestRefused
 from jobs.events import Slug, emit_model_event, publish_events, request_event_key
-from jobs.request_admission import name_teams, shape_result
+from jobs.request_admission import name_teams
 from jobs.request_execution import tally
+from jobs.request_result import UndoResult
 from jobs.runtime import Runtime
 from jobs.spec import JobSpec, Payload
 from jobs.validation import describe
@@ -110,11 +111,11 @@ async def _held(session: AsyncSession, row: ModelMigration) -> RequestRefused | 
     return None
 
 
-def _refused(row: ModelMigration, refusal: RequestRefused, *, dry_run: bool) -> dict[str, Any]:
+def _refused(row: ModelMigration, refusal: RequestRefused, *, dry_run: bool) -> UndoResult:
     """The undo's answer when it is refused: the request itself is left as it was."""
-    return shape_result(
+    return UndoResult.of(
         row,
-        status=RequestStatus.REJECTED.value,
+        status=RequestStatus.REJECTED,
         request_status=row.status,
         codes=[refusal.code],
         error=str(refusal),
@@ -281,9 +282,7 @@ async def _restore_rows(runtime: Runtime, request_id: uuid.UUID) -> None:
                 break
 
 
-async def _finish(
-    runtime: Runtime, request_id: uuid.UUID
-) -> tuple[dict[str, Any], uuid.UUID | None]:
+async def _finish(runtime: Runtime, request_id: uuid.UUID) -> tuple[UndoResult, uuid.UUID | None]:
     """Step 3: the request ends undone, with audit and event, under the source row lock."""
     async with runtime.sessions() as session, session.begin():
         row = await _locked(session, request_id)
@@ -329,10 +328,10 @@ async def _finish(
         return _answer(row), event_id
 
 
-def _answer(row: ModelMigration, *, dry_run: bool = False) -> dict[str, Any]:
+def _answer(row: ModelMigration, *, dry_run: bool = False) -> UndoResult:
     """An undone request's recorded result (a dry run of it answers the same)."""
     recorded = _undo_state(row).get("result") or {}
-    return shape_result(
+    return UndoResult.of(
         row,
         restored=dict(recorded.get("restored") or {}),
         changed_since=dict(recorded.get("changed_since") or {}),
@@ -342,7 +341,7 @@ def _answer(row: ModelMigration, *, dry_run: bool = False) -> dict[str, Any]:
     )
 
 
-async def undo_request(runtime: Runtime, payload: UndoRequestPayload) -> dict[str, Any]:
+async def undo_request(runtime: Runtime, payload: UndoRequestPayload) -> UndoResult:
     """Undo the request under ``payload.request_key`` (a dry run counts, changes nothing).
 
     Idempotent and resumable: an undone request answers its recorded result.
@@ -360,15 +359,14 @@ async def undo_request(runtime: Runtime, payload: UndoRequestPayload) -> dict[st
         result = _refused(row, refusal, dry_run=payload.dry_run)
     elif payload.dry_run:
         restored, changed = await _count(runtime, row)
-        result = shape_result(row, restored=restored, changed_since=changed, dry_run=True)
+        result = UndoResult.of(row, restored=restored, changed_since=changed, dry_run=True)
     else:
         result = await _carry_out(runtime, row.id, payload.requested_by)
     async with runtime.sessions() as session:
-        await name_teams(session, result)
-    return result
+        return await name_teams(session, result)
 
 
-async def _carry_out(runtime: Runtime, request_id: uuid.UUID, actor: str) -> dict[str, Any]:
+async def _carry_out(runtime: Runtime, request_id: uuid.UUID, actor: str) -> UndoResult:
     try:
         await _restore_models(runtime, request_id, actor)
         await _restore_rows(runtime, request_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +27,7 @@ from db.reference import Reference
 from jobs.cost_map import CostMap
 from jobs.model_ref import model_label
 from jobs.parameters import Target, load_translator, tally
+from jobs.request_result import FindingKind, FindingRecord, RequestPlan
 
 BLOCKERS = (
     "same_model",
@@ -68,21 +68,6 @@ def describe(model: LlmModel | None) -> str:
     return model_label(model.provider, model.name, model.team_id)
 
 
-def snapshot(model: LlmModel | None) -> dict[str, Any] | None:
-    """The model fields a report shows."""
-    if model is None:
-        return None
-    return {
-        "id": str(model.id),
-        "provider": model.provider,
-        "name": model.name,
-        "team_id": str(model.team_id) if model.team_id else None,
-        "token_limit": model.token_limit,
-        "deprecated": model.deprecated,
-        "deprecation_date": model.deprecation_date.isoformat() if model.deprecation_date else None,
-    }
-
-
 @dataclass
 class Finding:
     code: str
@@ -115,31 +100,25 @@ class Verdict:
         """Blockers always refuse; warnings refuse unless confirmed."""
         return bool(self.blockers) or (bool(self.warnings) and not confirm_warnings)
 
-    def codes(self) -> dict[str, list[str]]:
-        return {
-            "blockers": [f.code for f in self.blockers],
-            "warnings": [f.code for f in self.warnings],
-            "info": [f.code for f in self.info],
-        }
-
     def all_codes(self) -> list[str]:
         return [f.code for f in (*self.blockers, *self.warnings, *self.info)]
 
-    def messages(self) -> list[str]:
-        return [f"{f.code}: {f.message}" for f in (*self.blockers, *self.warnings, *self.info)]
-
-    def findings(self) -> list[dict[str, str]]:
+    def findings(self) -> list[FindingRecord]:
         """Each finding with its kind (blocker, warning, info), code and message."""
-        kinds = (("blocker", self.blockers), ("warning", self.warnings), ("info", self.info))
+        kinds: tuple[tuple[FindingKind, list[Finding]], ...] = (
+            ("blocker", self.blockers),
+            ("warning", self.warnings),
+            ("info", self.info),
+        )
         return [
-            {"kind": kind, "code": f.code, "message": f.message}
+            FindingRecord(kind=kind, code=f.code, message=f.message)
             for kind, found in kinds
             for f in found
         ]
 
-    def plan(self) -> dict[str, Any]:
+    def plan(self) -> RequestPlan:
         """Rows that would change: totals per label and per team."""
-        return {"counts": impact_totals(self.impact), "teams": impact_by_team(self.impact)}
+        return RequestPlan(counts=impact_totals(self.impact), teams=impact_by_team(self.impact))
 
 
 def retired_source(source: LlmModel | None, successor: str | None = None) -> Finding | None:

@@ -29,7 +29,7 @@ from jobs.faults import is_transient
 from jobs.observer import Observer
 from jobs.registry import all_crons, all_jobs, job_spec, startup_hooks
 from jobs.runtime import Runtime
-from jobs.spec import CronSpec, JobSpec, job_id_for
+from jobs.spec import CronSpec, JobResult, JobSpec, job_id_for
 from worker.faults import backoff_seconds
 from worker.job_results import bounded_result
 from worker.metrics import WorkerMetrics
@@ -160,7 +160,7 @@ async def run_job(
             "fault); what they left running is closed as failed"
         )
     try:
-        return bounded_result(await spec.run(runtime, payload))
+        result = await spec.run(runtime, payload)
     except PermanentJobError:
         raise
     except Exception as exc:
@@ -175,6 +175,10 @@ async def run_job(
             delay,
         )
         raise Retry(defer=delay) from exc
+    # A typed result is stored as its JSON, as a result read back from Redis shows it.
+    if isinstance(result, JobResult):
+        return bounded_result(result.model_dump(mode="json"))
+    return bounded_result(result)
 
 
 @contextlib.asynccontextmanager

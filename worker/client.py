@@ -260,18 +260,22 @@ class LifecycleClient:
         Returns once the pause has taken effect (the batch in flight committed), with the
         request's result as it now stands and ``changed`` (false: it was already paused).
         Raises :class:`RequestControlError` for an unknown key or a request that is not
-        pending or running.
+        pending or running. The result is JSON, as a job's result is (the fields of
+        :class:`jobs.request_result.RequestResult`).
         """
-        return await pause_request(self.runtime, request_key, actor=requested_by)
+        result = await pause_request(self.runtime, request_key, actor=requested_by)
+        return result.model_dump(mode="json")
 
     async def resume_request(self, request_key: str, *, requested_by: str) -> dict[str, Any]:
         """Carry a paused request on from its cursor: queues its job (``job_id``)."""
-        return await resume_request(self.runtime, request_key, actor=requested_by)
+        result = await resume_request(self.runtime, request_key, actor=requested_by)
+        return result.model_dump(mode="json")
 
     async def cancel_request(self, request_key: str, *, requested_by: str) -> dict[str, Any]:
         """Stop a pending, running or paused request for good after its current batch:
         rows moved stay moved, the source stays live and is free for a new request."""
-        return await cancel_request(self.runtime, request_key, actor=requested_by)
+        result = await cancel_request(self.runtime, request_key, actor=requested_by)
+        return result.model_dump(mode="json")
 
     async def requests(self, *, active: bool = False) -> list[RequestSummary]:
         """Requests, newest first (``active``: pending, running and paused ones)."""

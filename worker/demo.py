@@ -16,6 +16,7 @@ from db.demo_seed import DEMO_CATALOG, DemoIds, is_seeded, seed_demo
 from db.migrate import upgrade
 from db.queries.notifications import pending_events, recent_notifications
 from jobs.catalog_file import read_catalog_file
+from jobs.request_result import RequestResult
 from worker.app import build_runtime, make_worker
 from worker.cli.catalog import render_plan
 from worker.cli.cleanup import render_report as render_cleanup
@@ -116,8 +117,17 @@ class Demo:
             "confirm_warnings": confirm,
         }
         result: dict[str, Any] = await self.job(name, "migrate_model", payload, key)
-        self.write(render_request(result))
+        self.write(request_text(result))
         return result
+
+
+def request_text(result: dict[str, Any]) -> str:
+    """A request job's result as ``lifecycle migrate`` prints it (a job that failed: its
+    error, as :meth:`Demo.wait` keeps it)."""
+    error = result.get("error")
+    if isinstance(error, dict):
+        return f"the job failed: {error.get('error')}: {error.get('message')}"
+    return render_request(RequestResult.model_validate(result))
 
 
 async def _steps(demo: Demo, ids: DemoIds, runtime_settings: Settings) -> None:
@@ -134,7 +144,7 @@ async def _steps(demo: Demo, ids: DemoIds, runtime_settings: Settings) -> None:
     w(render_plan(synced["plan"], dry_run=False))
     for key in synced.get("delete_requests", []):
         w(f"\n-- deletion requested by the catalog ({key}), run by the worker:")
-        w(render_request(await demo.wait(key, demo.client.job_id("delete_model", key))))
+        w(request_text(await demo.wait(key, demo.client.job_id("delete_model", key))))
 
     demo.heading("2. Deprecation dates from litellm's bundled cost map", "lifecycle enrich")
     enriched = await demo.job("enrich", "enrich_deprecations", {"trigger": "manual"})

@@ -180,7 +180,7 @@ async def test_a_worker_starting_on_a_mapped_host_reports_and_deletes_nothing(
     driver = platform.driver
     model = await driver.model("xp-retired-before-install")
     result = await run_request(platform.runtime, deletion(model))
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     host = await driver.host_checksum()
     deletes = platform.name == REFERENCE
 

@@ -47,7 +47,7 @@ async def test_a_hostile_model_name_is_shown_escaped_by_every_command(
     assert json.loads(as_json.stdout)["source"]["name"] == HOSTILE
 
     result = await run_request(runtime, migration(hostile, target))
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     await fan_out_all(runtime)
 
     history = await cli(platform, "history", str(hostile))

@@ -51,7 +51,7 @@ async def test_dry_run_and_real_run_say_rejected_alike(
     request = Request(
         "migration", "openai:word-a", "openai:word-b", "t", f"w-{uuid.uuid4()}", False
     )
-    assert (await run_request(runtime, request))["status"] == "rejected"
+    assert (await run_request(runtime, request)).status == "rejected"
     history = run_cli(e2e_settings, "history", "openai:word-a")
     assert history.returncode == 0, history.stderr
     header, _, row = history.stdout.splitlines()[:3]

@@ -42,7 +42,7 @@ def summary(found: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
 async def migrate(platform: PlatformUnderTest, source: HostId, target: HostId) -> str:
     request = migration(source, target)
     result = await run_request(platform.runtime, request)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     return request.request_key
 
 

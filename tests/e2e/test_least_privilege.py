@@ -130,19 +130,19 @@ async def test_every_job_runs_as_a_role_holding_only_the_printed_grants(
     await driver.not_live_reference(team, retired)
     first = migration(retired, target)
     migrated = await run_request(runtime, first, today=TODAY)
-    assert migrated["status"] == "succeeded", migrated
+    assert migrated.status == "succeeded", migrated
     undo = UndoRequestPayload(request_key=first.request_key, requested_by="tester")
     undone = await undo_request(runtime, undo)
-    assert (undone["status"], undone["restored"]) == ("undone", moved)
+    assert (undone.status, undone.restored) == ("undone", moved)
     assert await driver.live_counts(target) == {}
     migrated = await run_request(runtime, migration(retired, target), today=TODAY)
-    assert migrated["status"] == "succeeded", migrated
+    assert migrated.status == "succeeded", migrated
     assert await driver.live_counts(target) == moved
 
     deleted_model = await driver.model("lp-deleted")
     await driver.live_reference(team, deleted_model, driver.kinds[0])
     deleted = await run_request(runtime, deletion(deleted_model, target), today=TODAY)
-    assert deleted["status"] == "succeeded", deleted
+    assert deleted.status == "succeeded", deleted
     assert (await model_state(runtime, deleted_model)).deleted_at is not None
 
     await fan_out_all(runtime)

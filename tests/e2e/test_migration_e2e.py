@@ -148,7 +148,7 @@ async def test_history_of_a_hard_deleted_model_by_name_and_by_id(
     await factory.assistant(team, a)
     key = f"hist-{uuid.uuid4()}"
     request = Request("migration", "openai:hist-a", "openai:hist-b", "e2e", key, True)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     # With the undo window off, the cleanup takes the source at once.
     unwindowed = await make_runtime(undo_days=0)
     report = await cleanup_retired_models(unwindowed, CleanupPayload(dry_run=False))

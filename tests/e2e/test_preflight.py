@@ -104,4 +104,4 @@ async def test_dry_run_jobs_answer_the_verdict_and_change_nothing(
     # Nothing changed, and no request row was left behind to block the source.
     assert await table_checksums(runtime.engine) == before
     request = Request("migration", "openai:pre-a", "openai:pre-b", "t", f"r-{uuid.uuid4()}", True)
-    assert (await run_request(runtime, request))["counts"] == {"assistants": 3, "apps": 1}
+    assert (await run_request(runtime, request)).counts == {"assistants": 3, "apps": 1}

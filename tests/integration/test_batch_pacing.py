@@ -49,10 +49,10 @@ async def test_batches_grow_from_the_minimum_to_the_maximum_and_pause_between(
     )
     request = migration(parse_host_id(fleet["source"]), parse_host_id(fleet["target"]))
     result = await run_request(runtime, request)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
 
     by_label = await batches_by_label(runtime, request.request_key)
-    assert {label: sum(n) for label, n in by_label.items()} == result["counts"]
+    assert {label: sum(n) for label, n in by_label.items()} == result.counts
     for label, sizes in by_label.items():
         # 2, 4, 8, 8, …: each batch full at its size, the last one what was left.
         allowed = [min(MINIMUM * 2**i, MAXIMUM) for i in range(len(sizes))]
@@ -114,7 +114,7 @@ async def test_batches_and_the_final_transaction_are_planned_without_jit(
 
     request = migration(parse_host_id(fleet["source"]), parse_host_id(fleet["target"]))
     result = await run_request(runtime, request)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
 
     noted = await rows(runtime, f"SELECT written, jit FROM {seen}")
     moves = [jit for written, jit in noted if not written.startswith("model_migrations")]

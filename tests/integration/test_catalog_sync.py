@@ -13,6 +13,7 @@ from db.models import AuditEvent, LifecycleEvent, LifecycleRun, LlmModel
 from jobs.catalog import SyncCatalogPayload, prune_check, sync_catalog
 from jobs.catalog_file import parse_deleted_entries
 from jobs.errors import InvalidPayload
+from jobs.request_result import RequestResult
 from jobs.runtime import Runtime
 from tests.factories import Factory
 
@@ -377,7 +378,9 @@ async def test_a_catalog_of_ten_thousand_new_models_syncs(rt: Runtime, factory: 
     assert again["counts"]["created"] == 0 and again["counts"]["unchanged"] == 10_000
 
 
-async def _sync_and_run_deletions(rt: Runtime, queue: Recorder, catalog: dict[str, Any]) -> list:
+async def _sync_and_run_deletions(
+    rt: Runtime, queue: Recorder, catalog: dict[str, Any]
+) -> list[RequestResult]:
     """Sync, then run each deletion it queued as the worker would (in order)."""
     from jobs.migration import delete_model
     from jobs.request_admission import DeleteModelPayload
@@ -388,7 +391,7 @@ async def _sync_and_run_deletions(rt: Runtime, queue: Recorder, catalog: dict[st
         await delete_model(rt, DeleteModelPayload(**payload))
         for payload, _ in queue.of("delete_model")
     ]
-    assert [o["request_key"] for o in outcomes] == synced["delete_requests"]
+    assert [o.request_key for o in outcomes] == synced["delete_requests"]
     return outcomes
 
 
@@ -404,14 +407,14 @@ async def test_a_refused_catalog_deletion_is_done_once_the_entry_names_a_replace
     }
 
     [refused] = await _sync_and_run_deletions(rt, queue, catalog)
-    assert refused["status"] == "rejected" and "replacement_required" in refused["codes"]
+    assert refused.status == "rejected" and "replacement_required" in refused.codes
     [again] = await _sync_and_run_deletions(rt, queue, catalog)
-    assert again["status"] == "rejected" and again["request_key"] == refused["request_key"]
+    assert again.status == "rejected" and again.request_key == refused.request_key
 
     catalog["deleted"][0]["replacement"] = "new"
     [done] = await _sync_and_run_deletions(rt, queue, catalog)
 
-    assert done["status"] == "succeeded" and done["request_key"] != refused["request_key"]
+    assert done.status == "succeeded" and done.request_key != refused.request_key
     assert (await factory.get_model(old)).deleted_at is not None
 
 
@@ -421,12 +424,12 @@ async def test_a_model_deleted_recreated_and_deleted_again_is_deleted_again(
     deleted = {"models": [], "deleted": [{"provider": "openai", "name": "phoenix"}]}
     await factory.model("phoenix")
     [first] = await _sync_and_run_deletions(rt, queue, deleted)
-    assert first["status"] == "succeeded"
+    assert first.status == "succeeded"
 
     await _sync(rt, {"models": [_model("phoenix")]})  # re-created by the catalog
     [second] = await _sync_and_run_deletions(rt, queue, deleted)
 
-    assert second["status"] == "succeeded" and second["request_key"] != first["request_key"]
+    assert second.status == "succeeded" and second.request_key != first.request_key
     live = await factory.count(
         LlmModel.__table__, LlmModel.name == "phoenix", LlmModel.deleted_at.is_(None)
     )

@@ -43,7 +43,7 @@ async def test_the_application_reads_and_marks_in_app_notifications(
     (reader, _), (other, _) = await driver.member(team), await driver.member(team)
     await driver.live_reference(team, a, PLAIN)
     result = await run_request(platform.runtime, migration(a, b), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     await fan_out_all(platform.runtime)
 
     assert await run(platform, "unread_count", user_id=reader) == [(1,)]

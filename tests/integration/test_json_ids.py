@@ -52,7 +52,7 @@ async def test_a_pipeline_naming_the_model_in_any_case_is_counted_and_migrated(
     request = Request("migration", str(source), str(target), "t", "k", True)
     result = await run_request(runtime, request)
 
-    assert result["status"] == "succeeded" and result["counts"] == {"pipelines": 1}
+    assert result.status == "succeeded" and result.counts == {"pipelines": 1}
     async with runtime.engine.connect() as conn:
         definition = await conn.scalar(
             select(m.Pipeline.definition).where(m.Pipeline.id == pipeline)
@@ -93,8 +93,8 @@ async def test_a_json_id_in_any_spelling_is_moved_with_its_row(
 
     result = await run_request(runtime, migration(source, target))
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == tally(labels)
+    assert result.status == "succeeded", result
+    assert result.counts == tally(labels)
     assert await driver.json_naming(source) == 0
     assert await driver.json_naming(target) == len(labels)
     assert await driver.live_counts(source) == {}
@@ -126,9 +126,9 @@ async def test_json_ids_written_as_numbers_are_moved_and_counted_once_per_row(
         result = await run_request(runtime, request)
 
         assert usage == {source: {"1": {"workflows": 2}}}
-        assert dry["plan"]["counts"] == {"workflows": 2}
-        assert result["status"] == "succeeded", result
-        assert result["counts"] == {"workflows": 2}
+        assert dry.plan.counts == {"workflows": 2}
+        assert result.status == "succeeded", result
+        assert result.counts == {"workflows": 2}
         steps = await conn.fetch(
             "SELECT s->'model_id' AS id FROM workflows w, jsonb_array_elements(w.spec->'steps') s"
         )

@@ -55,7 +55,7 @@ async def test_a_scrape_mid_migration_shows_its_progress_and_rows_moved(
     finally:
         await metrics.stop()
 
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"
     key = frozenset({"request_key": request.request_key, "kind": "migration"}.items())
     (during,) = seen
     assert during[("lifecycle_request_rows_done", key)] == 1

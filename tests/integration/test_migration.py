@@ -80,8 +80,8 @@ async def test_migration_moves_every_live_reference_and_keeps_history(
 ) -> None:
     a, b = world["a"], world["b"]
     result = await run_request(runtime, migrate(a, b), today=TODAY)
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {
+    assert result.status == "succeeded", result
+    assert result.counts == {
         "assistants": 2,
         "apps": 2,
         "services": 2,
@@ -147,7 +147,7 @@ async def test_space_links_merge_where_target_already_enabled(
     both = await factory.space(team, [a, b])
     only_a = await factory.space(team, [a])
     result = await run_request(runtime, migrate(a, b), today=TODAY)
-    assert result["counts"] == {"spaces": 2}
+    assert result.counts == {"spaces": 2}
     async with runtime.engine.connect() as conn:
         links = set(
             (await conn.execute(text("SELECT space_id, llm_model_id FROM space_models"))).all()
@@ -161,9 +161,9 @@ async def test_chain_a_to_b_then_b_to_c_leaves_nothing_on_b(
     team = await factory.team()
     a, b, c = await factory.model(), await factory.model(), await factory.model()
     await factory.assistant(team, a)
-    assert (await run_request(runtime, migrate(a, b), today=TODAY))["status"] == "succeeded"
+    assert (await run_request(runtime, migrate(a, b), today=TODAY)).status == "succeeded"
     await factory.app(team, b)
-    assert (await run_request(runtime, migrate(b, c), today=TODAY))["status"] == "succeeded"
+    assert (await run_request(runtime, migrate(b, c), today=TODAY)).status == "succeeded"
     assert await live_refs_to(runtime, b) == 0
     assert (
         await scalar(
@@ -182,7 +182,7 @@ async def test_same_key_returns_recorded_result_without_running_again(
     request = migrate(world["a"], world["b"])
     first = await run_request(runtime, request, today=TODAY)
     second = await run_request(runtime, request, today=TODAY)
-    assert first == {**second, "teams": first["teams"]}
+    assert first.model_dump(mode="json") == {**second.model_dump(mode="json"), "teams": first.teams}
     assert await scalar(runtime, "SELECT count(*) FROM lifecycle_events") == 1
     assert await scalar(runtime, "SELECT count(*) FROM model_migrations") == 1
 
@@ -200,10 +200,10 @@ async def test_dry_run_plan_counts_equal_executed_counts(
         )
     assert await table_checksums(runtime.engine) == before
     result = await run_request(runtime, request, today=TODAY)
-    assert verdict.plan()["counts"] == result["counts"]
+    assert verdict.plan().counts == result.counts
     async with runtime.engine.connect() as conn:
         payload = await conn.scalar(text("SELECT payload FROM lifecycle_events"))
-    assert verdict.plan()["teams"] == payload
+    assert verdict.plan().teams == payload
 
 
 async def test_failure_after_batch_k_then_rerun_resumes(make_runtime, factory: Factory) -> None:
@@ -238,8 +238,8 @@ async def test_failure_after_batch_k_then_rerun_resumes(make_runtime, factory: F
     )
 
     result = await run_request(runtime, request, today=TODAY)
-    assert result["status"] == "succeeded"
-    assert result["counts"] == {"assistants": 10}
+    assert result.status == "succeeded"
+    assert result.counts == {"assistants": 10}
     async with runtime.engine.connect() as conn:
         at_end = (await conn.execute(text(PROGRESS_ROWS))).all()
     # 2 batches before the crash, 2 more after it (3 + 1 rows): nothing was redone.
@@ -280,10 +280,10 @@ async def test_concurrent_writer_leaves_no_reference_behind(make_runtime, factor
     finally:
         stop.set()
         await task
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"
     assert written > 0
     assert await live_refs_to(runtime, a) == 0
-    assert result["counts"]["apps"] == written
+    assert result.counts["apps"] == written
 
 
 async def test_two_simultaneous_requests_for_one_source(make_runtime, factory: Factory) -> None:
@@ -295,12 +295,12 @@ async def test_two_simultaneous_requests_for_one_source(make_runtime, factory: F
     results = await asyncio.gather(
         run_request(r1, migrate(a, b), today=TODAY), run_request(r2, migrate(a, c), today=TODAY)
     )
-    statuses = sorted(r["status"] for r in results)
+    statuses = sorted(r.status for r in results)
     assert statuses == ["rejected", "succeeded"]
-    rejected = next(r for r in results if r["status"] == "rejected")
-    assert {"migration_in_progress", "source_migrated"} & set(rejected["codes"])
-    winner = next(r for r in results if r["status"] == "succeeded")
-    target = uuid.UUID(winner["target"]["id"])
+    rejected = next(r for r in results if r.status == "rejected")
+    assert {"migration_in_progress", "source_migrated"} & set(rejected.codes)
+    winner = next(r for r in results if r.status == "succeeded")
+    target = uuid.UUID(winner.target.id)
     assert (
         await scalar(r1, "SELECT count(*) FROM assistants WHERE llm_model_id = :t", t=target) == 20
     )
@@ -310,8 +310,8 @@ async def test_deletion_with_replacement_repoints_then_soft_deletes(
     runtime: Runtime, world: dict[str, uuid.UUID]
 ) -> None:
     result = await run_request(runtime, delete(world["a"], world["b"]), today=TODAY)
-    assert result["status"] == "succeeded"
-    assert result["counts"]["assistants"] == 2
+    assert result.status == "succeeded"
+    assert result.counts["assistants"] == 2
     assert await live_refs_to(runtime, world["a"]) == 0
     assert await scalar(
         runtime, "SELECT deleted_at IS NOT NULL FROM llm_models WHERE id = :a", a=world["a"]
@@ -335,8 +335,8 @@ async def test_deletion_without_replacement_clears_clearable_references(
     pipe = await factory.pipeline(team, [a, other])
     await factory.question(team, a)
     result = await run_request(runtime, delete(a), today=TODAY)
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {"apps": 1, "spaces": 1, "pipelines": 1}
+    assert result.status == "succeeded", result
+    assert result.counts == {"apps": 1, "spaces": 1, "pipelines": 1}
     assert await scalar(runtime, "SELECT llm_model_id FROM apps WHERE id = :id", id=app) is None
     async with runtime.engine.connect() as conn:
         definition = await conn.scalar(
@@ -358,7 +358,7 @@ async def test_soft_deleted_templates_are_left_for_cleanup(
     live = await factory.template(team, a)
     gone = await factory.template(team, a, deleted_at=text("now()"))
     result = await run_request(runtime, migrate(a, b), today=TODAY)
-    assert result["counts"] == {"templates": 1}
+    assert result.counts == {"templates": 1}
     async with runtime.engine.connect() as conn:
         rows = dict((await conn.execute(text("SELECT id, llm_model_id FROM templates"))).all())
     assert rows == {live: b, gone: a}

@@ -41,7 +41,7 @@ async def test_target_migrated_between_batches_strands_nothing(
         batches += 1
         if batches == 1:
             done = await run_request(runtime, _migrate(t, x, "t-to-x"))
-            assert done["status"] == "succeeded"
+            assert done.status == "succeeded"
 
     with pytest.raises(PermanentJobError, match="was migrated or deleted while the request ran"):
         await run_request(

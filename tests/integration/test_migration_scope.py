@@ -59,15 +59,15 @@ async def test_scope_holds_across_a_pause_and_resume(
 
     async def pause_after_the_first_batch(label: str, moved: int) -> None:
         if not paused:
-            paused.append((await pause_request(runtime, "paused", actor="ops"))["status"])
+            paused.append((await pause_request(runtime, "paused", actor="ops")).status)
 
     result = await run_request(runtime, request, after_batch=pause_after_the_first_batch)
-    assert (paused, result["status"], result["counts"]) == (["paused"], "paused", {"apps": 2})
+    assert (paused, result.status, result.counts) == (["paused"], "paused", {"apps": 2})
     # While it is paused, rows it was not admitted for are written onto the source.
     assert await write_late(factory, world, write)
 
     resumed = await resume_request(runtime, "paused", actor="ops")
-    assert resumed["status"] == "pending"
+    assert resumed.status == "pending"
     with pytest.raises(RequestRefused, match=code):
         await run_request(runtime, request)
     row = await factory.request("paused")
@@ -99,8 +99,8 @@ async def test_a_request_for_its_team_leaves_other_teams_rows_and_keeps_its_leve
             await run_request(runtime, request, after_batch=write_after_the_first_batch)
     else:
         result = await run_request(runtime, request, after_batch=write_after_the_first_batch)
-        assert (result["status"], result["source_retired"]) == ("succeeded", False), result
-        assert result["counts"] == {"apps": world.apps, "spaces": 1}
+        assert (result.status, result.source_retired) == ("succeeded", False), result
+        assert result.counts == {"apps": world.apps, "spaces": 1}
 
     assert written == [True]
     left = 2 if code == "team_scope_mismatch" else 1  # their assistant and space, or my space
@@ -116,12 +116,12 @@ async def test_another_teams_space_above_the_level_does_not_refuse_a_request_for
     await factory.space(world.other, [world.source, theirs], required_security_level=5)
     everyone = Request("migration", str(world.source), str(theirs), "t", "everyone", True)
     refused = await run_request(runtime, everyone)
-    assert "security_level_insufficient" in refused["codes"], refused
+    assert "security_level_insufficient" in refused.codes, refused
 
     mine = (str(world.owner),)
     request = Request("migration", str(world.source), str(world.target), "t", "mine", True, mine)
     result = await run_request(runtime, request)
-    assert (result["status"], result["counts"]) == ("succeeded", {"apps": 1, "spaces": 1})
+    assert (result.status, result.counts) == ("succeeded", {"apps": 1, "spaces": 1})
     assert await late_rows_on_source(factory, world) == 1  # the other team's space
 
 

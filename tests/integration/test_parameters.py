@@ -49,8 +49,8 @@ async def test_chat_to_reasoning_model_renames_and_drops_with_a_warning(
     empty = await factory.assistant(team, source)
 
     refused = await run_request(runtime, req(source, target))
-    assert refused["status"] == "rejected"
-    assert "parameters_dropped" in refused["codes"]
+    assert refused.status == "rejected"
+    assert "parameters_dropped" in refused.codes
     assert await params_of(runtime, both) == {
         "max_tokens": 512,
         "temperature": 0.2,
@@ -58,8 +58,8 @@ async def test_chat_to_reasoning_model_renames_and_drops_with_a_warning(
     }, "a refused request changes nothing"
 
     done = await run_request(runtime, req(source, target, confirm=True))
-    assert done["status"] == "succeeded", done
-    assert {"parameters_translated", "parameters_dropped"} <= set(done["codes"])
+    assert done.status == "succeeded", done
+    assert {"parameters_translated", "parameters_dropped"} <= set(done.codes)
     assert await params_of(runtime, both) == {"max_completion_tokens": 512}
     assert await params_of(runtime, neutral) == {"temperature": 1}, "o3-mini takes temperature 1"
     assert await params_of(runtime, empty) == {}
@@ -76,11 +76,11 @@ async def test_dry_run_lists_each_change_per_key_with_rows(
     await factory.assistant(team, source, model_parameters={"temperature": 0.2, "seed": 7})
 
     preview = await preview_request(runtime, req(source, target))
-    messages = "\n".join(preview["messages"])
+    messages = "\n".join(preview.messages)
     assert "max_tokens renamed to max_completion_tokens in 2 row(s)" in messages
     assert "1 value(s) kept as they are" in messages  # seed
     assert "temperature dropped (values 0.2) in 1 row(s)" in messages
-    assert preview["codes_by_kind"]["warnings"] == ["parameters_dropped"]
+    assert preview.codes_by_kind.warnings == ["parameters_dropped"]
 
 
 async def test_output_limit_is_clamped_to_the_targets(factory: Factory, runtime: Runtime) -> None:
@@ -90,7 +90,7 @@ async def test_output_limit_is_clamped_to_the_targets(factory: Factory, runtime:
     row = await factory.assistant(team, source, model_parameters={"max_tokens": 250_000})
 
     done = await run_request(runtime, req(source, target, confirm=True))
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert await params_of(runtime, row) == {"max_completion_tokens": 100_000}
 
 
@@ -107,7 +107,7 @@ async def test_provider_change_keeps_openai_names_litellm_maps_at_call_time(
     )
 
     done = await run_request(runtime, req(source, target, confirm=True))
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     # Renamed to the OpenAI name Anthropic's translation reads; `stop` stays `stop` (not
     # Anthropic's own `stop_sequences`); `n` is not taken by Anthropic and is dropped.
     assert await params_of(runtime, row) == {"max_tokens": 300, "stop": ["END"], "top_p": 0.5}
@@ -125,7 +125,7 @@ async def test_unknown_keys_and_non_objects_are_kept_as_written(
     odd = await factory.assistant(team, source, model_parameters=[1, 2])
 
     done = await run_request(runtime, req(source, target))
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert await params_of(runtime, custom) == {"house_style": "terse", "temperature": 0.3}
     assert await params_of(runtime, odd) == [1, 2]
 
@@ -141,7 +141,7 @@ async def test_a_renamed_key_yields_to_the_same_key_the_team_set_itself(
     )
 
     done = await run_request(runtime, req(source, target))
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert await params_of(runtime, row) == {"max_completion_tokens": 400}
 
 
@@ -158,8 +158,8 @@ async def test_reset_mode_keeps_todays_behaviour(
     row = await factory.assistant(team, source, model_parameters={"temperature": 0.9})
 
     done = await run_request(runtime, req(source, target))
-    assert done["status"] == "succeeded", done
-    assert done["codes"] == ["parameters_reset"]
+    assert done.status == "succeeded", done
+    assert done.codes == ["parameters_reset"]
     assert await params_of(runtime, row) == {}
 
 
@@ -182,6 +182,6 @@ async def test_rows_written_during_the_run_with_new_values_are_translated_by_the
             )
 
     done = await run_request(runtime, req(source, target, confirm=True), after_batch=write_late)
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert await params_of(runtime, first) == {"max_completion_tokens": 100}
     assert await params_of(runtime, late[0]) == {"max_completion_tokens": 64}

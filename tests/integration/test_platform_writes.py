@@ -146,8 +146,8 @@ async def test_a_link_column_without_default_is_named_and_insert_fills_it(
     assert _errors(await _check(database_url, fixed)) == []
 
     result = await run_request(await _on_mapping(runtime, fixed), migration(source, target))
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {"spaces": 1}
+    assert result.status == "succeeded", result
+    assert result.counts == {"spaces": 1}
     async with runtime.engine.connect() as conn:
         moved = (
             await conn.execute(text("SELECT llm_model_id, linked_at, linked_by FROM space_models"))

@@ -41,7 +41,7 @@ async def migrated(
     model = await driver.model(name)
     labels = await driver.live_reference(team, model, PLAIN)
     result = await run_request(runtime, migration(model, target), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     return model, tally(labels)
 
 
@@ -81,7 +81,7 @@ async def test_rows_that_are_not_live_are_repointed_to_the_successor_first(
     await driver.not_live_reference(team, old)
     kept = await driver.not_live_count(old)
     result = await run_request(runtime, migration(old, target), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
 
     report = await cleanup(runtime)
 
@@ -150,7 +150,7 @@ async def retired(runtime: Runtime, driver: HostDriver, name: str) -> HostId:
     """A model nothing refers to, soft-deleted before any cleanup ran."""
     model = await driver.model(name)
     result = await run_request(runtime, deletion(model), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     return model
 
 

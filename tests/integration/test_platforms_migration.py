@@ -60,12 +60,12 @@ async def test_migration_moves_every_live_reference_and_keeps_the_rest(
     request = migration(world.a, world.b)
 
     dry = await preview_request(runtime, request, today=TODAY)
-    assert dry["status"] == "ok", dry
+    assert dry.status == "ok", dry
     result = await run_request(runtime, request, today=TODAY)
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == world.counts == dry["plan"]["counts"]
-    assert dry["plan"]["teams"] == world.teams
+    assert result.status == "succeeded", result
+    assert result.counts == world.counts == dry.plan.counts
+    assert dry.plan.teams == world.teams
     assert await driver.live_counts(world.a) == {}
     assert await driver.live_counts(world.b) == world.counts
     assert await driver.copy_disagreements() == 0
@@ -87,11 +87,11 @@ async def test_a_second_run_of_the_migration_changes_nothing(platform: PlatformU
 
     again = await run_request(runtime, request, today=TODAY)
 
-    assert (again["status"], again["counts"]) == ("succeeded", first["counts"])
+    assert (again.status, again.counts) == ("succeeded", first.counts)
     assert await driver.host_checksum() == host
     assert len(await events(runtime)) == 1
     refused = await run_request(runtime, migration(world.a, world.b), today=TODAY)
-    assert refused["status"] == "rejected" and "source_migrated" in refused["codes"]
+    assert refused.status == "rejected" and "source_migrated" in refused.codes
     assert await driver.host_checksum() == host
 
 
@@ -104,8 +104,8 @@ async def test_deletion_with_a_replacement_moves_every_live_reference(
 
     result = await run_request(runtime, deletion(world.a, world.b), today=TODAY)
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == world.counts
+    assert result.status == "succeeded", result
+    assert result.counts == world.counts
     assert await driver.live_counts(world.a) == {}
     assert await driver.live_counts(world.b) == world.counts
     assert await driver.copy_disagreements() == 0
@@ -128,8 +128,8 @@ async def test_deletion_without_a_replacement_clears_clearable_references(
     dry = await preview_request(runtime, deletion(world.a), today=TODAY)
     result = await run_request(runtime, deletion(world.a), today=TODAY)
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == world.counts == dry["plan"]["counts"]
+    assert result.status == "succeeded", result
+    assert result.counts == world.counts == dry.plan.counts
     assert await driver.live_counts(world.a) == {}
     cleared = await driver.cleared_counts()
     assert {
@@ -150,9 +150,9 @@ async def test_deletion_without_a_replacement_is_refused_while_a_reference_may_n
     result = await run_request(runtime, deletion(world.a), today=TODAY)
 
     if REQUIRED in driver.kinds:
-        assert result["status"] == "rejected" and "replacement_required" in result["codes"]
+        assert result.status == "rejected" and "replacement_required" in result.codes
         assert await driver.host_checksum() == host
         assert (await model_state(runtime, world.a)).deleted_at is None
     else:  # every reference on this platform may be cleared
-        assert result["status"] == "succeeded", result
+        assert result.status == "succeeded", result
         assert await driver.live_counts(world.a) == {}

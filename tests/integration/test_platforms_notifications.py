@@ -32,7 +32,7 @@ async def test_one_notification_per_permitted_member_of_each_affected_team(
     await driver.live_reference(second, a, PLAIN)
 
     result = await run_request(runtime, migration(a, b), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     await fan_out_all(runtime)
 
     teams = {told[0][0]: first, told[1][0]: first, told[2][0]: second}
@@ -40,6 +40,6 @@ async def test_one_notification_per_permitted_member_of_each_affected_team(
     assert await notified(runtime) == expected
 
     await fan_out_all(runtime, again=True)
-    await run_request(runtime, migration(a, b, key=result["request_key"]), today=TODAY)
+    await run_request(runtime, migration(a, b, key=result.request_key), today=TODAY)
     await fan_out_all(runtime)
     assert await notified(runtime) == expected

@@ -165,7 +165,7 @@ async def checked(
 async def migrate_and_fan_out(runtime: Runtime, teams: Teams) -> list[dict[str, Any]]:
     """Migrate the teams' model and fan out its event: what each fan-out reported."""
     result = await run_request(runtime, migration(teams.source, teams.target), today=TODAY)
-    assert result["status"] == "succeeded", result
+    assert result.status == "succeeded", result
     events = await rows(runtime, "SELECT id FROM lifecycle_events WHERE fanned_out_at IS NULL")
     return [await fanout_event(runtime, FanoutPayload(event_id=e.id)) for e in events]
 

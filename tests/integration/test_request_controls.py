@@ -44,12 +44,12 @@ async def test_paused_before_its_job_starts_then_resumed_once(
     assert rejection is None and request_id is not None
 
     paused = await pause_request(runtime, request.request_key, actor="ops")
-    assert (paused["status"], paused["changed"], paused["counts"]) == ("paused", True, {})
+    assert (paused.status, paused.changed, paused.counts) == ("paused", True, {})
     again = await pause_request(runtime, request.request_key, actor="ops")
-    assert (again["status"], again["changed"]) == ("paused", False)
+    assert (again.status, again.changed) == ("paused", False)
     # The job, when it comes, answers with the paused request and moves nothing.
     result = await execute_request(runtime, request_id)
-    assert result["status"] == "paused"
+    assert result.status == "paused"
     assert await driver.live_counts(a) == live
 
     queued: list[tuple[str, dict[str, Any], str]] = []
@@ -60,8 +60,8 @@ async def test_paused_before_its_job_starts_then_resumed_once(
     recording = dataclasses.replace(runtime, enqueue=enqueue)
     first = await resume_request(recording, request.request_key, actor="ops")
     second = await resume_request(recording, request.request_key, actor="ops")
-    assert (first["status"], first["changed"], second["changed"]) == ("pending", True, False)
-    assert first["job_id"] == second["job_id"]
+    assert (first.status, first.changed, second.changed) == ("pending", True, False)
+    assert first.job_id == second.job_id
     assert queued[0] == queued[1]
     job, payload, _ = queued[0]
     assert (job, payload["request_key"], payload["source"]) == (
@@ -71,7 +71,7 @@ async def test_paused_before_its_job_starts_then_resumed_once(
     )
 
     done = await run_request(runtime, request)
-    assert done["status"] == "succeeded"
+    assert done.status == "succeeded"
     assert await driver.live_counts(b) == live
     with pytest.raises(RequestControlError, match=r"request_not_paused: .* is succeeded"):
         await resume_request(recording, request.request_key, actor="ops")
@@ -86,10 +86,10 @@ async def test_cancelled_before_its_job_starts_moves_nothing_and_frees_the_sourc
     request = migration(a, b)
     await admit_request(runtime, request)
     cancelled = await cancel_request(runtime, request.request_key, actor="ops")
-    assert (cancelled["status"], cancelled["changed"]) == ("cancelled", True)
+    assert (cancelled.status, cancelled.changed) == ("cancelled", True)
 
     # A re-run of its key (the queued job, or a client's retry) moves nothing.
-    assert (await run_request(runtime, request))["status"] == "cancelled"
+    assert (await run_request(runtime, request)).status == "cancelled"
     assert await driver.live_counts(a) == live
     state = await model_state(runtime, a)
     assert state.migrated_to_model_id is None and state.deleted_at is None
@@ -98,7 +98,7 @@ async def test_cancelled_before_its_job_starts_moves_nothing_and_frees_the_sourc
 
     # The source is free: a new request takes it.
     other = await run_request(runtime, migration(a, b))
-    assert other["status"] == "succeeded"
+    assert other.status == "succeeded"
     assert await driver.live_counts(b) == live
 
 
@@ -116,7 +116,7 @@ async def test_a_teams_custom_model_is_listed_and_answered_with_its_team(
     assert rejection is None and request_id is not None
 
     paused = await pause_request(runtime, request.request_key, actor="ops")
-    assert paused["source"]["team_id"] == str(team) == paused["target"]["team_id"]
+    assert paused.source.team_id == str(team) == paused.target.team_id
     [listed] = [r for r in await list_requests(runtime) if r.request_key == request.request_key]
-    assert (listed.source["name"], listed.source["team_id"]) == ("ctl-same", str(team))
-    assert listed.target is not None and listed.target["team_id"] == str(team)
+    assert (listed.source.name, listed.source.team_id) == ("ctl-same", str(team))
+    assert listed.target is not None and listed.target.team_id == str(team)

@@ -84,7 +84,7 @@ async def test_a_key_reused_for_another_request_is_refused_and_changes_nothing(
     runtime = await make_runtime(batch_size=1)
     first, second = (make(models) for make in CONFLICTS[conflict])
     if first_outcome == "succeeded":
-        assert (await run_request(runtime, first))["status"] == "succeeded"
+        assert (await run_request(runtime, first)).status == "succeeded"
     else:
         await _fail_after_first_batch(runtime, first)
     before = await table_checksums(runtime.engine)
@@ -103,7 +103,7 @@ async def test_the_same_request_named_another_way_resumes_under_its_key(
     await _fail_after_first_batch(runtime, migrate(models["a"], models["b"], "k"))
     by_name = migrate("openai:model-a", str(models["b"]).upper(), "k")
 
-    assert (await run_request(runtime, by_name))["status"] == "succeeded"
+    assert (await run_request(runtime, by_name)).status == "succeeded"
     assert await factory.count(m.App.__table__, m.App.llm_model_id == models["b"]) == 4
 
 
@@ -124,11 +124,11 @@ async def test_a_resumed_request_whose_source_was_retired_meanwhile_is_rejected(
     first = migrate(models["a"], models["b"], "first")
     await _fail_after_first_batch(runtime, first)
     make_other, code = RETIRERS[retired]
-    assert (await run_request(runtime, make_other(models)))["status"] == "succeeded"
+    assert (await run_request(runtime, make_other(models))).status == "succeeded"
 
     result = await run_request(runtime, first)
 
-    assert result["status"] == "rejected" and code in result["codes"], result
+    assert result.status == "rejected" and code in result.codes, result
     row = await factory.request("first")
     assert row.status == "rejected" and row.error.startswith(code)
     # The batch moved before the crash stays; nothing more went to b.
@@ -164,7 +164,7 @@ async def test_the_final_transaction_rejects_a_source_retired_after_the_batches(
         after_batch=retire_source_after_last_batch,
     )
 
-    assert result["status"] == "rejected" and "source_deleted" in result["codes"]
+    assert result.status == "rejected" and "source_deleted" in result.codes
     source = await factory.get_model(models["a"])
     assert source.migrated_to_model_id is None
     assert await factory.count(m.AuditEvent.__table__) == 0
@@ -189,7 +189,7 @@ async def test_rerunning_a_failed_key_while_another_request_runs_says_migration_
         runtime, migrate(models["a"], models["c"], "running"), after_batch=rerun_the_failed_key
     )
 
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"
     [refusal] = refusals
     assert refusal.code == "migration_in_progress" and "running" in str(refusal)
     row = await factory.request("failed")
@@ -212,7 +212,7 @@ async def test_a_target_hard_deleted_during_admission_is_a_recorded_target_not_f
         await tx.commit()
         result = await task
 
-    assert result["status"] == "rejected" and "target_not_found" in result["codes"], result
+    assert result.status == "rejected" and "target_not_found" in result.codes, result
     row = await factory.request("late")
     assert (row.status, row.to_model_id, row.to_model_name) == ("rejected", None, "doomed")
     assert await factory.count(m.App.__table__, m.App.llm_model_id == source) == 1
@@ -225,12 +225,12 @@ async def test_spent_tries_close_a_running_request_as_failed_and_free_the_model(
         models["a"], models["b"], status="running", request_key="crashed"
     )
     blocked = await run_request(runtime, migrate(models["a"], models["c"], "blocked"))
-    assert "migration_in_progress" in blocked["codes"]
+    assert "migration_in_progress" in blocked.codes
 
     await close_spent_request(runtime, "crashed", tries=5)
 
     row = await factory.request("crashed")
     assert row.status == "failed" and row.error.startswith("interrupted")
-    assert (await run_request(runtime, migrate(models["a"], models["c"], "next")))[
-        "status"
-    ] == "succeeded"
+    assert (
+        await run_request(runtime, migrate(models["a"], models["c"], "next"))
+    ).status == "succeeded"

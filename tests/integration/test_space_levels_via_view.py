@@ -99,11 +99,11 @@ async def test_a_space_level_two_keys_away_blocks_a_lower_target_and_admits_a_hi
         )
 
     refused = await run_request(host, migration(source, low), today=TODAY)
-    assert refused["status"] == "rejected"
-    assert "security_level_insufficient" in refused["codes"]
+    assert refused.status == "rejected"
+    assert "security_level_insufficient" in refused.codes
     assert await _space_models(host, space) == [source]
 
     moved = await run_request(host, migration(source, high), today=TODAY)
-    assert moved["status"] == "succeeded", moved
-    assert moved["counts"] == {"spaces": 1}
+    assert moved.status == "succeeded", moved
+    assert moved.counts == {"spaces": 1}
     assert await _space_models(host, space) == [high]

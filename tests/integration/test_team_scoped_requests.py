@@ -18,6 +18,7 @@ from jobs.errors import RequestRefused
 from jobs.migration import preview_request, run_request
 from jobs.request_admission import admit_request
 from jobs.request_control import list_requests, pause_request, resume_request
+from jobs.request_result import UndoResult
 from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
@@ -98,16 +99,16 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
     # A model that was migrated to the source earlier: it follows the source only once
     # the source is retired (no chains), never while the source is still in use.
     earlier = await driver.model("ts-earlier")
-    assert (await run_request(runtime, migration(earlier, w.a), today=TODAY))["status"] == (
+    assert (await run_request(runtime, migration(earlier, w.a), today=TODAY)).status == (
         "succeeded"
     )
     pilot = migration(w.a, w.b, teams=[w.pilot])
 
     dry = await preview_request(runtime, pilot, today=TODAY)
-    assert (dry["status"], dry["source_retired"]) == ("ok", False), dry
-    assert dry["plan"]["counts"] == w.counts[w.pilot]
-    assert dry["plan"]["teams"] == {str(w.pilot): w.counts[w.pilot]}
-    assert dry["team_scope"] == [id_text(w.pilot)]
+    assert (dry.status, dry.source_retired) == ("ok", False), dry
+    assert dry.plan.counts == w.counts[w.pilot]
+    assert dry.plan.teams == {str(w.pilot): w.counts[w.pilot]}
+    assert dry.team_scope == [id_text(w.pilot)]
 
     late: dict[HostId, list[str]] = {}
 
@@ -120,10 +121,10 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
         runtime, pilot, today=TODAY, after_batch=both_teams_write_during_the_run
     )
 
-    assert result["status"] == "succeeded", result
-    assert (result["source_retired"], result["team_scope"]) == (False, [id_text(w.pilot)])
-    assert result["counts"] == plus(w.counts[w.pilot], late[w.pilot])  # the late row swept
-    assert await driver.live_counts(w.b) == result["counts"]
+    assert result.status == "succeeded", result
+    assert (result.source_retired, result.team_scope) == (False, [id_text(w.pilot)])
+    assert result.counts == plus(w.counts[w.pilot], late[w.pilot])  # the late row swept
+    assert await driver.live_counts(w.b) == result.counts
     # The other team's rows, the one written during the run too, still use the source.
     assert await driver.live_counts(w.a) == plus(w.counts[w.rest], late[w.rest])
     source = await model_state(runtime, w.a)
@@ -133,7 +134,7 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
     assert (row.status, row.teams, row.source_retired) == ("succeeded", [id_text(w.pilot)], False)
     pilot_event = [e for e in await events(runtime) if e.model_id == str(w.a)]
     assert [(e.slug, e.payload) for e in pilot_event] == [
-        ("llm-model-migrated", {str(w.pilot): result["counts"]})
+        ("llm-model-migrated", {str(w.pilot): result.counts})
     ]
     await fan_out_all(runtime)
     assert await notified(runtime) == [(str(w.pilot), w.members[w.pilot])]
@@ -144,18 +145,19 @@ async def test_a_pilot_team_then_the_rest_retires_the_source_only_at_the_end(
     # Running the pilot's job again changes nothing and tells nobody again.
     host = await driver.host_checksum()
     again = await run_request(runtime, pilot, today=TODAY)
-    assert {**again, "teams": 1} == result  # (teams notified: said by the first run only)
+    # (teams notified: said by the first run only)
+    assert {**again.model_dump(mode="json"), "teams": 1} == result.model_dump(mode="json")
     assert await driver.host_checksum() == host
     assert len(await events(runtime)) == 2  # the earlier migration's and the pilot's
 
     # The rest: every team still on the source; now the source is retired.
     rest = await run_request(runtime, migration(w.a, w.b), today=TODAY)
-    assert (rest["status"], rest["source_retired"], rest["team_scope"]) == (
+    assert (rest.status, rest.source_retired, rest.team_scope) == (
         "succeeded",
         True,
         None,
     )
-    assert rest["counts"] == plus(w.counts[w.rest], late[w.rest])
+    assert rest.counts == plus(w.counts[w.rest], late[w.rest])
     assert await driver.live_counts(w.a) == {}
     assert (await model_state(runtime, w.a)).migrated_to_model_id == w.b
     assert (await model_state(runtime, earlier)).migrated_to_model_id == w.b
@@ -174,15 +176,15 @@ async def test_the_rest_named_by_slug_retires_the_source(platform: PlatformUnder
     driver, runtime = platform.driver, platform.runtime
     w = await two_teams(driver)
     first = await run_request(runtime, deletion(w.a, w.b, teams=[w.pilot]), today=TODAY)
-    assert (first["status"], first["source_retired"]) == ("succeeded", False), first
+    assert (first.status, first.source_retired) == ("succeeded", False), first
     assert (await model_state(runtime, w.a)).deleted_at is None
 
     slug = await slug_of(runtime, w.rest)
     second = await run_request(runtime, deletion(w.a, w.b, teams=[slug]), today=TODAY)
 
-    assert (second["status"], second["source_retired"]) == ("succeeded", True), second
-    assert second["team_scope"] == [id_text(w.rest)]  # the slug, recorded as the team's id
-    assert second["counts"] == w.counts[w.rest]
+    assert (second.status, second.source_retired) == ("succeeded", True), second
+    assert second.team_scope == [id_text(w.rest)]  # the slug, recorded as the team's id
+    assert second.counts == w.counts[w.rest]
     assert await driver.live_counts(w.a) == {}
     assert (await model_state(runtime, w.a)).deleted_at is not None
 
@@ -196,11 +198,11 @@ async def test_a_teams_custom_model_is_a_target_for_that_team_alone(
     host = await driver.host_checksum()
 
     both = await run_request(runtime, migration(w.a, custom, teams=[w.pilot, w.rest]), today=TODAY)
-    assert both["status"] == "rejected" and "team_scope_mismatch" in both["codes"], both
+    assert both.status == "rejected" and "team_scope_mismatch" in both.codes, both
     assert await driver.host_checksum() == host
 
     mine = await run_request(runtime, migration(w.a, custom, teams=[w.pilot]), today=TODAY)
-    assert (mine["status"], mine["source_retired"]) == ("succeeded", False), mine
+    assert (mine.status, mine.source_retired) == ("succeeded", False), mine
     assert await driver.live_counts(custom) == w.counts[w.pilot]
     assert await driver.live_counts(w.a) == w.counts[w.rest]
 
@@ -223,7 +225,7 @@ async def test_an_unknown_team_is_refused_and_nothing_is_recorded(
     assert await driver.host_checksum() == host
     # The key is still free for the corrected request.
     fixed = dataclasses.replace(request, teams=(str(w.pilot),))
-    assert (await run_request(runtime, fixed, today=TODAY))["status"] == "succeeded"
+    assert (await run_request(runtime, fixed, today=TODAY)).status == "succeeded"
 
 
 async def test_a_request_key_names_its_teams(platform: PlatformUnderTest) -> None:
@@ -241,10 +243,10 @@ async def test_a_request_key_names_its_teams(platform: PlatformUnderTest) -> Non
     # The same team by its slug is the same request: its recorded result.
     by_slug = dataclasses.replace(pilot, teams=(await slug_of(runtime, w.pilot),))
     same = await run_request(runtime, by_slug, today=TODAY)
-    assert (same["request_id"], same["counts"], same["team_scope"]) == (
-        done["request_id"],
-        done["counts"],
-        done["team_scope"],
+    assert (same.request_id, same.counts, same.team_scope) == (
+        done.request_id,
+        done.counts,
+        done.team_scope,
     )
     assert await driver.host_checksum() == host
 
@@ -269,7 +271,7 @@ async def test_listed_with_its_teams_and_resumed_with_them(platform: PlatformUnd
     [(job, payload, _)] = recorder.calls
     assert (job, payload["teams"]) == ("migrate_model", [id_text(w.pilot)])
     done = await run_request(runtime, request, today=TODAY)
-    assert (done["status"], done["source_retired"]) == ("succeeded", False)
+    assert (done.status, done.source_retired) == ("succeeded", False)
     assert await driver.live_counts(w.a) == w.counts[w.rest]
 
 
@@ -287,12 +289,12 @@ async def test_a_recorded_request_resumes_after_its_team_is_gone(
 
     result = await run_request(runtime, recorded, today=TODAY)
 
-    assert (result["status"], result["counts"], result["source_retired"]) == (
+    assert (result.status, result.counts, result.source_retired) == (
         "succeeded",
         {},
         False,
     )
-    assert result["team_scope"] == [id_text(gone)]
+    assert result.team_scope == [id_text(gone)]
     with pytest.raises(RequestRefused, match="team_not_found"):
         await run_request(runtime, migration(w.a, w.b, teams=[id_text(gone)]), today=TODAY)
 
@@ -306,20 +308,20 @@ async def test_a_rollout_is_undone_last_request_first(platform: PlatformUnderTes
     checksum = {t: s for t, s in (await driver.host_checksum()).items() if t != driver.model_table}
     pilot = migration(w.a, w.b, teams=[w.pilot])
     rest = migration(w.a, w.b, teams=[w.rest])
-    assert (await run_request(runtime, pilot, today=TODAY))["source_retired"] is False
-    assert (await run_request(runtime, rest, today=TODAY))["source_retired"] is True
+    assert (await run_request(runtime, pilot, today=TODAY)).source_retired is False
+    assert (await run_request(runtime, rest, today=TODAY)).source_retired is True
 
     refused = await undo(runtime, pilot.request_key)
-    assert (refused["status"], refused["codes"]) == ("rejected", ["source_deleted"]), refused
-    assert "undo that one first" in refused["error"]
+    assert (refused.status, refused.codes) == ("rejected", ["source_deleted"]), refused
+    assert "undo that one first" in refused.error
     assert (await request_row(runtime, pilot.request_key)).status == "succeeded"
     assert await driver.live_counts(w.a) == {}, "a refused undo changes nothing"
 
     last = await undo(runtime, rest.request_key)
-    assert (last["status"], last["restored"]) == ("undone", w.counts[w.rest])
+    assert (last.status, last.restored) == ("undone", w.counts[w.rest])
     assert (await model_state(runtime, w.a)).migrated_to_model_id is None
     first = await undo(runtime, pilot.request_key)
-    assert (first["status"], first["restored"]) == ("undone", w.counts[w.pilot])
+    assert (first.status, first.restored) == ("undone", w.counts[w.pilot])
 
     after = {t: s for t, s in (await driver.host_checksum()).items() if t != driver.model_table}
     assert after == checksum
@@ -327,5 +329,5 @@ async def test_a_rollout_is_undone_last_request_first(platform: PlatformUnderTes
     assert state.migrated_to_model_id is None and state.deleted_at is None
 
 
-async def undo(runtime: Runtime, key: str) -> dict[str, Any]:
+async def undo(runtime: Runtime, key: str) -> UndoResult:
     return await undo_request(runtime, UndoRequestPayload(request_key=key, requested_by="ops"))

@@ -79,11 +79,11 @@ async def test_a_migration_onto_a_teams_model_never_moves_another_teams_row(host
     request = migration(host.source, host.target)
 
     dry = await preview_request(host.runtime, request)
-    assert dry["plan"]["teams"] == {str(TEAM_B): {"flow_steps": 1}}
+    assert dry.plan.teams == {str(TEAM_B): {"flow_steps": 1}}
     result = await run_request(host.runtime, request)
 
-    assert result["status"] == "rejected", result
-    assert "team_scope_mismatch" in result["codes"], result
+    assert result.status == "rejected", result
+    assert "team_scope_mismatch" in result.codes, result
 
     assert await host.model_of(theirs) == host.source
 
@@ -95,8 +95,8 @@ async def test_a_migration_onto_a_teams_model_moves_its_own_rows_counted_to_it(
 
     result = await run_request(host.runtime, migration(host.source, host.target))
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {"flow_steps": 1}
+    assert result.status == "succeeded", result
+    assert result.counts == {"flow_steps": 1}
     assert await host.model_of(ours) == host.target
     [event] = await events(host.runtime)
     assert event.payload == {str(TEAM_A): {"flow_steps": 1}}

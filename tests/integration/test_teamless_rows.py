@@ -31,8 +31,8 @@ async def test_teamless_rows_are_moved_and_counted_and_nobody_is_told(
     global_template = await factory.template(None, a)
 
     result = await run_request(runtime, migration(a, b), today=TODAY)
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {"assistants": 1, "templates": 1}
+    assert result.status == "succeeded", result
+    assert result.counts == {"assistants": 1, "templates": 1}
     assert await _template_model(runtime, global_template) == b
 
     [event] = await events(runtime)
@@ -51,7 +51,7 @@ async def test_teamless_rows_keep_a_team_model_from_taking_over(
     global_template = await factory.template(None, a)
 
     result = await run_request(runtime, migration(a, own), today=TODAY)
-    assert result["status"] == "rejected" and "team_scope_mismatch" in result["codes"]
+    assert result.status == "rejected" and "team_scope_mismatch" in result.codes
     assert await _template_model(runtime, global_template) == a
     async with runtime.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM lifecycle_events")) == 0
@@ -69,13 +69,13 @@ async def test_a_team_scoped_request_leaves_teamless_rows_and_keeps_the_source(
 
     # A team's custom model may serve that team alone: the global template is not its.
     mine = await run_request(runtime, migration(a, own, teams=[team]), today=TODAY)
-    assert (mine["status"], mine["source_retired"]) == ("succeeded", False), mine
-    assert mine["counts"] == {"assistants": 1, "apps": 1}
+    assert (mine.status, mine.source_retired) == ("succeeded", False), mine
+    assert mine.counts == {"assistants": 1, "apps": 1}
     assert await _template_model(runtime, global_template) == a
     # Nothing of the team is left: a scoped clearing deletion clears nothing more.
     await factory.app(team, a)
     emptied = await run_request(runtime, deletion(a, teams=[team]), today=TODAY)
-    assert (emptied["status"], emptied["counts"], emptied["source_retired"]) == (
+    assert (emptied.status, emptied.counts, emptied.source_retired) == (
         "succeeded",
         {"apps": 1},
         False,
@@ -83,7 +83,7 @@ async def test_a_team_scoped_request_leaves_teamless_rows_and_keeps_the_source(
     assert await _template_model(runtime, global_template) == a
 
     rest = await run_request(runtime, migration(a, b), today=TODAY)
-    assert (rest["status"], rest["counts"], rest["source_retired"]) == (
+    assert (rest.status, rest.counts, rest.source_retired) == (
         "succeeded",
         {"templates": 1},
         True,

@@ -5,8 +5,6 @@ and re-pointed models are reversed, and an undo run twice is an undo run once.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from db.keys import HostId
@@ -14,6 +12,7 @@ from jobs.errors import PermanentJobError
 from jobs.request_admission import admit_request
 from jobs.request_control import cancel_request
 from jobs.request_execution import execute_request, run_request
+from jobs.request_result import UndoResult
 from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
@@ -54,7 +53,7 @@ async def host_rows(driver: HostDriver) -> dict[str, str]:
     return {t: s for t, s in (await driver.host_checksum()).items() if t != driver.model_table}
 
 
-async def undo(runtime: Runtime, key: str, *, dry_run: bool = False) -> dict[str, Any]:
+async def undo(runtime: Runtime, key: str, *, dry_run: bool = False) -> UndoResult:
     payload = UndoRequestPayload(request_key=key, requested_by="ops", dry_run=dry_run)
     return await undo_request(runtime, payload)
 
@@ -67,17 +66,17 @@ async def test_undo_after_success_puts_every_row_and_the_source_back(
     before = await host_rows(driver)
     request = migration(source, target)
     done = await run_request(runtime, request)
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert await host_rows(driver) != before
     assert (await model_state(runtime, source)).migrated_to_model_id == target
 
     dry = await undo(runtime, request.request_key, dry_run=True)
-    assert (dry["status"], dry["restored"], dry["changed_since"]) == ("succeeded", live, {})
+    assert (dry.status, dry.restored, dry.changed_since) == ("succeeded", live, {})
     assert await driver.live_counts(target) == live, "a dry run changes nothing"
 
     result = await undo(runtime, request.request_key)
 
-    assert (result["status"], result["restored"], result["changed_since"]) == ("undone", live, {})
+    assert (result.status, result.restored, result.changed_since) == ("undone", live, {})
     assert await host_rows(driver) == before
     state = await model_state(runtime, source)
     assert state.migrated_to_model_id is None and state.deleted_at is None
@@ -106,9 +105,9 @@ async def test_undo_twice_is_undo_once(platform: PlatformUnderTest) -> None:
     first = await undo(runtime, request.request_key)
     again = await undo(runtime, request.request_key)
 
-    assert first["status"] == again["status"] == "undone"
-    assert again["restored"] == first["restored"] == live
-    assert again["changed_since"] == {}
+    assert first.status == again.status == "undone"
+    assert again.restored == first.restored == live
+    assert again.changed_since == {}
     assert await host_rows(driver) == before
     audits = await rows(runtime, "SELECT 1 FROM audit_events WHERE action = 'model.request_undone'")
     undone = [e for e in await events(runtime) if e.slug == "llm-model-migration-undone"]
@@ -128,8 +127,8 @@ async def test_rows_changed_since_are_left_and_counted(platform: PlatformUnderTe
 
     expected = {**live, edited: live[edited] - 1}
     for answer in (dry, result):
-        assert answer["restored"] == expected
-        assert answer["changed_since"] == {edited: 1}
+        assert answer.restored == expected
+        assert answer.changed_since == {edited: 1}
     assert await driver.live_counts(other) == {edited: 1}, "the team's edit is kept"
 
 
@@ -145,13 +144,13 @@ async def test_undo_after_a_cancel_puts_back_what_moved(platform: PlatformUnderT
         await cancel_request(runtime, request.request_key, actor="ops")
 
     cancelled = await execute_request(runtime, request_id, after_batch=cancel_after_first)
-    assert cancelled["status"] == "cancelled"
+    assert cancelled.status == "cancelled"
     moved = await driver.live_counts(target)
     assert moved and moved != live
 
     result = await undo(runtime, request.request_key)
 
-    assert (result["status"], result["restored"]) == ("undone", moved)
+    assert (result.status, result.restored) == ("undone", moved)
     assert await host_rows(driver) == before
 
 
@@ -173,7 +172,7 @@ async def test_undo_after_a_failure_puts_back_what_moved(platform: PlatformUnder
 
     result = await undo(runtime, request.request_key)
 
-    assert (result["status"], result["restored"]) == ("undone", moved)
+    assert (result.status, result.restored) == ("undone", moved)
     assert await host_rows(driver) == before
 
 
@@ -188,13 +187,13 @@ async def test_undo_of_a_deletion_without_replacement(platform: PlatformUnderTes
     before = await host_rows(driver)
     request = deletion(source)
     done = await run_request(runtime, request)
-    assert done["status"] == "succeeded", done
+    assert done.status == "succeeded", done
     assert (await model_state(runtime, source)).deleted_at is not None
     assert await host_rows(driver) != before
 
     result = await undo(runtime, request.request_key)
 
-    assert result["status"] == "undone" and result["restored"] == done["counts"]
+    assert result.status == "undone" and result.restored == done.counts
     assert await host_rows(driver) == before
     assert (await model_state(runtime, source)).deleted_at is None
 
@@ -213,11 +212,11 @@ async def test_refused_while_another_request_holds_the_source_or_the_target(
 
     refused = await undo(runtime, request.request_key)
 
-    assert (refused["status"], refused["codes"]) == ("rejected", ["migration_in_progress"])
-    assert refused["request_status"] == "succeeded"
+    assert (refused.status, refused.codes) == ("rejected", ["migration_in_progress"])
+    assert refused.request_status == "succeeded"
     assert await driver.live_counts(target) == live, "nothing was put back"
     answer = await undo(runtime, request.request_key, dry_run=True)
-    assert answer["codes"] == ["migration_in_progress"]
+    assert answer.codes == ["migration_in_progress"]
     state = await model_state(runtime, source)
     assert state.migrated_to_model_id == target
 
@@ -240,7 +239,7 @@ async def test_refused_while_a_new_request_holds_the_source(platform: PlatformUn
 
     refused = await undo(runtime, request.request_key)
 
-    assert (refused["codes"], refused["request_status"]) == (
+    assert (refused.codes, refused.request_status) == (
         ["migration_in_progress"],
         "cancelled",
     )
@@ -258,7 +257,7 @@ async def test_json_ids_come_back_in_the_form_they_were_written(
         await driver.json_reference(team, source, spelled)
     before = await host_rows(driver)
     request = migration(source, target)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     assert await driver.json_naming(source) == 0
 
     await undo(runtime, request.request_key)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 from sqlalchemy import text
 
 from jobs.request_execution import run_request
+from jobs.request_result import UndoResult
 from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
@@ -20,7 +20,7 @@ from tests.platforms.drivers import PLAIN
 from tests.platforms.lifecycle import migration, model_state
 
 
-async def undo(runtime: Runtime, key: str) -> dict[str, Any]:
+async def undo(runtime: Runtime, key: str) -> UndoResult:
     return await undo_request(runtime, UndoRequestPayload(request_key=key, requested_by="ops"))
 
 
@@ -38,13 +38,13 @@ async def test_a_space_that_had_both_models_keeps_both(runtime: Runtime, factory
     both = await factory.space(team, [source, target])
     only_source = await factory.space(team, [source])
     request = migration(source, target)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     assert await links(runtime, both) == {target}
     assert await links(runtime, only_source) == {target}
 
     result = await undo(runtime, request.request_key)
 
-    assert result["restored"] == {"spaces": 2}
+    assert result.restored == {"spaces": 2}
     assert await links(runtime, both) == {source, target}, "its own target link stays"
     assert await links(runtime, only_source) == {source}, "the link the request added goes"
 
@@ -62,7 +62,7 @@ async def test_a_space_whose_added_link_was_removed_since_is_left_alone(
 
     result = await undo(runtime, request.request_key)
 
-    assert (result["restored"], result["changed_since"]) == ({}, {"spaces": 1})
+    assert (result.restored, result.changed_since) == ({}, {"spaces": 1})
     assert await links(runtime, space) == set()
 
 
@@ -80,7 +80,7 @@ async def test_parameters_come_back_byte_for_byte(runtime: Runtime, factory: Fac
     assistant = await factory.assistant(team, source, model_parameters=written)
     before = await _parameters_text(runtime, assistant)
     request = migration(source, target)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     assert await _parameters_text(runtime, assistant) != before, "the move translated them"
 
     await undo(runtime, request.request_key)
@@ -107,15 +107,15 @@ async def test_models_re_pointed_by_the_request_point_at_the_source_again(
     older, source, target = [await driver.model(n) for n in ("rp-older", "rp-src", "rp-dst")]
     for model in (older, source):
         await driver.live_reference(team, model, PLAIN)
-    assert (await run_request(runtime, migration(older, source)))["status"] == "succeeded"
+    assert (await run_request(runtime, migration(older, source))).status == "succeeded"
     request = migration(source, target)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     assert (await model_state(runtime, older)).migrated_to_model_id == target, "no chains"
 
     result = await undo(runtime, request.request_key)
 
-    assert result["pointers"] == {"migrated_pointers": 1, "replacement_pointers": 0}
-    assert result["source_mark_cleared"] is True
+    assert result.pointers == {"migrated_pointers": 1, "replacement_pointers": 0}
+    assert result.source_mark_cleared is True
     assert (await model_state(runtime, older)).migrated_to_model_id == source
     assert (await model_state(runtime, source)).migrated_to_model_id is None
 
@@ -133,9 +133,9 @@ async def test_undo_unavailable_for_requests_without_a_journal_or_that_changed_n
 
     for key, why in (("old-one", "before requests kept a journal"), ("refused-one", "nothing")):
         answer = await undo(runtime, key)
-        assert (answer["status"], answer["codes"]) == ("rejected", ["undo_unavailable"])
-        assert why in answer["error"]
-        assert (await factory.request(key)).status == answer["request_status"]
+        assert (answer.status, answer.codes) == ("rejected", ["undo_unavailable"])
+        assert why in answer.error
+        assert (await factory.request(key)).status == answer.request_status
 
 
 async def test_an_active_request_is_not_undone(runtime: Runtime, factory: Factory) -> None:
@@ -146,5 +146,5 @@ async def test_an_active_request_is_not_undone(runtime: Runtime, factory: Factor
 
     answer = await undo(runtime, "still-running")
 
-    assert answer["codes"] == ["migration_in_progress"]
+    assert answer.codes == ["migration_in_progress"]
     assert (await factory.request("still-running")).status == "running"

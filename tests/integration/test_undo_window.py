@@ -27,7 +27,7 @@ async def retired(runtime: Runtime, driver: HostDriver) -> tuple[HostId, HostId,
     source, target = await driver.model("uw-source"), await driver.model("uw-target")
     await driver.live_reference(await driver.team(), source, PLAIN)
     request = migration(source, target)
-    assert (await run_request(runtime, request))["status"] == "succeeded"
+    assert (await run_request(runtime, request)).status == "succeeded"
     return source, target, request.request_key
 
 
@@ -69,8 +69,8 @@ async def test_the_window_ends_with_its_days_and_undo_is_then_refused(
     assert [r["name"] for r in report["removed"]] == ["uw-source"]
     assert not await driver.model_exists(source)
     refused = await undo_request(runtime, UndoRequestPayload(request_key=key, requested_by="ops"))
-    assert (refused["status"], refused["codes"]) == ("rejected", ["source_deleted"])
-    assert refused["request_status"] == "succeeded"
+    assert (refused.status, refused.codes) == ("rejected", ["source_deleted"])
+    assert refused.request_status == "succeeded"
     [status] = await rows(
         runtime, "SELECT status FROM model_migrations WHERE request_key = :k", k=key
     )
@@ -92,4 +92,4 @@ async def test_no_window_when_undo_days_is_zero(
     refused = await undo_request(
         runtime, UndoRequestPayload(request_key=key, requested_by="ops", dry_run=True)
     )
-    assert refused["codes"] == ["source_deleted"]
+    assert refused.codes == ["source_deleted"]

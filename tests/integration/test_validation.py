@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from jobs.request_admission import Request
 from jobs.request_execution import run_request
+from jobs.request_result import CodesByKind
 from jobs.runtime import Runtime
 from tests.checksum import table_checksums
 from tests.factories import Factory
@@ -134,9 +135,9 @@ async def test_blocker_refuses_and_changes_nothing(
     request = await BLOCKERS[code](factory, runtime)
     before = await table_checksums(runtime.engine, exclude=("model_migrations",))
     result = await run_request(runtime, request, today=TODAY)
-    assert result["status"] == "rejected"
-    assert code in result["codes_by_kind"]["blockers"]
-    assert any(msg.startswith(f"{code}: ") for msg in result["messages"])
+    assert result.status == "rejected"
+    assert code in result.codes_by_kind.blockers
+    assert any(msg.startswith(f"{code}: ") for msg in result.messages)
     assert await table_checksums(runtime.engine, exclude=("model_migrations",)) == before
     async with runtime.engine.connect() as conn:
         row = (
@@ -155,9 +156,9 @@ async def test_replacement_required_reports_counts(factory: Factory, runtime: Ru
     await factory.assistant(team, a)
     await factory.app(team, a)
     result = await run_request(runtime, req("deletion", a, None), today=TODAY)
-    assert result["codes_by_kind"]["blockers"] == ["replacement_required"]
-    assert "2 assistants" in result["messages"][0]
-    assert result["counts"] == {"assistants": 2, "apps": 1}
+    assert result.codes_by_kind.blockers == ["replacement_required"]
+    assert "2 assistants" in result.messages[0]
+    assert result.counts == {"assistants": 2, "apps": 1}
 
 
 WARNING_TARGETS: dict[str, dict[str, object]] = {
@@ -184,8 +185,8 @@ async def test_warning_refuses_unless_confirmed(
     await factory.app(team, a)
 
     refused = await run_request(runtime, req("migration", a, b), today=TODAY)
-    assert refused["status"] == "rejected"
-    assert refused["codes_by_kind"] == {"blockers": [], "warnings": [code], "info": []}
+    assert refused.status == "rejected"
+    assert refused.codes_by_kind == CodesByKind(blockers=[], warnings=[code], info=[])
     async with runtime.engine.connect() as conn:
         still = await conn.scalar(
             text("SELECT count(*) FROM apps WHERE llm_model_id = :a"), {"a": a}
@@ -193,8 +194,8 @@ async def test_warning_refuses_unless_confirmed(
     assert still == 1
 
     done = await run_request(runtime, req("migration", a, b, confirm=True), today=TODAY)
-    assert done["status"] == "succeeded"
-    assert code in done["codes"]
+    assert done.status == "succeeded"
+    assert code in done.codes
 
 
 async def test_past_deprecation_date_counts_as_deprecated(
@@ -203,7 +204,7 @@ async def test_past_deprecation_date_counts_as_deprecated(
     a = await factory.model("src")
     b = await factory.model("dst", deprecation_date=TODAY - timedelta(days=1))
     result = await run_request(runtime, req("migration", a, b), today=TODAY)
-    assert result["codes_by_kind"]["warnings"] == ["target_deprecated"]
+    assert result.codes_by_kind.warnings == ["target_deprecated"]
 
 
 async def test_parameters_translated_is_info_and_never_blocks(
@@ -213,8 +214,8 @@ async def test_parameters_translated_is_info_and_never_blocks(
     a, b = await factory.model("src"), await factory.model("dst")
     await factory.assistant(team, a, model_parameters={"temperature": 0.9})
     result = await run_request(runtime, req("migration", a, b), today=TODAY)
-    assert result["status"] == "succeeded"
-    assert result["codes"] == ["parameters_translated"]
+    assert result.status == "succeeded"
+    assert result.codes == ["parameters_translated"]
 
 
 async def test_team_custom_target_serves_its_own_team(factory: Factory, runtime: Runtime) -> None:
@@ -223,7 +224,7 @@ async def test_team_custom_target_serves_its_own_team(factory: Factory, runtime:
     custom = await factory.model("dst", team_id=team)
     await factory.app(team, a)
     result = await run_request(runtime, req("migration", a, custom), today=TODAY)
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"
 
 
 async def test_security_level_met_is_not_a_blocker(factory: Factory, runtime: Runtime) -> None:
@@ -231,4 +232,4 @@ async def test_security_level_met_is_not_a_blocker(factory: Factory, runtime: Ru
     a, b = await factory.model("src"), await factory.model("dst", security_level=3)
     await factory.space(team, [a], required_security_level=3)
     result = await run_request(runtime, req("migration", a, b), today=TODAY)
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"

@@ -43,7 +43,7 @@ def test_running_request_rate_and_time_left() -> None:
     )
     assert (got.done, got.planned, got.rows_per_s, got.eta_s) == (250, 1000, 25.0, 30.0)
     assert got.teams is None
-    assert got.source == {"id": "1", "provider": "openai", "name": "gpt-4"}
+    assert got.source.model_dump(mode="json") == {"id": "1", "provider": "openai", "name": "gpt-4"}
 
 
 def test_resumed_request_rate_counts_only_its_latest_run() -> None:

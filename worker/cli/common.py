@@ -7,12 +7,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from db.queries.audit import run_summary
 from jobs.model_ref import ModelRef, ModelRefError, parse_model_ref
 from jobs.runtime import Runtime
-from jobs.spec import Payload
+from jobs.spec import JobResult, Payload
 from worker.app import build_runtime
 from worker.cli.output import CommandFailed, print_json
 from worker.cli.progress import JobDisplay
@@ -20,6 +22,8 @@ from worker.cli.watch import JobWatch, Progress
 from worker.client import JobFailed, LifecycleClient
 from worker.job_results import FULL_REPORT
 from worker.settings import Settings
+
+R = TypeVar("R", bound=JobResult)
 
 
 def model_argument(value: str) -> ModelRef:
@@ -106,6 +110,22 @@ async def submit_and_wait(
     if not isinstance(result, dict):
         return {"job_id": handle.job_id, "result": result}
     return {"job_id": handle.job_id, **await with_full_report(settings, result)}
+
+
+def read_result(model: type[R], answer: dict[str, Any]) -> R:
+    """A job's JSON result read back as its typed ``model``. One the worker had to cut to
+    its plain values (too large to keep whole) cannot be: that is said instead."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        if "truncated" not in answer:
+            raise
+        cut = ", ".join(answer["truncated"])
+        raise CommandFailed(
+            f"the job's result was too large to keep whole ({cut} left out); "
+            "`lifecycle requests` and `lifecycle history` show the request",
+            answer,
+        ) from exc
 
 
 async def with_full_report(settings: Settings, result: dict[str, Any]) -> dict[str, Any]:

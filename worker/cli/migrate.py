@@ -14,12 +14,14 @@ from jobs.errors import RequestRefused
 from jobs.model_ref import ModelRef
 from jobs.model_ref import model_label as named_model
 from jobs.request_admission import Request, preview_request, with_team_ids
+from jobs.request_result import ModelInResult, RequestResult
 from jobs.runtime import Runtime
 from worker.cli.common import (
     add_wait_options,
     local_runtime,
     model_argument,
     new_request_key,
+    read_result,
     submit_and_wait,
 )
 from worker.cli.output import (
@@ -131,8 +133,11 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
         request = asyncio.run(_with_team_ids(settings, request))
     if args.dry_run:
         report = asyncio.run(_dry_run(settings, request))
-        _show(args, report)
-        return EXIT_FAILED if report["status"] == "rejected" else EXIT_OK
+        if args.json:
+            print_json(report.model_dump(mode="json"))
+        else:
+            print(render_request(report))
+        return EXIT_FAILED if report.status == "rejected" else EXIT_OK
     job = "migrate_model" if request.kind == "migration" else "delete_model"
     payload: dict[str, Any] = {
         "requested_by": request.requested_by,
@@ -154,7 +159,7 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
             return None
         return totals.done, max(totals.planned, totals.done)
 
-    result = asyncio.run(
+    answer = asyncio.run(
         submit_and_wait(
             settings,
             job,
@@ -169,109 +174,98 @@ def _run(args: argparse.Namespace, settings: Settings, request: Request) -> int:
     )
     if args.no_wait:
         if args.json:
-            print_json({"request_key": request.request_key, **result})
+            print_json({"request_key": request.request_key, **answer})
         else:
             print(request.request_key)
             print(
-                f"queued as job {result['job_id']}; `lifecycle requests` shows its progress",
+                f"queued as job {answer['job_id']}; `lifecycle requests` shows its progress",
                 file=sys.stderr,
             )
         return EXIT_OK
-    if result.get("status") == "succeeded":
-        _show(args, result)
-        return EXIT_OK
+    result = read_result(RequestResult, answer)
     if not args.json:
-        _show(args, result)
-    raise CommandFailed(_unfinished(request.request_key, result), result)
+        print(render_request(result))
+    if result.status == RequestStatus.SUCCEEDED:
+        if args.json:
+            print_json(answer)
+        return EXIT_OK
+    raise CommandFailed(_unfinished(result), answer)
 
 
-def _unfinished(key: str, result: dict[str, Any]) -> str:
+def _unfinished(result: RequestResult) -> str:
     """Why a request the command waited for did not succeed (and what to do next)."""
-    status = result.get("status")
-    moved = sum(int(n) for n in (result.get("counts") or {}).values())
+    key, status = result.request_key, result.status
     if status == RequestStatus.PAUSED:
         return (
-            f"request {key} paused ({moved} rows moved); `lifecycle requests resume {key}` "
-            "carries it on"
+            f"request {key} paused ({result.rows()} rows moved); `lifecycle requests resume "
+            f"{key}` carries it on"
         )
     if status == RequestStatus.CANCELLED:
-        return f"request {key} cancelled ({moved} rows moved); its source stays live"
-    reason = result.get("error") or ", ".join(result.get("codes") or [])
+        return f"request {key} cancelled ({result.rows()} rows moved); its source stays live"
+    reason = result.error or ", ".join(result.codes)
     return f"request {key} {status}: {reason}"
 
 
-async def _dry_run(settings: Settings, request: Request) -> dict[str, Any]:
+async def _dry_run(settings: Settings, request: Request) -> RequestResult:
     async with local_runtime(settings) as runtime:
         return await preview_request(runtime, request)
 
 
-def _show(args: argparse.Namespace, report: dict[str, Any]) -> None:
-    if args.json:
-        print_json(report)
-    elif "status" not in report:
-        print(f"queued as job {report['job_id']}")
-    else:
-        print(render_request(report))
-
-
-def render_request(report: dict[str, Any]) -> str:
+def render_request(report: RequestResult) -> str:
     """A migration/deletion result or dry-run plan as text tables."""
     lines = []
-    dry = bool(report.get("dry_run"))
-    title = "dry run, nothing changed" if dry else f"request {report.get('request_key')}"
-    tgt = report.get("target")
-    arrow = f" -> {model_label(tgt)}" if tgt else ""
-    lines.append(f"{title}: {report.get('kind')} {model_label(report.get('source'))}{arrow}")
-    verdict = " (a real run would go ahead)" if dry and report["status"] == "ok" else ""
-    lines.append(f"status: {report['status']}{verdict}")
-    if report.get("team_scope") is not None:
-        lines.append(f"teams: {', '.join(report['team_scope'])} (only their live references)")
-    findings = report.get("findings") or []
-    if findings:
-        lines.append(table(["code", "message"], [[f["code"], f["message"]] for f in findings]))
-    elif report.get("codes"):
-        lines.append("codes: " + ", ".join(report["codes"]))
-    counts = (report.get("plan") or {}).get("counts") or report.get("counts") or {}
-    teams = (report.get("plan") or {}).get("teams")
+    dry = report.dry_run
+    title = "dry run, nothing changed" if dry else f"request {report.request_key}"
+    arrow = f" -> {model_label(report.target)}" if report.target else ""
+    lines.append(f"{title}: {report.kind} {model_label(report.source)}{arrow}")
+    verdict = " (a real run would go ahead)" if dry and report.status == "ok" else ""
+    lines.append(f"status: {report.status}{verdict}")
+    if report.team_scope is not None:
+        lines.append(f"teams: {', '.join(report.team_scope)} (only their live references)")
+    if report.findings:
+        lines.append(table(["code", "message"], [[f.code, f.message] for f in report.findings]))
+    elif report.codes:
+        lines.append("codes: " + ", ".join(report.codes))
+    counts = (report.plan.counts if report.plan else None) or report.counts
     if counts:
         lines.append(table(["reference", _count_heading(report)], sorted(counts.items())))
-    if teams is not None:
-        lines.append(f"teams affected: {len(teams)}")
-    elif report.get("teams") is not None:
-        lines.append(f"teams notified: {report['teams']}")
+    if report.plan is not None:
+        lines.append(f"teams affected: {len(report.plan.teams)}")
+    elif report.teams is not None:
+        lines.append(f"teams notified: {report.teams}")
     retired = _retired_line(report)
     if retired:
         lines.append(retired)
     return "\n".join(lines)
 
 
-def _retired_line(report: dict[str, Any]) -> str | None:
+def _retired_line(report: RequestResult) -> str | None:
     """Whether the source was (or, in a dry run, would be) retired; said where it is not
     or where the request was limited to some teams."""
-    if report.get("status") not in ("succeeded", "ok"):
+    if report.status not in (RequestStatus.SUCCEEDED, "ok"):
         return None
-    retired = bool(report.get("source_retired"))
-    if retired and report.get("team_scope") is None:
+    retired = report.source_retired
+    if retired and report.team_scope is None:
         return None
-    verb = ("would be " if report.get("dry_run") else "") + ("retired" if retired else "kept")
+    verb = ("would be " if report.dry_run else "") + ("retired" if retired else "kept")
     if retired:
         return f"source {verb}: no live reference to it is left"
     return f"source {verb}: other teams still use it (source_retired: false)"
 
 
-def model_label(model: dict[str, Any] | None) -> str:
+def model_label(model: ModelInResult | None) -> str:
     """``provider:name`` of a model in a report (with its team for a team's custom model),
     or its id when only that is known."""
-    if not model:
+    if model is None:
         return "?"
-    if model.get("provider") and model.get("name"):
-        return named_model(model["provider"], model["name"], model.get("team_id"))
-    return str(model.get("id") or "?")
+    if model.provider and model.name:
+        return named_model(model.provider, model.name, model.team_id)
+    return model.id or "?"
 
 
-def _count_heading(report: dict[str, Any]) -> str:
-    if report.get("dry_run"):
+def _count_heading(report: RequestResult) -> str:
+    if report.dry_run:
         return "would change"
-    if report.get("status") == "rejected":
+    if report.status == RequestStatus.REJECTED:
         return "would have changed"
-    return "changed" if report.get("status") == "succeeded" else "changed so far"
+    return "changed" if report.status == RequestStatus.SUCCEEDED else "changed so far"

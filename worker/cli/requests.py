@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jobs.request_control import LIST_LIMIT, RequestControlError, RequestSummary
+from jobs.request_result import RequestResult
 from worker.cli.migrate import model_label
 from worker.cli.output import EXIT_OK, CommandFailed, print_json, table
 from worker.client import LifecycleClient
@@ -116,22 +117,23 @@ def cmd_control(args: argparse.Namespace, settings: Settings) -> int:
             return await control(args.request_key, requested_by=actor)
 
     try:
-        result = asyncio.run(run())
+        answer = asyncio.run(run())
     except RequestControlError as exc:
         raise CommandFailed(str(exc), {"code": exc.code, "request_key": args.request_key}) from exc
     if args.json:
-        print_json(result)
+        print_json(answer)
     else:
-        print(CONTROL_TEXT[name](result, result["request_key"]))
+        print(CONTROL_TEXT[name](RequestResult.model_validate(answer)))
     return EXIT_OK
 
 
-def _moved(result: dict[str, Any]) -> str:
-    return f"{sum(int(n) for n in result['counts'].values())} rows moved"
+def _moved(result: RequestResult) -> str:
+    return f"{result.rows()} rows moved"
 
 
-def _paused_text(result: dict[str, Any], key: str) -> str:
-    was = "paused" if result["changed"] else "was already paused"
+def _paused_text(result: RequestResult) -> str:
+    key = result.request_key
+    was = "paused" if result.changed else "was already paused"
     return (
         f"request {key} {was} ({_moved(result)}); it keeps its source. "
         f"`lifecycle requests resume {key}` carries on, "
@@ -139,30 +141,32 @@ def _paused_text(result: dict[str, Any], key: str) -> str:
     )
 
 
-def _resumed_text(result: dict[str, Any], key: str) -> str:
-    if result["job_id"] is None:
-        return f"request {key} is {result['status']}; nothing to resume"
-    was = "resumed" if result["changed"] else "was already resumed"
+def _resumed_text(result: RequestResult) -> str:
+    key = result.request_key
+    if result.job_id is None:
+        return f"request {key} is {result.status}; nothing to resume"
+    was = "resumed" if result.changed else "was already resumed"
     return (
-        f"request {key} {was}: job {result['job_id']} carries it on from where it stopped "
+        f"request {key} {was}: job {result.job_id} carries it on from where it stopped "
         "(`lifecycle requests` shows its progress)"
     )
 
 
-def _cancelled_text(result: dict[str, Any], key: str) -> str:
-    was = "cancelled" if result["changed"] else "was already cancelled"
+def _cancelled_text(result: RequestResult) -> str:
+    key = result.request_key
+    was = "cancelled" if result.changed else "was already cancelled"
     kept = (
-        f"the rows moved stay on {model_label(result['target'])}"
-        if result["target"]
+        f"the rows moved stay on {model_label(result.target)}"
+        if result.target
         else "the rows cleared stay cleared"
     )
     return (
         f"request {key} {was} ({_moved(result)}); {kept}, the rest stay on "
-        f"{model_label(result['source'])}, which stays live and is free for a new request"
+        f"{model_label(result.source)}, which stays live and is free for a new request"
     )
 
 
-CONTROL_TEXT: dict[str, Callable[[dict[str, Any], str], str]] = {
+CONTROL_TEXT: dict[str, Callable[[RequestResult], str]] = {
     "pause": _paused_text,
     "resume": _resumed_text,
     "cancel": _cancelled_text,

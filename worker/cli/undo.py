@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import getpass
 import sys
-from typing import Any
 
+from db.models.lifecycle import RequestStatus
+from jobs.request_result import UndoResult
 from jobs.undo import UndoRequestPayload, undo_request
-from worker.cli.common import add_wait_options, local_runtime, submit_and_wait
+from worker.cli.common import add_wait_options, local_runtime, read_result, submit_and_wait
 from worker.cli.migrate import model_label
 from worker.cli.output import EXIT_OK, CommandFailed, print_json, table
 from worker.client import undo_job_key
@@ -53,8 +54,9 @@ def cmd_undo(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.dry_run:
         result = asyncio.run(_dry_run(settings, payload))
+        answer = result.model_dump(mode="json")
     else:
-        result = asyncio.run(
+        answer = asyncio.run(
             submit_and_wait(
                 settings,
                 "undo_request",
@@ -68,46 +70,42 @@ def cmd_undo(args: argparse.Namespace, settings: Settings) -> int:
         )
         if args.no_wait:
             if args.json:
-                print_json({"request_key": args.request_key, **result})
+                print_json({"request_key": args.request_key, **answer})
             else:
-                print(f"queued as job {result['job_id']}", file=sys.stderr)
+                print(f"queued as job {answer['job_id']}", file=sys.stderr)
             return EXIT_OK
-    if result.get("status") == "rejected":
-        if not args.json:
-            print(render_undo(result))
-        raise CommandFailed(f"undo of {args.request_key} refused: {result.get('error')}", result)
-    if args.json:
-        print_json(result)
-    else:
+        result = read_result(UndoResult, answer)
+    if not args.json:
         print(render_undo(result))
+    if result.status == RequestStatus.REJECTED:
+        raise CommandFailed(f"undo of {args.request_key} refused: {result.error}", answer)
+    if args.json:
+        print_json(answer)
     return EXIT_OK
 
 
-async def _dry_run(settings: Settings, payload: UndoRequestPayload) -> dict[str, Any]:
+async def _dry_run(settings: Settings, payload: UndoRequestPayload) -> UndoResult:
     async with local_runtime(settings) as runtime:
         return await undo_request(runtime, payload)
 
 
-def render_undo(result: dict[str, Any]) -> str:
+def render_undo(result: UndoResult) -> str:
     """An undo's result (or dry run) as text."""
-    key = result.get("request_key")
-    target = result.get("target")
-    arrow = f" -> {model_label(target)}" if target else " (cleared)"
-    move = f"{result.get('kind')} {model_label(result.get('source'))}{arrow}"
-    if result.get("status") == "rejected":
-        return (
-            f"undo of request {key} ({move}) refused; the request stays {result['request_status']}"
-        )
-    title = "dry run, nothing changed: undo of" if result.get("dry_run") else "undone:"
+    key = result.request_key
+    arrow = f" -> {model_label(result.target)}" if result.target else " (cleared)"
+    move = f"{result.kind} {model_label(result.source)}{arrow}"
+    if result.status == RequestStatus.REJECTED:
+        return f"undo of request {key} ({move}) refused; the request stays {result.request_status}"
+    title = "dry run, nothing changed: undo of" if result.dry_run else "undone:"
     lines = [f"{title} request {key} ({move})"]
-    restored, changed = result.get("restored") or {}, result.get("changed_since") or {}
+    restored, changed = result.restored, result.changed_since
     labels = sorted(set(restored) | set(changed))
-    heading = "would restore" if result.get("dry_run") else "restored"
+    heading = "would restore" if result.dry_run else "restored"
     if labels:
         rows = [(label, restored.get(label, 0), changed.get(label, 0)) for label in labels]
         lines.append(table(["reference", heading, "changed since (left)"], rows))
     else:
         lines.append("no rows to put back")
-    if not result.get("dry_run") and result.get("source_mark_cleared"):
-        lines.append(f"{model_label(result.get('source'))} is live again")
+    if not result.dry_run and result.source_mark_cleared:
+        lines.append(f"{model_label(result.source)} is live again")
     return "\n".join(lines)

@@ -82,7 +82,7 @@ async def run_undisturbed(clone: Runtime, fleet: Fleet, key: str) -> None:
         confirm_warnings=True,
     )
     result = await migrate_model(clone, payload)
-    assert result["status"] == "succeeded"
+    assert result.status == "succeeded"
     async with clone.engine.connect() as conn:
         events = list(
             await conn.scalars(text("SELECT id FROM lifecycle_events WHERE fanned_out_at IS NULL"))

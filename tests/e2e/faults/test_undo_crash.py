@@ -63,8 +63,8 @@ async def test_an_undo_killed_mid_way_resumes_and_puts_each_row_back_once(
     before = await host_rows(driver)
     request = migration(parse_host_id(fleet.source), parse_host_id(fleet.target))
     migrated = await run_request(runtime, request)
-    assert migrated["status"] == "succeeded", migrated
-    moved = migrated["counts"]
+    assert migrated.status == "succeeded", migrated
+    moved = migrated.counts
     assert sum(moved.values()) == fleet.live_rows
 
     pool = worker_pool(e2e_settings, **SLOW_UNDO)
