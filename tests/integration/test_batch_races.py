@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from jobs.request_admission import Request
 from jobs.request_execution import run_request
+from jobs.request_result import RequestResult, UndoResult
 from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
@@ -24,10 +25,10 @@ from tests.platforms.lifecycle import migration, tally
 
 async def _run_while_held(
     runtime: Runtime, request: Request, commit: Callable[[], Awaitable[None]]
-) -> dict[str, Any]:
+) -> RequestResult:
     """Run ``request`` while a host transaction holds a row its first batch takes; commit
     that transaction (``commit()``) once the batch waits for the row."""
-    running: asyncio.Task[dict[str, Any]] = asyncio.create_task(run_request(runtime, request))
+    running: asyncio.Task[RequestResult] = asyncio.create_task(run_request(runtime, request))
     for _ in range(500):
         async with runtime.engine.connect() as conn:
             waiting = await conn.scalar(
@@ -44,7 +45,7 @@ async def _run_while_held(
     return await running
 
 
-async def _undo(runtime: Runtime, key: str) -> dict[str, Any]:
+async def _undo(runtime: Runtime, key: str) -> UndoResult:
     return await undo_request(runtime, UndoRequestPayload(request_key=key, requested_by="ops"))
 
 
@@ -68,14 +69,14 @@ async def test_a_row_the_host_repoints_while_a_batch_waits_keeps_the_hosts_choic
         result = await _run_while_held(runtime, request, held.commit)
 
     moved = {label: n for label, n in {**live, edited: live[edited] - 1}.items() if n}
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == moved
+    assert result.status == "succeeded", result
+    assert result.counts == moved
     assert await driver.live_counts(other) == {edited: 1}, "the host's choice is kept"
     assert await driver.live_counts(target) == moved
     assert await driver.live_counts(source) == {}
 
     undone = await _undo(runtime, request.request_key)
-    assert (undone["restored"], undone["changed_since"]) == (moved, {})
+    assert (undone.restored, undone.changed_since) == (moved, {})
     assert await driver.live_counts(source) == moved
     assert await driver.live_counts(other) == {edited: 1}, "undo leaves the host's row alone"
 
@@ -113,12 +114,12 @@ async def test_parameters_edited_while_a_batch_waits_are_what_the_journal_keeps(
         )
         result = await _run_while_held(runtime, request, held.commit)
 
-    assert result["status"] == "succeeded", result
-    assert result["counts"] == {"assistants": 4}, "the edited row is moved by the sweep"
+    assert result.status == "succeeded", result
+    assert result.counts == {"assistants": 4}, "the edited row is moved by the sweep"
     assert await _parameters(runtime, edited) == {"temperature": 0.5}
 
     undone = await _undo(runtime, request.request_key)
-    assert (undone["restored"], undone["changed_since"]) == ({"assistants": 4}, {})
+    assert (undone.restored, undone.changed_since) == ({"assistants": 4}, {})
     assert await _parameters(runtime, edited) == {"temperature": 0.5}, (
         "undo puts back the parameters the request overwrote: the host's edit"
     )
