@@ -44,6 +44,12 @@ def covered_sql(ref: Reference, alias: str = "t") -> str:
         WHERE NOT EXISTS (SELECT 1 FROM {_RULES} WHERE {_RULE_OF_PAIR}))"""
 
 
+def rewrites(rules: list[dict[str, Any]]) -> bool:
+    """Whether any rule changes its pair (renames, sets or drops it): if none does, every
+    covered row's parameters stay as they are and a move leaves the column alone."""
+    return any(r.get("to") is not None or "set" in r or r.get("drop") for r in rules)
+
+
 def translated_sql(ref: Reference, alias: str = "t") -> str:
     """The parameters column rewritten by the rules: kept, renamed, set or dropped.
 

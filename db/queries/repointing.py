@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keys import HostId, id_text, parse_host_id
 from db.models import LlmModel
-from db.queries.parameters import covered_sql, translated_sql
+from db.queries.parameters import covered_sql, rewrites, translated_sql
 from db.queries.reference_sql import (
     all_of,
     id_params,
@@ -130,13 +130,19 @@ def _candidates(ref: Reference, *, clear: bool, team_scoped: bool, first: bool) 
 
 @cache
 def move_batch_statement(
-    ref: Reference, *, clear: bool, team_scoped: bool = False, first: bool = False
+    ref: Reference,
+    *,
+    clear: bool,
+    team_scoped: bool = False,
+    first: bool = False,
+    parameters_kept: bool = False,
 ) -> TextClause:
     """Move (or clear) up to ``:limit`` rows of ``ref`` from ``:source`` to ``:target``.
 
     A reference with a parameters column rewrites it by ``:param_rules``
     (:mod:`db.queries.parameters`) in the same statement, and takes only rows whose every
-    parameter has a rule.
+    parameter has a rule; with ``parameters_kept`` (no rule changes its pair) it takes
+    the same rows and leaves the column as it is.
 
     Rows are taken in key order after ``:after`` (a keyset cursor, so a batch never
     re-reads the index entries that earlier batches moved; ``first`` has no cursor yet).
@@ -153,13 +159,16 @@ def move_batch_statement(
     where = _candidates(ref, clear=clear, team_scoped=team_scoped, first=first)
     if ref.shape is Shape.LINK:
         return _link_move(ref, where, clear=clear)
+    rewrite = _translates(ref, clear=clear) and not parameters_kept
     if ref.shape is Shape.JSON:
-        return _json_move(ref, where, clear=clear)
-    return _column_move(ref, where, clear=clear)
+        return _json_move(ref, where, clear=clear, rewrite=rewrite)
+    return _column_move(ref, where, clear=clear, rewrite=rewrite)
 
 
 def changed_columns(ref: Reference, *, clear: bool) -> list[str]:
-    """The columns a move (or clear) of a column or JSON reference writes."""
+    """The columns a move (or clear) of a column or JSON reference writes (the parameters
+    column even where a batch keeps it as it is: the journal and the undo treat every
+    batch of a reference alike)."""
     columns = [ref.column]
     columns += [ref.json_copy.column] if ref.json_copy else []
     if not clear:
@@ -264,23 +273,23 @@ moved AS (
     )
 
 
-def _json_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
+def _json_move(ref: Reference, where: str, *, clear: bool, rewrite: bool) -> TextClause:
     assert ref.json is not None
     value = new_json_value_sql(ref.json, clear=clear)
-    rewrite = json_rewrite_sql(ref.json, new_value=value)
-    if _translates(ref, clear=clear):
-        rewrite += f", {ref.parameters} = {translated_sql(ref)}"
+    assignment = f"{ref.column} = {json_rewrite_sql(ref.json, new_value=value)}"
+    if rewrite:
+        assignment += f", {ref.parameters} = {translated_sql(ref)}"
     order = f"t.{ref.key_column}"
-    return _update_move(ref, where, f"{ref.column} = {rewrite}", clear=clear, order=order)
+    return _update_move(ref, where, assignment, clear=clear, order=order)
 
 
-def _column_move(ref: Reference, where: str, *, clear: bool) -> TextClause:
+def _column_move(ref: Reference, where: str, *, clear: bool, rewrite: bool) -> TextClause:
     # The JSON copy of the id, if any, changes in the same UPDATE, so the two never
     # disagree.
     assignment = new_column_value_sql(ref, clear=clear)
     if not clear:
         assignment += "".join(f", {c} = {RESET_LITERALS[v]}" for c, v in ref.reset_on_move)
-    if _translates(ref, clear=clear):
+    if rewrite:
         assignment += f", {ref.parameters} = {translated_sql(ref)}"
     order = f"t.{ref.column}, t.{ref.key_column}"
     return _update_move(ref, where, assignment, clear=clear, order=order)
@@ -356,7 +365,11 @@ async def move_batch(
         params["param_rules"] = json.dumps(param_rules)
     team_scoped = scope is not None and scope.teams is not None
     statement = move_batch_statement(
-        ref, clear=target is None, team_scoped=team_scoped, first=after is None
+        ref,
+        clear=target is None,
+        team_scoped=team_scoped,
+        first=after is None,
+        parameters_kept=param_rules is not None and not rewrites(param_rules),
     )
     row = (await session.execute(statement, params)).one()
     last = row.last_key

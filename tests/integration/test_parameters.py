@@ -14,6 +14,7 @@ from db.platform.mapping import REFERENCE_PLATFORM_FILE
 from jobs.request_admission import Request, preview_request
 from jobs.request_execution import run_request
 from jobs.runtime import Runtime
+from jobs.undo import UndoRequestPayload, undo_request
 from tests.factories import Factory
 
 # A reference mapping whose assistants' parameters are reset instead of translated.
@@ -185,3 +186,54 @@ async def test_rows_written_during_the_run_with_new_values_are_translated_by_the
     assert done.status == "succeeded", done
     assert await params_of(runtime, first) == {"max_completion_tokens": 100}
     assert await params_of(runtime, late[0]) == {"max_completion_tokens": 64}
+
+
+async def test_parameters_the_target_takes_as_they_are_are_not_rewritten(
+    factory: Factory, runtime: Runtime
+) -> None:
+    # The host notes every write that names the parameters column (a trigger on UPDATE OF
+    # it fires whenever an UPDATE sets it, even to the same value).
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE public.parameter_writes (id uuid)"))
+        await conn.execute(
+            text(
+                "CREATE FUNCTION public.note_parameter_write() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO public.parameter_writes VALUES (NEW.id); RETURN NEW; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER parameter_writes AFTER UPDATE OF model_parameters "
+                "ON public.assistants FOR EACH ROW EXECUTE FUNCTION public.note_parameter_write()"
+            )
+        )
+
+    async def writes() -> int:
+        async with runtime.engine.connect() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM public.parameter_writes")))
+
+    team = await factory.team()
+    source = await factory.model("gpt-4o-mini")
+    same_family = await factory.model("gpt-4o")
+    reasoning = await factory.model("o3-mini", supports_reasoning=True)
+    written = {"max_tokens": 512, "temperature": 0.2}
+    assistant = await factory.assistant(team, source, model_parameters=written)
+
+    kept = await run_request(runtime, req(source, same_family))
+    assert kept.status == "succeeded", kept
+    assert await params_of(runtime, assistant) == written
+    assert await writes() == 0, "a move that changes no parameter leaves the column alone"
+
+    renamed = await run_request(runtime, req(same_family, reasoning, confirm=True))
+    assert renamed.status == "succeeded", renamed
+    assert await params_of(runtime, assistant) == {"max_completion_tokens": 512}
+    assert await writes() == 1
+
+    # Undone last request first, each puts back what it changed: the names, then the model.
+    for request in (renamed, kept):
+        undone = await undo_request(
+            runtime, UndoRequestPayload(request_key=request.request_key, requested_by="ops")
+        )
+        assert (undone.status, undone.restored) == ("undone", {"assistants": 1}), undone
+        assert await params_of(runtime, assistant) == written

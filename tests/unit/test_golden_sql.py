@@ -65,6 +65,11 @@ def _shapes(ref: Reference, row_key: str) -> Iterator[tuple[str, TextClause | No
     yield "move_first", move_batch_statement(ref, clear=False, first=True)
     yield "move_next", move_batch_statement(ref, clear=False)
     yield "move_next_team_scoped", move_batch_statement(ref, clear=False, team_scoped=True)
+    if ref.parameters:
+        yield (
+            "move_next_parameters_kept",
+            move_batch_statement(ref, clear=False, parameters_kept=True),
+        )
     if ref.clearable:
         yield "clear_first", move_batch_statement(ref, clear=True, first=True)
         yield "clear_next", move_batch_statement(ref, clear=True)

@@ -1,0 +1,30 @@
+WITH batch AS (
+    SELECT t.id, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS old_values FROM assistants t
+    WHERE t.llm_model_id = :source
+      AND NOT EXISTS (
+        SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(t.model_parameters) = 'object' THEN t.model_parameters ELSE '{}' END) AS e
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(:param_rules AS jsonb)) AS r(rule) WHERE r.rule ->> 'k' = e.key AND r.rule -> 'v' = e.value)) AND t.id > :after
+    ORDER BY t.llm_model_id, t.id LIMIT :limit
+    FOR UPDATE OF t
+),
+moved AS (
+    UPDATE assistants t SET llm_model_id = :target
+    WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
+    RETURNING t.id, t.team_id, (jsonb_build_object('model_parameters', t.model_parameters) - ARRAY[CASE WHEN t.model_parameters IS NULL THEN 'model_parameters' END]) AS new_values
+),
+journaled AS (
+    INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
+    SELECT :migration_id, CAST(:label AS text), array_agg(CAST(m.id AS text)),
+           array_agg(b.old_values), array_agg(m.new_values)
+    FROM moved m JOIN batch b ON b.id = m.id HAVING count(*) > 0
+),
+moved_teams AS (SELECT m.team_id AS team_id FROM moved m),
+per_team AS (SELECT team_id, count(*) AS n FROM moved_teams GROUP BY team_id),
+counted AS (
+    INSERT INTO model_migration_batches (migration_id, label, rows, teams)
+    SELECT :migration_id, CAST(:label AS text), sum(n),
+           jsonb_object_agg(COALESCE(CAST(team_id AS text), ''), n)
+    FROM per_team HAVING sum(n) > 0
+)
+SELECT (SELECT count(*) FROM batch) AS selected, (SELECT COALESCE(sum(n), 0) FROM per_team) AS moved,
+       (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key
