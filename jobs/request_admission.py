@@ -21,8 +21,10 @@ from db.faults import violated_constraint
 from db.keys import HostId, id_text, parse_host_id
 from db.models import LlmModel, ModelMigration
 from db.models.lifecycle import RequestStatus
+from db.platform.host import Platform
 from db.queries import requests as rq
 from db.queries.models import model_names
+from db.queries.notifications import team_names
 from db.reference import Reference
 from jobs.cost_map import CostMap
 from jobs.deprecation import read_cost_map
@@ -246,7 +248,7 @@ async def preview_request(
             session, request, references=runtime.platform.live(), today=today, cost_map=cost_map
         )
     tgt_ref = request.target_ref
-    return RequestResult(
+    result = RequestResult(
         status="rejected" if verdict.refused(request.confirm_warnings) else "ok",
         dry_run=True,
         kind=request.kind,
@@ -261,14 +263,25 @@ async def preview_request(
         findings=verdict.findings(),
         plan=verdict.plan(),
     )
+    async with runtime.sessions() as session:
+        return await name_teams(session, runtime.platform, result)
 
 
-async def name_teams(session: AsyncSession, result: R) -> R:
+async def name_teams(session: AsyncSession, platform: Platform, result: R) -> R:
     """The result with ``team_id`` on its source and target (where they have an id): a
-    team's custom model is never shown as if it were the global model of its name."""
+    team's custom model is never shown as if it were the global model of its name; and
+    the slugs of the teams it names (its scope, a custom model's team) in
+    ``team_slugs``, as an operator names them on the command line."""
     source, target = await named_with_teams(session, [result.source, result.target])
     assert source is not None
-    return result.model_copy(update={"source": source, "target": target})
+    teams = {*(result.team_scope or ()), *(m.team_id for m in (source, target) if m)}
+    ids = [parse_host_id(t) for t in sorted(t for t in teams if t)]
+    found = await team_names(session, platform, ids)
+    slugs = {id_text(team): slug for team, (slug, _) in found.items() if slug}
+    named: dict[str, Any] = {"source": source, "target": target}
+    if slugs:
+        named["team_slugs"] = slugs
+    return result.model_copy(update=named)
 
 
 async def named_with_teams(

@@ -87,11 +87,17 @@ async def _set_status(
 
 
 async def _answer(
-    session: AsyncSession, row: ModelMigration, *, changed: bool, **extra: Any
+    session: AsyncSession,
+    runtime: Runtime,
+    row: ModelMigration,
+    *,
+    changed: bool,
+    **extra: Any,
 ) -> RequestResult:
     """The request's result as a control answers it (``changed``: whether this call
     changed it), a custom model named with its team."""
-    return await name_teams(session, RequestResult.of(row, changed=changed, **extra))
+    result = RequestResult.of(row, changed=changed, **extra)
+    return await name_teams(session, runtime.platform, result)
 
 
 async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> RequestResult:
@@ -102,7 +108,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> Re
     async with runtime.sessions() as session, session.begin():
         row = await _locked(session, request_key)
         if row.status == RequestStatus.PAUSED:
-            return await _answer(session, row, changed=False)
+            return await _answer(session, runtime, row, changed=False)
         if row.status not in (RequestStatus.PENDING, RequestStatus.RUNNING):
             raise _refuse(row, "request_not_active", "a pending or running", "paused")
         done = await rq.done_by_label(session, row.id)
@@ -115,7 +121,7 @@ async def pause_request(runtime: Runtime, request_key: str, *, actor: str) -> Re
             done=done,
             counts=done,
         )
-        return await _answer(session, row, changed=True)
+        return await _answer(session, runtime, row, changed=True)
 
 
 async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> RequestResult:
@@ -126,7 +132,7 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> R
     async with runtime.sessions() as session, session.begin():
         row = await _locked(session, request_key)
         if row.status == RequestStatus.CANCELLED:
-            return await _answer(session, row, changed=False)
+            return await _answer(session, runtime, row, changed=False)
         if row.status not in (
             RequestStatus.PENDING,
             RequestStatus.RUNNING,
@@ -144,7 +150,7 @@ async def cancel_request(runtime: Runtime, request_key: str, *, actor: str) -> R
             counts=done,
             finished_at=func.now(),
         )
-        return await _answer(session, row, changed=True)
+        return await _answer(session, runtime, row, changed=True)
 
 
 def resume_job(row: ModelMigration) -> tuple[str, dict[str, Any]]:
@@ -191,7 +197,7 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> R
         if row.status == RequestStatus.RUNNING or (
             row.status == RequestStatus.PENDING and row.resumes == 0
         ):
-            return await _answer(session, row, changed=False, job_id=None)
+            return await _answer(session, runtime, row, changed=False, job_id=None)
         changed = row.status == RequestStatus.PAUSED
         if not changed and row.status != RequestStatus.PENDING:
             raise _refuse(row, "request_not_paused", "a paused", "resumed")
@@ -212,7 +218,11 @@ async def resume_request(runtime: Runtime, request_key: str, *, actor: str) -> R
     await runtime.enqueue(job, payload, key)
     async with runtime.sessions() as session:
         return await _answer(
-            session, row, changed=changed, job_id=job_id_for(job, key, runtime.settings.queue_name)
+            session,
+            runtime,
+            row,
+            changed=changed,
+            job_id=job_id_for(job, key, runtime.settings.queue_name),
         )
 
 

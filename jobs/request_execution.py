@@ -534,7 +534,7 @@ async def run_request(
     request = await _resolve_teams(runtime, request)
     result = await _admit_and_execute(runtime, request, today=today, after_batch=after_batch)
     async with runtime.sessions() as session:
-        return await name_teams(session, result)
+        return await name_teams(session, runtime.platform, result)
 
 
 async def _resolve_teams(runtime: Runtime, request: Request) -> Request:

@@ -109,6 +109,8 @@ class RequestResult(JobResult):
     target: ModelInResult | None
     # The teams the request is limited to, by id (``None``: every team).
     team_scope: list[str] | None
+    # The slugs of the teams the result names (its scope, a custom model's team), by id.
+    team_slugs: dict[str, str] | None = None
     source_retired: bool
     codes: list[str]
     # Rows changed (so far) per reference, of a recorded request.

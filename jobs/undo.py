@@ -363,7 +363,7 @@ async def undo_request(runtime: Runtime, payload: UndoRequestPayload) -> UndoRes
     else:
         result = await _carry_out(runtime, row.id, payload.requested_by)
     async with runtime.sessions() as session:
-        return await name_teams(session, result)
+        return await name_teams(session, runtime.platform, result)
 
 
 async def _carry_out(runtime: Runtime, request_id: uuid.UUID, actor: str) -> UndoResult:

@@ -57,7 +57,9 @@ async def test_migrate_and_delete_take_a_team_by_id_or_slug(
         e2e_settings, "migrate", str(a), str(b), "--team", str(pilot), "--request-key", key
     )
     assert piloted.returncode == 0, piloted.stdout + piloted.stderr
-    assert f"teams: {id_text(pilot)} (only their live references)" in piloted.stdout
+    # Named by id on the command line, the team is shown by its slug.
+    pilot_slug = await slug_of(platform, pilot)
+    assert f"teams: {pilot_slug} (only their live references)" in piloted.stdout
     assert "source kept: other teams still use it (source_retired: false)" in piloted.stdout
     assert await driver.live_counts(a) == counts[rest]
     assert (await model_state(runtime, a)).migrated_to_model_id is None
@@ -83,6 +85,7 @@ async def test_migrate_and_delete_take_a_team_by_id_or_slug(
     plan = json.loads(dry.stdout)
     assert (plan["plan"]["counts"], plan["source_retired"]) == (counts[rest], True)
     assert plan["team_scope"] == [id_text(rest)]
+    assert plan["team_slugs"] == {id_text(rest): slug}
 
     deleted = await cli(
         e2e_settings, "delete", str(a), "--replacement", str(b), "--team", slug, "--json"
@@ -96,4 +99,4 @@ async def test_migrate_and_delete_take_a_team_by_id_or_slug(
     listed = await cli(e2e_settings, "requests", "--json")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     teams = {r["request_key"]: r["teams"] for r in json.loads(listed.stdout)}
-    assert (teams[key], teams[result["request_key"]]) == ([await slug_of(platform, pilot)], [slug])
+    assert (teams[key], teams[result["request_key"]]) == ([pilot_slug], [slug])

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from db.models.lifecycle import RequestStatus
@@ -216,12 +217,14 @@ def render_request(report: RequestResult) -> str:
     lines = []
     dry = report.dry_run
     title = "dry run, nothing changed" if dry else f"request {report.request_key}"
-    arrow = f" -> {model_label(report.target)}" if report.target else ""
-    lines.append(f"{title}: {report.kind} {model_label(report.source)}{arrow}")
+    slugs = report.team_slugs
+    arrow = f" -> {model_label(report.target, slugs)}" if report.target else ""
+    lines.append(f"{title}: {report.kind} {model_label(report.source, slugs)}{arrow}")
     verdict = " (a real run would go ahead)" if dry and report.status == "ok" else ""
     lines.append(f"status: {report.status}{verdict}")
     if report.team_scope is not None:
-        lines.append(f"teams: {', '.join(report.team_scope)} (only their live references)")
+        named = ", ".join((slugs or {}).get(t, t) for t in report.team_scope)
+        lines.append(f"teams: {named} (only their live references)")
     if report.findings:
         lines.append(table(["code", "message"], [[f.code, f.message] for f in report.findings]))
     elif report.codes:
@@ -253,13 +256,16 @@ def _retired_line(report: RequestResult) -> str | None:
     return f"source {verb}: other teams still use it (source_retired: false)"
 
 
-def model_label(model: ModelInResult | None) -> str:
-    """``provider:name`` of a model in a report (with its team for a team's custom model),
-    or its id when only that is known."""
+def model_label(model: ModelInResult | None, slugs: Mapping[str, str] | None = None) -> str:
+    """``provider:name`` of a model in a report (with its team for a team's custom model,
+    by slug where ``slugs`` has it), or its id when only that is known."""
     if model is None:
         return "?"
     if model.provider and model.name:
-        return named_model(model.provider, model.name, model.team_id)
+        team = model.team_id
+        return named_model(
+            model.provider, model.name, (slugs or {}).get(team, team) if team else None
+        )
     return model.id or "?"
 
 
