@@ -339,9 +339,13 @@ def _column_expr(table: str, column: str) -> str | None:
 
 
 # Where batch boundaries fall is the worker's business (a resumed or doubly-run request
-# cuts them differently); what counts is the rows per reference and team, and the rows
-# planned and done per reference (not how many batches, nor where the last one ended).
+# cuts them differently); what counts is the rows per reference and team, the rows
+# planned and done per reference (not how many batches, nor where the last one ended),
+# and the journal's entries (not which batch's journal row holds each).
 _AGGREGATED = {
+    "request_journal": "SELECT ROW(label, e.row_key, e.old_values, e.new_values)::text AS r "
+    "FROM request_journal j, unnest(j.row_keys, j.old_values, j.new_values) "
+    "AS e(row_key, old_values, new_values) ORDER BY 1",
     "model_migration_batches": "SELECT ROW(label, t.key, sum(t.value::bigint))::text AS r "
     "FROM model_migration_batches, jsonb_each_text(teams) t GROUP BY label, t.key ORDER BY 1",
     "model_migration_progress": "SELECT ROW(label, planned, done)::text AS r "
