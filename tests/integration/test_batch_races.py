@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy import text
 
@@ -19,8 +17,10 @@ from jobs.runtime import Runtime
 from jobs.undo import UndoRequestPayload, undo_request
 from tests.conftest import PlatformUnderTest
 from tests.factories import Factory
+from tests.integration.test_parameters import params_of
 from tests.platforms import every_platform
 from tests.platforms.lifecycle import migration, tally
+from tests.services import wait_until_blocked_on_a_lock
 
 
 async def _run_while_held(
@@ -28,19 +28,8 @@ async def _run_while_held(
 ) -> RequestResult:
     """Run ``request`` while a host transaction holds a row its first batch takes; commit
     that transaction (``commit()``) once the batch waits for the row."""
-    running: asyncio.Task[RequestResult] = asyncio.create_task(run_request(runtime, request))
-    for _ in range(500):
-        async with runtime.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%WITH batch AS%'"
-                )
-            )
-        if waiting or running.done():
-            break
-        await asyncio.sleep(0.02)
-    assert waiting, "the batch never waited for the row the host writer holds"
+    running = asyncio.create_task(run_request(runtime, request))
+    await wait_until_blocked_on_a_lock(runtime.engine)
     await commit()
     return await running
 
@@ -81,15 +70,6 @@ async def test_a_row_the_host_repoints_while_a_batch_waits_keeps_the_hosts_choic
     assert await driver.live_counts(other) == {edited: 1}, "undo leaves the host's row alone"
 
 
-async def _parameters(runtime: Runtime, assistant: uuid.UUID) -> Any:
-    async with runtime.engine.connect() as conn:
-        value = await conn.scalar(
-            text("SELECT CAST(model_parameters AS text) FROM assistants WHERE id = :id"),
-            {"id": assistant},
-        )
-    return json.loads(value)
-
-
 async def test_parameters_edited_while_a_batch_waits_are_what_the_journal_keeps(
     factory: Factory, runtime: Runtime
 ) -> None:
@@ -116,11 +96,11 @@ async def test_parameters_edited_while_a_batch_waits_are_what_the_journal_keeps(
 
     assert result.status == "succeeded", result
     assert result.counts == {"assistants": 4}, "the edited row is moved by the sweep"
-    assert await _parameters(runtime, edited) == {"temperature": 0.5}
+    assert await params_of(runtime, edited) == {"temperature": 0.5}
 
     undone = await _undo(runtime, request.request_key)
     assert (undone.restored, undone.changed_since) == ({"assistants": 4}, {})
-    assert await _parameters(runtime, edited) == {"temperature": 0.5}, (
+    assert await params_of(runtime, edited) == {"temperature": 0.5}, (
         "undo puts back the parameters the request overwrote: the host's edit"
     )
-    assert [await _parameters(runtime, a) for a in assistants[1:]] == [{"temperature": 0.2}] * 2
+    assert [await params_of(runtime, a) for a in assistants[1:]] == [{"temperature": 0.2}] * 2
