@@ -9,7 +9,7 @@ and the next batch sees the new status and moves nothing.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -243,8 +243,6 @@ class RequestSummary:
     rows_per_s: float | None
     eta_s: float | None
     created_at: datetime
-    # The slugs of the teams of its custom models, by id (for the text; the JSON has ids).
-    team_slugs: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -316,34 +314,20 @@ async def list_requests(
         models = await named_with_teams(
             session, [m for s in summaries for m in (s.source, s.target)]
         )
-        model_teams = {m.team_id for m in models if m is not None and m.team_id}
-        slugs = await _team_slugs(session, runtime, summaries, model_teams)
+        slugs = await _team_slugs(session, runtime, summaries)
     named = []
     for summary, source, target in zip(summaries, models[::2], models[1::2], strict=True):
         assert source is not None
         teams = None if summary.teams is None else [slugs.get(t, t) for t in summary.teams]
-        own = {m.team_id for m in (source, target) if m is not None and m.team_id}
-        named.append(
-            dataclasses.replace(
-                summary,
-                source=source,
-                target=target,
-                teams=teams,
-                team_slugs={t: slugs[t] for t in own if t in slugs},
-            )
-        )
+        named.append(dataclasses.replace(summary, source=source, target=target, teams=teams))
     return named
 
 
 async def _team_slugs(
-    session: AsyncSession,
-    runtime: Runtime,
-    summaries: list[RequestSummary],
-    model_teams: set[str],
+    session: AsyncSession, runtime: Runtime, summaries: list[RequestSummary]
 ) -> dict[str, str]:
-    """``{team id (text): slug}`` of the teams the listed requests are limited to, and of
-    the teams of their custom models (``model_teams``)."""
-    ids = sorted({t for s in summaries for t in (s.teams or [])} | model_teams)
+    """``{team id (text): slug}`` of the teams the listed requests are limited to."""
+    ids = sorted({t for s in summaries for t in (s.teams or [])})
     if not ids:
         return {}
     names = await team_names(session, runtime.platform, [parse_host_id(t) for t in ids])

@@ -57,13 +57,6 @@ def test_requests_table() -> None:
     ]
 
 
-def test_a_custom_target_is_listed_with_its_teams_slug() -> None:
-    custom = ModelInResult.model_validate({**TARGET, "team_id": "7"})
-    listed = render_requests([summary(target=custom, teams=["acme"], team_slugs={"7": "acme"})])
-    assert "openai:gpt-4o (team acme)  acme" in listed.splitlines()[2]
-    assert summary(target=custom, team_slugs={"7": "acme"}).as_json()["target"]["team_id"] == "7"
-
-
 def test_no_requests() -> None:
     assert render_requests([]) == "no migration or deletion requests recorded"
     assert render_requests([], active=True) == "no active requests"
