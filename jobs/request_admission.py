@@ -270,17 +270,17 @@ async def preview_request(
 async def name_teams(session: AsyncSession, platform: Platform, result: R) -> R:
     """The result with ``team_id`` on its source and target (where they have an id): a
     team's custom model is never shown as if it were the global model of its name; and
-    the slugs of the teams it names (its scope, a custom model's team) in
-    ``team_slugs``, as an operator names them on the command line."""
+    the slugs of the teams it is limited to in ``team_slugs``, as an operator names them
+    on the command line."""
     source, target = await named_with_teams(session, [result.source, result.target])
     assert source is not None
-    teams = {*(result.team_scope or ()), *(m.team_id for m in (source, target) if m)}
-    ids = [parse_host_id(t) for t in sorted(t for t in teams if t)]
-    found = await team_names(session, platform, ids)
-    slugs = {id_text(team): slug for team, (slug, _) in found.items() if slug}
     named: dict[str, Any] = {"source": source, "target": target}
-    if slugs:
-        named["team_slugs"] = slugs
+    if result.team_scope:
+        ids = [parse_host_id(t) for t in result.team_scope]
+        found = await team_names(session, platform, ids)
+        slugs = {id_text(team): slug for team, (slug, _) in found.items() if slug}
+        if slugs:
+            named["team_slugs"] = slugs
     return result.model_copy(update=named)
 
 

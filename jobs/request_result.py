@@ -109,7 +109,7 @@ class RequestResult(JobResult):
     target: ModelInResult | None
     # The teams the request is limited to, by id (``None``: every team).
     team_scope: list[str] | None
-    # The slugs of the teams the result names (its scope, a custom model's team), by id.
+    # The slugs of the teams in ``team_scope``, by id (where the host has them).
     team_slugs: dict[str, str] | None = None
     source_retired: bool
     codes: list[str]

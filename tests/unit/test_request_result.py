@@ -290,13 +290,15 @@ async def test_a_typed_result_over_the_cap_is_bounded_by_the_worker(
         read_result(RequestResult, plain)
 
 
-def test_teams_and_a_custom_models_team_are_shown_by_slug_where_the_result_has_it() -> None:
+def test_the_teams_a_request_is_limited_to_are_shown_by_slug_where_the_result_has_it() -> None:
     scoped = RequestResult.of(row(teams=[TEAM], source_retired=False), teams=1)
     custom = scoped.target.model_copy(update={"team_id": TEAM}) if scoped.target else None
     named = scoped.model_copy(update={"target": custom, "team_slugs": {TEAM: "acme"}})
     lines = render_request(RequestResult.model_validate(named.model_dump(mode="json")))
+    # A custom model keeps its label (with its team's id), as history and notifications
+    # name it; the request's teams are shown as the operator names them.
     assert lines.splitlines()[:3] == [
-        "request retire-gpt-4: migration openai:gpt-4 -> openai:gpt-4o (team acme)",
+        f"request retire-gpt-4: migration openai:gpt-4 -> openai:gpt-4o (team {TEAM})",
         "status: succeeded",
         "teams: acme (only their live references)",
     ]

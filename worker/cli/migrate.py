@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from db.models.lifecycle import RequestStatus
@@ -217,13 +216,13 @@ def render_request(report: RequestResult) -> str:
     lines = []
     dry = report.dry_run
     title = "dry run, nothing changed" if dry else f"request {report.request_key}"
-    slugs = report.team_slugs
-    arrow = f" -> {model_label(report.target, slugs)}" if report.target else ""
-    lines.append(f"{title}: {report.kind} {model_label(report.source, slugs)}{arrow}")
+    arrow = f" -> {model_label(report.target)}" if report.target else ""
+    lines.append(f"{title}: {report.kind} {model_label(report.source)}{arrow}")
     verdict = " (a real run would go ahead)" if dry and report.status == "ok" else ""
     lines.append(f"status: {report.status}{verdict}")
     if report.team_scope is not None:
-        named = ", ".join((slugs or {}).get(t, t) for t in report.team_scope)
+        slugs = report.team_slugs or {}
+        named = ", ".join(slugs.get(t, t) for t in report.team_scope)
         lines.append(f"teams: {named} (only their live references)")
     if report.findings:
         lines.append(table(["code", "message"], [[f.code, f.message] for f in report.findings]))
@@ -256,16 +255,13 @@ def _retired_line(report: RequestResult) -> str | None:
     return f"source {verb}: other teams still use it (source_retired: false)"
 
 
-def model_label(model: ModelInResult | None, slugs: Mapping[str, str] | None = None) -> str:
+def model_label(model: ModelInResult | None) -> str:
     """``provider:name`` of a model in a report (with its team for a team's custom model,
-    by slug where ``slugs`` has it), or its id when only that is known."""
+    by id as history and notifications name it), or its id when only that is known."""
     if model is None:
         return "?"
     if model.provider and model.name:
-        team = model.team_id
-        return named_model(
-            model.provider, model.name, (slugs or {}).get(team, team) if team else None
-        )
+        return named_model(model.provider, model.name, model.team_id)
     return model.id or "?"
 
 

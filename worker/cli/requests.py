@@ -156,14 +156,13 @@ def _cancelled_text(result: RequestResult) -> str:
     key = result.request_key
     was = "cancelled" if result.changed else "was already cancelled"
     kept = (
-        f"the rows moved stay on {model_label(result.target, result.team_slugs)}"
+        f"the rows moved stay on {model_label(result.target)}"
         if result.target
         else "the rows cleared stay cleared"
     )
     return (
         f"request {key} {was} ({_moved(result)}); {kept}, the rest stay on "
-        f"{model_label(result.source, result.team_slugs)}, which stays live and is free for a "
-        "new request"
+        f"{model_label(result.source)}, which stays live and is free for a new request"
     )
 
 

@@ -92,9 +92,8 @@ async def _dry_run(settings: Settings, payload: UndoRequestPayload) -> UndoResul
 def render_undo(result: UndoResult) -> str:
     """An undo's result (or dry run) as text."""
     key = result.request_key
-    slugs = result.team_slugs
-    arrow = f" -> {model_label(result.target, slugs)}" if result.target else " (cleared)"
-    move = f"{result.kind} {model_label(result.source, slugs)}{arrow}"
+    arrow = f" -> {model_label(result.target)}" if result.target else " (cleared)"
+    move = f"{result.kind} {model_label(result.source)}{arrow}"
     if result.status == RequestStatus.REJECTED:
         return f"undo of request {key} ({move}) refused; the request stays {result.request_status}"
     title = "dry run, nothing changed: undo of" if result.dry_run else "undone:"
@@ -108,5 +107,5 @@ def render_undo(result: UndoResult) -> str:
     else:
         lines.append("no rows to put back")
     if not result.dry_run and result.source_mark_cleared:
-        lines.append(f"{model_label(result.source, slugs)} is live again")
+        lines.append(f"{model_label(result.source)} is live again")
     return "\n".join(lines)
