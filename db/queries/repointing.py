@@ -186,14 +186,13 @@ def journaled_columns(ref: Reference, *, clear: bool) -> list[str]:
 
 
 def row_values_sql(columns: list[str], alias: str = "t") -> str:
-    """The row's ``columns`` as one jsonb object (what the journal keeps and compares;
-    ``{}`` for none).
+    """The row's ``columns`` (at least one) as one jsonb object (what the journal keeps
+    and compares).
 
     A column that is SQL NULL is left out of the object (``->`` then gives NULL back),
     so it is never confused with a JSON ``null`` held in a jsonb column.
     """
-    if not columns:
-        return "CAST('{}' AS jsonb)"
+    assert columns, "a plain column reference journals no values"
     pairs = ", ".join(f"'{c}', {alias}.{c}" for c in columns)
     nulls = ", ".join(f"CASE WHEN {alias}.{c} IS NULL THEN '{c}' END" for c in columns)
     return f"(jsonb_build_object({pairs}) - ARRAY[{nulls}])"
@@ -221,9 +220,10 @@ def _locked_batch(ref: Reference, where: str, order: str, columns: list[str]) ->
     # The batch's rows are locked as they are read: the values journaled as they were
     # are those the UPDATE then changes, whatever a concurrent writer did before.
     key = ref.key_column
+    old = f", {row_values_sql(columns)} AS old_values" if columns else ""
     return f"""
 WITH batch AS (
-    SELECT t.{key}, {row_values_sql(columns)} AS old_values FROM {ref.table} t
+    SELECT t.{key}{old} FROM {ref.table} t
     WHERE {where}
     ORDER BY {order} LIMIT :limit
     FOR UPDATE OF t
@@ -308,17 +308,17 @@ def _update_move(
     key = ref.key_column
     columns = journaled_columns(ref, clear=clear)
     in_batch = f"t.{key} = ANY(ARRAY(SELECT {key} FROM batch))"
-    journal = (
-        _journal(ref, f"moved m JOIN batch b ON b.{key} = m.{key}", "b.old_values")
-        if columns
-        else _journal(ref, "moved m", None)
-    )
+    new = ""
+    journal = _journal(ref, "moved m", None)
+    if columns:  # a plain column reference journals its keys alone
+        new = f", {row_values_sql(columns)} AS new_values"
+        journal = _journal(ref, f"moved m JOIN batch b ON b.{key} = m.{key}", "b.old_values")
     return text(
         f"""{_locked_batch(ref, where, order, columns)}
 moved AS (
     UPDATE {ref.table} t SET {assignment}
     WHERE {in_batch}
-    RETURNING {_returning(ref)}, {row_values_sql(columns)} AS new_values
+    RETURNING {_returning(ref)}{new}
 ),{journal}
 {_moved_teams(ref)}{_COUNT_MOVED}{_BATCH_OUTCOME.format(key=key)}"""
     )

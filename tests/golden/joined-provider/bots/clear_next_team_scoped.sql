@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM bots t
+    SELECT t.id FROM bots t
     WHERE t.ai_model_id = :source
       AND t.org_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.ai_model_id, t.id LIMIT :limit
@@ -8,7 +8,7 @@ WITH batch AS (
 moved AS (
     UPDATE bots t SET ai_model_id = NULL
     WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
-    RETURNING t.id, t.org_id, CAST('{}' AS jsonb) AS new_values
+    RETURNING t.id, t.org_id
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM flow_steps t
+    SELECT t.id FROM flow_steps t
     WHERE t.ai_model_id = :source
     ORDER BY t.ai_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -7,7 +7,7 @@ WITH batch AS (
 moved AS (
     UPDATE flow_steps t SET ai_model_id = :target
     WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
-    RETURNING t.id, t.flow_uid, CAST('{}' AS jsonb) AS new_values
+    RETURNING t.id, t.flow_uid
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM assistants_openaiassistant t
+    SELECT t.id FROM assistants_openaiassistant t
     WHERE t.llm_provider_model_id = :source AND t.is_archived IS NOT TRUE AND t.id > :after
     ORDER BY t.llm_provider_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -7,7 +7,7 @@ WITH batch AS (
 moved AS (
     UPDATE assistants_openaiassistant t SET llm_provider_model_id = NULL
     WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
-    RETURNING t.id, t.team_id, CAST('{}' AS jsonb) AS new_values
+    RETURNING t.id, t.team_id
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM documents_collection t
+    SELECT t.id FROM documents_collection t
     WHERE t.contextualizer_llm_model_id = :source AND t.id > :after
     ORDER BY t.contextualizer_llm_model_id, t.id LIMIT :limit
     FOR UPDATE OF t
@@ -7,7 +7,7 @@ WITH batch AS (
 moved AS (
     UPDATE documents_collection t SET contextualizer_llm_model_id = :target
     WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
-    RETURNING t.id, t.team_id, CAST('{}' AS jsonb) AS new_values
+    RETURNING t.id, t.team_id
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)

@@ -1,5 +1,5 @@
 WITH batch AS (
-    SELECT t.id, CAST('{}' AS jsonb) AS old_values FROM analysis_transcriptanalysis t
+    SELECT t.id FROM analysis_transcriptanalysis t
     WHERE t.translation_llm_provider_model_id = :source
       AND t.team_id = ANY(:scope_teams) AND t.id > :after
     ORDER BY t.translation_llm_provider_model_id, t.id LIMIT :limit
@@ -8,7 +8,7 @@ WITH batch AS (
 moved AS (
     UPDATE analysis_transcriptanalysis t SET translation_llm_provider_model_id = NULL
     WHERE t.id = ANY(ARRAY(SELECT id FROM batch))
-    RETURNING t.id, t.team_id, CAST('{}' AS jsonb) AS new_values
+    RETURNING t.id, t.team_id
 ),
 journaled AS (
     INSERT INTO request_journal (migration_id, label, row_keys, old_values, new_values)
