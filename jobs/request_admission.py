@@ -24,7 +24,7 @@ from db.models.lifecycle import RequestStatus
 from db.platform.host import Platform
 from db.queries import requests as rq
 from db.queries.models import model_names
-from db.queries.notifications import team_names
+from db.queries.notifications import team_slugs
 from db.reference import Reference
 from jobs.cost_map import CostMap
 from jobs.deprecation import read_cost_map
@@ -276,9 +276,7 @@ async def name_teams(session: AsyncSession, platform: Platform, result: R) -> R:
     assert source is not None
     named: dict[str, Any] = {"source": source, "target": target}
     if result.team_scope:
-        ids = [parse_host_id(t) for t in result.team_scope]
-        found = await team_names(session, platform, ids)
-        slugs = {id_text(team): slug for team, (slug, _) in found.items() if slug}
+        slugs = await team_slugs(session, platform, result.team_scope)
         if slugs:
             named["team_slugs"] = slugs
     return result.model_copy(update=named)

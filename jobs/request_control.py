@@ -16,12 +16,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import id_text, parse_host_id
 from db.models import ModelMigration
 from db.models.lifecycle import RequestStatus
 from db.queries import requests as rq
 from db.queries.audit import record_audit
-from db.queries.notifications import team_names
+from db.queries.notifications import team_slugs
 from jobs.request_admission import (
     DeleteModelPayload,
     MigrateModelPayload,
@@ -328,7 +327,4 @@ async def _team_slugs(
 ) -> dict[str, str]:
     """``{team id (text): slug}`` of the teams the listed requests are limited to."""
     ids = sorted({t for s in summaries for t in (s.teams or [])})
-    if not ids:
-        return {}
-    names = await team_names(session, runtime.platform, [parse_host_id(t) for t in ids])
-    return {id_text(team): slug for team, (slug, _) in names.items() if slug}
+    return await team_slugs(session, runtime.platform, ids)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.keys import HostId
+from db.keys import HostId, id_text, parse_host_id
 from db.models import LifecycleEvent
 from db.platform.host import Platform
 from db.queries.keys import team_key_type, user_key_type
@@ -188,6 +188,15 @@ async def team_names(
         {"ids": list(team_ids)},
     )
     return {team_id: (slug, name) for team_id, slug, name in rows}
+
+
+async def team_slugs(
+    session: AsyncSession, platform: Platform, team_ids: Sequence[str]
+) -> dict[str, str]:
+    """``{team id (text): slug}`` of the teams ``team_ids`` (ids as text) that exist and
+    have a slug."""
+    names = await team_names(session, platform, [parse_host_id(t) for t in team_ids])
+    return {id_text(team): slug for team, (slug, _) in names.items() if slug}
 
 
 async def find_team_id(session: AsyncSession, platform: Platform, slug: str) -> HostId | None:
